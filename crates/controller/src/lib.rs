@@ -1,0 +1,3 @@
+//! postern-controller
+
+pub mod sessions;

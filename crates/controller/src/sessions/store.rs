@@ -1,0 +1,379 @@
+//! The store itself: one mutex around plain maps, held only for map work (never across an
+//! `.await`, never while a certificate is signed), plus the broadcast of canceled ids.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use postern_worker::SessionStatus;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::ids::new_session_id;
+use super::mint::{authorization_token, issue_credentials};
+use super::model::{rfc3339_text, Scope, Session, SessionState, TerminationReason, WorkerInfo};
+use super::SessionError;
+
+/// Boundary's default session lifetime: 8 hours.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(28_800);
+/// Connection limit meaning "no limit".
+pub const UNLIMITED_CONNECTIONS: i32 = -1;
+
+/// Cancellations a lagging worker may fall behind by before it re-checks every session.
+const CANCELED_BACKLOG: usize = 1024;
+/// Fresh ids tried before giving up; 62^10 ids make a second attempt already unlikely.
+const ID_ATTEMPTS: usize = 4;
+
+/// Where the store reads the time; tests substitute a clock they move by hand.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// What authorize-session knows about the session it asks for.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub target_id: String,
+    pub scope: Scope,
+    pub user_id: String,
+    pub auth_token_id: String,
+    /// Empty for address-only targets (then the target id stands in, as Boundary does).
+    pub host_id: String,
+    pub host_set_id: String,
+    /// `tcp://host:port`.
+    pub endpoint: String,
+    pub endpoint_port: u32,
+    /// -1 = unlimited ([`UNLIMITED_CONNECTIONS`]).
+    pub connection_limit: i32,
+    /// [`DEFAULT_MAX_DURATION`] unless the target says otherwise.
+    pub max_duration: Duration,
+    /// `host:port` of each worker's proxy listener; the first is preferred.
+    pub worker_addresses: Vec<String>,
+    /// 0 = none.
+    pub default_client_port: u32,
+}
+
+/// A new session and the token that lets a client use it. Debug masks the token.
+#[derive(Clone)]
+pub struct SessionAuthorization {
+    pub session: Session,
+    /// Boundary's format: base58 of `SessionAuthorizationData`. Carries the private key.
+    pub authorization_token: String,
+}
+
+impl fmt::Debug for SessionAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionAuthorization")
+            .field("session", &self.session)
+            .field("authorization_token", &"***")
+            .finish()
+    }
+}
+
+/// The authorize-session response item (PROTOCOL.md section 6).
+impl Serialize for SessionAuthorization {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Item<'a> {
+            session_id: &'a str,
+            target_id: &'a str,
+            scope: &'a Scope,
+            created_time: String,
+            user_id: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            host_set_id: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            host_id: &'a str,
+            #[serde(rename = "type")]
+            session_type: &'a str,
+            authorization_token: &'a str,
+            connection_limit: i32,
+            endpoint: &'a str,
+            endpoint_port: u32,
+            expiration: String,
+        }
+        let s = &self.session;
+        Item {
+            session_id: &s.id,
+            target_id: &s.target_id,
+            scope: &s.scope,
+            created_time: rfc3339_text(s.created_time),
+            user_id: &s.user_id,
+            host_set_id: &s.host_set_id,
+            host_id: &s.host_id,
+            session_type: &s.session_type,
+            authorization_token: &self.authorization_token,
+            connection_limit: s.connection_limit,
+            endpoint: &s.endpoint,
+            endpoint_port: s.endpoint_port,
+            expiration: rfc3339_text(s.expiration_time),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The controller's sessions and their connections. Cheap to clone: clones share one store.
+#[derive(Clone)]
+pub struct SessionStore {
+    pub(super) shared: Arc<Shared>,
+}
+
+pub(super) struct Shared {
+    records: Mutex<Records>,
+    pub(super) canceled: broadcast::Sender<String>,
+    clock: Clock,
+}
+
+#[derive(Default)]
+pub(super) struct Records {
+    pub(super) sessions: HashMap<String, Record>,
+    /// Connection id -> session id.
+    pub(super) connection_sessions: HashMap<String, String>,
+    next_seq: u64,
+}
+
+pub(super) struct Record {
+    pub(super) session: Session,
+    /// Creation order, to list sessions created in the same instant newest first.
+    seq: u64,
+    /// Why the session will be terminated once its last connection closes.
+    pub(super) ending: Option<TerminationReason>,
+}
+
+impl Default for SessionStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SessionStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let records = self.records();
+        f.debug_struct("SessionStore")
+            .field("sessions", &records.sessions.len())
+            .field("connections", &records.connection_sessions.len())
+            .finish()
+    }
+}
+
+impl SessionStore {
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemTime::now))
+    }
+
+    /// A store that reads the time from `clock` (for `reap`, pass the time explicitly).
+    pub fn with_clock(clock: Clock) -> Self {
+        let (canceled, _) = broadcast::channel(CANCELED_BACKLOG);
+        Self {
+            shared: Arc::new(Shared {
+                records: Mutex::new(Records::default()),
+                canceled,
+                clock,
+            }),
+        }
+    }
+
+    pub(super) fn now(&self) -> SystemTime {
+        (self.shared.clock)()
+    }
+
+    /// The maps. A panic while they were held cannot leave them half-written (every update
+    /// is a few assignments), so a poisoned lock is taken over rather than propagated.
+    pub(super) fn records(&self) -> MutexGuard<'_, Records> {
+        self.shared
+            .records
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates a pending session, issues its certificate and mints its token.
+    pub fn authorize_session(&self, req: NewSession) -> Result<SessionAuthorization, SessionError> {
+        if req.worker_addresses.is_empty() {
+            return Err(SessionError::NoWorkers);
+        }
+        if req.connection_limit == 0 || req.connection_limit < UNLIMITED_CONNECTIONS {
+            return Err(SessionError::InvalidConnectionLimit(req.connection_limit));
+        }
+        let created = self.now();
+        let expiration = created
+            .checked_add(req.max_duration)
+            .filter(|_| !req.max_duration.is_zero())
+            .ok_or(SessionError::InvalidMaxDuration(req.max_duration))?;
+
+        for _ in 0..ID_ATTEMPTS {
+            let id = new_session_id();
+            // Signing takes a while; do it before taking the lock, and re-check the id after.
+            let credentials = issue_credentials(&id, &req.worker_addresses, expiration)?;
+            let session = Session {
+                id: id.clone(),
+                target_id: req.target_id.clone(),
+                scope_id: req.scope.id.clone(),
+                scope: req.scope.clone(),
+                created_time: created,
+                updated_time: created,
+                version: 1,
+                session_type: "tcp".to_owned(),
+                expiration_time: expiration,
+                auth_token_id: req.auth_token_id.clone(),
+                user_id: req.user_id.clone(),
+                host_set_id: req.host_set_id.clone(),
+                host_id: req.host_id.clone(),
+                endpoint: req.endpoint.clone(),
+                status: SessionStatus::Pending,
+                states: vec![SessionState {
+                    status: SessionStatus::Pending,
+                    start_time: created,
+                    end_time: None,
+                }],
+                worker_info: req
+                    .worker_addresses
+                    .iter()
+                    .map(|address| WorkerInfo {
+                        address: address.clone(),
+                    })
+                    .collect(),
+                certificate: credentials.certificate_der().to_vec(),
+                termination_reason: None,
+                connections: Vec::new(),
+                connection_limit: req.connection_limit,
+                endpoint_port: req.endpoint_port,
+                default_client_port: req.default_client_port,
+                credentials,
+                tofu: None,
+            };
+            let mut records = self.records();
+            let seq = records.next_seq;
+            if let Entry::Vacant(slot) = records.sessions.entry(id) {
+                slot.insert(Record {
+                    session: session.clone(),
+                    seq,
+                    ending: None,
+                });
+                records.next_seq += 1;
+                drop(records);
+                let authorization_token = authorization_token(&session);
+                tracing::debug!(session_id = %session.id, target_id = %session.target_id, "session authorized");
+                return Ok(SessionAuthorization {
+                    session,
+                    authorization_token,
+                });
+            }
+        }
+        Err(SessionError::IdsExhausted)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Session> {
+        self.records()
+            .sessions
+            .get(id)
+            .map(|record| record.session.clone())
+    }
+
+    /// Every session, newest first.
+    pub fn list(&self) -> Vec<Session> {
+        let records = self.records();
+        let mut all: Vec<&Record> = records.sessions.values().collect();
+        all.sort_by(|a, b| {
+            b.session
+                .created_time
+                .cmp(&a.session.created_time)
+                .then(b.seq.cmp(&a.seq))
+        });
+        all.into_iter()
+            .map(|record| record.session.clone())
+            .collect()
+    }
+
+    /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
+    /// is open. `version: Some(v)` must be the current version; a session already canceling
+    /// or terminated is returned unchanged whatever the version. Workers hear of the cancel at
+    /// once through [`canceled_sessions`](postern_worker::SessionAuthority::canceled_sessions).
+    pub fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
+        let now = self.now();
+        let session = {
+            let mut records = self.records();
+            let record = records
+                .sessions
+                .get_mut(id)
+                .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+            let status = record.session.status;
+            if matches!(status, SessionStatus::Canceling | SessionStatus::Terminated) {
+                return Ok(record.session.clone());
+            }
+            if let Some(expected) = version.filter(|v| *v != record.session.version) {
+                return Err(SessionError::StaleVersion {
+                    id: id.to_owned(),
+                    expected,
+                    current: record.session.version,
+                });
+            }
+            begin_ending(record, TerminationReason::Canceled, now)?;
+            settle(record, now);
+            record.session.clone()
+        };
+        tracing::debug!(session_id = %id, status = %session.status, "session canceled");
+        if self.shared.canceled.send(id.to_owned()).is_err() {
+            tracing::trace!(session_id = %id, "no worker is listening for cancellations");
+        }
+        Ok(session)
+    }
+
+    /// Ends sessions whose time is up at `now`: a pending or active session past its
+    /// expiration goes canceling, and terminated `timed out` once no connection of it is open
+    /// (open ones are the worker's to cut at expiration). Also terminates sessions whose
+    /// connection limit is used up and whose connections have all closed.
+    pub fn reap(&self, now: SystemTime) {
+        let mut records = self.records();
+        for record in records.sessions.values_mut() {
+            let session = &record.session;
+            let live = matches!(
+                session.status,
+                SessionStatus::Pending | SessionStatus::Active
+            );
+            if live && now >= session.expiration_time {
+                if let Err(error) = begin_ending(record, TerminationReason::TimedOut, now) {
+                    tracing::warn!(%error, "cannot time out session");
+                }
+            }
+            settle(record, now);
+        }
+    }
+}
+
+/// Moves a pending or active session to canceling, remembering why it is ending.
+fn begin_ending(
+    record: &mut Record,
+    reason: TerminationReason,
+    now: SystemTime,
+) -> Result<(), SessionError> {
+    let session = &mut record.session;
+    session
+        .transition(SessionStatus::Canceling, now)
+        .map_err(|invalid| SessionError::InvalidTransition {
+            id: session.id.clone(),
+            from: invalid.from,
+            to: invalid.to,
+        })?;
+    record.ending = Some(reason);
+    Ok(())
+}
+
+/// Terminates the session if nothing keeps it alive any more: it is canceling, or its
+/// connection limit is used up, and no connection of it is open.
+pub(super) fn settle(record: &mut Record, now: SystemTime) {
+    let session = &mut record.session;
+    if session.open_connections() > 0 {
+        return;
+    }
+    let reason = match session.status {
+        SessionStatus::Canceling => record.ending.unwrap_or(TerminationReason::Canceled),
+        SessionStatus::Active if session.connection_limit_reached() => {
+            TerminationReason::ConnectionLimit
+        }
+        _ => return,
+    };
+    // Canceling and active may always move to terminated.
+    if session.transition(SessionStatus::Terminated, now).is_ok() {
+        session.termination_reason = Some(reason);
+        tracing::debug!(session_id = %session.id, %reason, "session terminated");
+    }
+}

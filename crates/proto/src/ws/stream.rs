@@ -1,0 +1,535 @@
+//! [`WsStream`]: the read and write state machines that make a WebSocket a byte stream.
+//!
+//! Read side: frame headers and control frames go through a small buffer (`rbuf`); data
+//! payload is copied (or read straight from the inner stream) into the caller's `ReadBuf`
+//! and unmasked there. Write side: each write becomes one binary frame, header and payload
+//! contiguous in `wbuf` so the inner stream gets one write per frame (one TLS record);
+//! Pongs wait in `ctrl` and go out before any data frame not yet started. The Close frame is
+//! appended to `wbuf`, so it always follows the data written before it.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::frame::{self, OpCode, MAX_CONTROL_PAYLOAD, MAX_HEADER};
+use super::{close, CloseFrame, Role, WsError, MAX_SEND_MESSAGE};
+
+/// Default per-message limit on the byte stream: a peer may not announce more than this.
+pub const DEFAULT_MESSAGE_LIMIT: u64 = 64 << 20;
+
+/// Capacity of the header/control read buffer: a whole control frame must fit (139 bytes),
+/// and a few small frames read at once save inner reads.
+const READ_BUF: usize = 512;
+/// Largest control frame on the wire.
+const MAX_CONTROL_FRAME: usize = MAX_HEADER + MAX_CONTROL_PAYLOAD;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    /// Between frames: the next bytes are a frame header.
+    Header,
+    /// Inside the payload of a data frame.
+    Payload { remaining: u64, mask: Option<[u8; 4]>, offset: usize, fin: bool },
+    /// The peer's Close arrived: every read is EOF.
+    Closed,
+    /// A protocol error or an unexpected EOF was reported; the read side is dead.
+    Failed,
+}
+
+/// What a call to [`WsStream::poll_read_frames`] produced, besides the bytes in the buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadEvent {
+    /// Payload bytes were delivered; `message_end` when the last frame of a message ended
+    /// (only reported when reading whole messages).
+    Data { message_end: bool },
+    /// The peer's Close frame has been received: no more bytes.
+    Closed,
+}
+
+/// A WebSocket connection carrying binary data, usable as a byte stream.
+///
+/// `poll_read` may write a pending Pong to the inner stream, so drive reads and writes from
+/// one task (as `tokio::io::copy_bidirectional` does), not from two tasks after a split.
+pub struct WsStream<S> {
+    io: S,
+    role: Role,
+    rbuf: Box<[u8]>,
+    rstart: usize,
+    rend: usize,
+    read: ReadState,
+    /// Inside a data message whose last frame has not ended yet.
+    in_message: bool,
+    message_len: u64,
+    message_limit: u64,
+    peer_close: Option<CloseFrame>,
+    ctrl: Vec<u8>,
+    cpos: usize,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    close_sent: bool,
+    inner_shut: bool,
+}
+
+impl<S> fmt::Debug for WsStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsStream")
+            .field("role", &self.role)
+            .field("read", &self.read)
+            .field("peer_close", &self.peer_close)
+            .field("close_sent", &self.close_sent)
+            .field("pending_write", &(self.ctrl.len() - self.cpos + self.wbuf.len() - self.wpos))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> WsStream<S> {
+    /// Wraps a stream on which the upgrade has already happened.
+    pub fn new(io: S, role: Role) -> Self {
+        Self::with_prefix(io, role, Vec::new())
+    }
+
+    /// Like [`WsStream::new`], with `prefix`: bytes already read from `io` after the upgrade.
+    pub(super) fn with_prefix(io: S, role: Role, prefix: Vec<u8>) -> Self {
+        let rend = prefix.len();
+        let rbuf = if rend > READ_BUF {
+            prefix.into_boxed_slice()
+        } else {
+            let mut buf = vec![0; READ_BUF].into_boxed_slice();
+            buf[..rend].copy_from_slice(&prefix);
+            buf
+        };
+        WsStream {
+            io,
+            role,
+            rbuf,
+            rstart: 0,
+            rend,
+            read: ReadState::Header,
+            in_message: false,
+            message_len: 0,
+            message_limit: DEFAULT_MESSAGE_LIMIT,
+            peer_close: None,
+            ctrl: Vec::new(),
+            cpos: 0,
+            wbuf: Vec::new(),
+            wpos: 0,
+            close_sent: false,
+            inner_shut: false,
+        }
+    }
+
+    /// Sets the largest message the byte stream accepts (default [`DEFAULT_MESSAGE_LIMIT`]).
+    pub fn set_message_limit(&mut self, limit: u64) {
+        self.message_limit = limit;
+    }
+
+    /// The Close frame the peer sent, once it has arrived.
+    pub fn peer_close(&self) -> Option<&CloseFrame> {
+        self.peer_close.as_ref()
+    }
+
+    /// Whether this side has sent (or queued) its Close frame.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    pub fn into_inner(self) -> S {
+        self.io
+    }
+
+    /// Whether reading can produce nothing more (peer closed, or the read side failed).
+    pub(super) fn read_finished(&self) -> bool {
+        matches!(self.read, ReadState::Closed | ReadState::Failed)
+    }
+
+    fn mask(&self) -> Option<[u8; 4]> {
+        match self.role {
+            Role::Client => Some(rand::random()),
+            Role::Server => None,
+        }
+    }
+
+    /// Buffers one binary frame carrying `payload`.
+    pub(super) fn queue_data(&mut self, payload: &[u8]) {
+        let mask = self.mask();
+        frame::encode_frame(&mut self.wbuf, OpCode::Binary, payload, mask);
+    }
+
+    /// Buffers our Close frame after everything written so far; nothing is sent after it.
+    pub(super) fn queue_close(&mut self, code: u16, reason: &str) {
+        if self.close_sent {
+            return;
+        }
+        self.close_sent = true;
+        if self.cpos == 0 {
+            // Unsent Pongs are moot once we close.
+            self.ctrl.clear();
+        }
+        let mask = self.mask();
+        frame::encode_close(&mut self.wbuf, code, reason, mask);
+    }
+
+    /// The Close to answer the peer's with: its code echoed (RFC 6455 section 5.5.1).
+    pub(super) fn queue_close_reply(&mut self) {
+        let code = match &self.peer_close {
+            Some(frame) if frame.code != close::NO_STATUS => frame.code,
+            _ => close::NORMAL,
+        };
+        let reason = if code == close::NORMAL { close::DONE } else { "" };
+        self.queue_close(code, reason);
+    }
+
+    fn queue_pong(&mut self, payload: &[u8]) {
+        if self.close_sent {
+            return;
+        }
+        if self.cpos == 0 {
+            // A newer Ping supersedes an unanswered one (RFC 6455 section 5.5.3).
+            self.ctrl.clear();
+        } else if self.ctrl.len() >= 2 * MAX_CONTROL_FRAME {
+            return;
+        }
+        let mask = self.mask();
+        frame::encode_frame(&mut self.ctrl, OpCode::Pong, payload, mask);
+    }
+
+    /// Frees the write buffer once it is empty, so an idle connection holds none.
+    fn release_write_buffer(&mut self) {
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            self.wbuf = Vec::new();
+        }
+    }
+
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+    /// Writes out pending frames: a started data frame first, then control frames, then the
+    /// rest of the data.
+    pub(super) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let data_started = self.wpos > 0 && self.wpos < self.wbuf.len();
+            let from_ctrl = !data_started && self.cpos < self.ctrl.len();
+            let pending = if from_ctrl {
+                &self.ctrl[self.cpos..]
+            } else if self.wpos < self.wbuf.len() {
+                &self.wbuf[self.wpos..]
+            } else {
+                break;
+            };
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            if from_ctrl {
+                self.cpos += n;
+            } else {
+                self.wpos += n;
+            }
+        }
+        self.ctrl.clear();
+        self.cpos = 0;
+        self.wbuf.clear();
+        self.wpos = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes out pending frames, then flushes the inner stream.
+    pub(super) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        self.release_write_buffer();
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Shuts the inner stream down, once.
+    pub(super) fn poll_shutdown_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush_all(cx))?;
+        if !self.inner_shut {
+            ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+            self.inner_shut = true;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends pending frames if the inner stream takes them now; never blocks reading.
+    fn push_pending(&mut self, cx: &mut Context<'_>) {
+        if self.cpos < self.ctrl.len() || self.wpos < self.wbuf.len() {
+            // A write error shows again at the next write or flush, where it belongs.
+            if let Poll::Ready(Err(_)) = self.poll_drain(cx) {}
+        }
+    }
+
+    /// Marks the read side dead and, for errors caused by the peer's bytes, sends a Close.
+    fn fail(&mut self, cx: &mut Context<'_>, err: WsError) -> WsError {
+        self.read = ReadState::Failed;
+        if let Some(code) = err.close_code() {
+            self.queue_close(code, "");
+            self.push_pending(cx);
+        }
+        err
+    }
+
+    /// Reads more bytes from the inner stream into `rbuf`, keeping the unparsed ones.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+            if self.rbuf.len() > READ_BUF {
+                self.rbuf = vec![0; READ_BUF].into_boxed_slice();
+            }
+        } else if self.rstart > 0 {
+            // What is left is part of one header or control frame: a short move.
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+        let mut dst = ReadBuf::new(&mut self.rbuf[self.rend..]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut dst))?;
+        let n = dst.filled().len();
+        self.rend += n;
+        Poll::Ready(Ok(n))
+    }
+
+    fn unexpected_eof(&mut self) -> WsError {
+        self.read = ReadState::Failed;
+        let what = if self.rstart == self.rend && !self.in_message {
+            "connection closed without a websocket Close frame"
+        } else {
+            "connection closed in the middle of a websocket frame"
+        };
+        WsError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, what))
+    }
+
+    /// The read state machine. Fills `out` with data payload; returns once some bytes are
+    /// there and more would need an inner read, at the end of a message when
+    /// `whole_messages`, or when the peer's Close arrives. `limit` bounds each message.
+    pub(super) fn poll_read_frames(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+        limit: u64,
+        whole_messages: bool,
+    ) -> Poll<Result<ReadEvent, WsError>> {
+        let start = out.filled().len();
+        let data = ReadEvent::Data { message_end: false };
+        loop {
+            let progress = out.filled().len() > start;
+            match self.read {
+                ReadState::Closed if progress => return Poll::Ready(Ok(data)),
+                ReadState::Closed => return Poll::Ready(Ok(ReadEvent::Closed)),
+                ReadState::Failed => {
+                    let err = io::Error::other("websocket read side failed earlier");
+                    return Poll::Ready(Err(WsError::Io(err)));
+                }
+                ReadState::Payload { remaining, mask, offset, fin } => {
+                    if out.remaining() == 0 {
+                        return Poll::Ready(Ok(data));
+                    }
+                    let want = remaining.min(out.remaining() as u64) as usize;
+                    let before = out.filled().len();
+                    if self.rstart < self.rend {
+                        let n = want.min(self.rend - self.rstart);
+                        out.put_slice(&self.rbuf[self.rstart..self.rstart + n]);
+                        self.rstart += n;
+                    } else {
+                        if progress {
+                            return Poll::Ready(Ok(data));
+                        }
+                        let mut dst = ReadBuf::new(out.initialize_unfilled_to(want));
+                        ready!(Pin::new(&mut self.io).poll_read(cx, &mut dst))?;
+                        let n = dst.filled().len();
+                        if n == 0 {
+                            return Poll::Ready(Err(self.unexpected_eof()));
+                        }
+                        out.advance(n);
+                    }
+                    let got = &mut out.filled_mut()[before..];
+                    if let Some(key) = mask {
+                        frame::apply_mask(got, key, offset);
+                    }
+                    let remaining = remaining - got.len() as u64;
+                    let offset = (offset + got.len()) % 4;
+                    if remaining > 0 {
+                        self.read = ReadState::Payload { remaining, mask, offset, fin };
+                    } else {
+                        self.read = ReadState::Header;
+                        if fin {
+                            self.in_message = false;
+                            if whole_messages {
+                                return Poll::Ready(Ok(ReadEvent::Data { message_end: true }));
+                            }
+                        }
+                    }
+                }
+                ReadState::Header => {
+                    let parsed = frame::parse_header(&self.rbuf[self.rstart..self.rend], self.role);
+                    let (header, header_len) = match parsed {
+                        // Deliver what was read first; the error comes with the next read.
+                        Err(_) if progress => return Poll::Ready(Ok(data)),
+                        Err(e) => return Poll::Ready(Err(self.fail(cx, e))),
+                        Ok(Some(parsed)) => parsed,
+                        Ok(None) => {
+                            if progress {
+                                return Poll::Ready(Ok(data));
+                            }
+                            if ready!(self.poll_fill(cx))? == 0 {
+                                return Poll::Ready(Err(self.unexpected_eof()));
+                            }
+                            continue;
+                        }
+                    };
+                    if header.opcode.is_control() {
+                        if progress {
+                            return Poll::Ready(Ok(data));
+                        }
+                        let total = header_len + header.payload_len as usize;
+                        if self.rend - self.rstart < total {
+                            if progress {
+                                return Poll::Ready(Ok(data));
+                            }
+                            if ready!(self.poll_fill(cx))? == 0 {
+                                return Poll::Ready(Err(self.unexpected_eof()));
+                            }
+                            continue;
+                        }
+                        let payload_start = self.rstart + header_len;
+                        self.rstart += total;
+                        let payload = &mut self.rbuf[payload_start..self.rstart];
+                        if let Some(key) = header.mask {
+                            frame::apply_mask(payload, key, 0);
+                        }
+                        match header.opcode {
+                            OpCode::Ping => {
+                                let mut copy = [0u8; MAX_CONTROL_PAYLOAD];
+                                copy[..payload.len()].copy_from_slice(payload);
+                                let len = payload.len();
+                                self.queue_pong(&copy[..len]);
+                                self.push_pending(cx);
+                            }
+                            OpCode::Close => match frame::parse_close(payload) {
+                                Ok(close) => {
+                                    self.peer_close = Some(close);
+                                    self.read = ReadState::Closed;
+                                }
+                                Err(e) => return Poll::Ready(Err(self.fail(cx, e))),
+                            },
+                            _ => {} // Pong: nothing asked for it, nothing to do.
+                        }
+                        continue;
+                    }
+                    match self.check_data_frame(header.opcode, header.payload_len, limit) {
+                        Ok(message_len) => {
+                            self.in_message = true;
+                            self.message_len = message_len;
+                        }
+                        Err(_) if progress => return Poll::Ready(Ok(data)),
+                        Err(e) => return Poll::Ready(Err(self.fail(cx, e))),
+                    }
+                    self.rstart += header_len;
+                    if header.payload_len > 0 {
+                        self.read = ReadState::Payload {
+                            remaining: header.payload_len,
+                            mask: header.mask,
+                            offset: 0,
+                            fin: header.fin,
+                        };
+                    } else if header.fin {
+                        self.in_message = false;
+                        if whole_messages {
+                            return Poll::Ready(Ok(ReadEvent::Data { message_end: true }));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks a data frame against the message state and the message limit; returns the
+    /// length of its message so far, this frame included.
+    fn check_data_frame(&self, opcode: OpCode, len: u64, limit: u64) -> Result<u64, WsError> {
+        let before = match (opcode, self.in_message) {
+            (OpCode::Text, _) => return Err(WsError::Protocol("text frame in a binary stream")),
+            (OpCode::Continuation, false) => {
+                return Err(WsError::Protocol("continuation frame outside a message"))
+            }
+            (OpCode::Binary, true) => {
+                return Err(WsError::Protocol("new message before the previous one ended"))
+            }
+            (OpCode::Binary, false) => 0,
+            _ => self.message_len,
+        };
+        let message_len = before.saturating_add(len);
+        if message_len > limit {
+            return Err(WsError::MessageTooLarge { limit });
+        }
+        Ok(message_len)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
+    /// Payload of binary and continuation frames; EOF once the peer's Close arrived.
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let limit = this.message_limit;
+        match ready!(this.poll_read_frames(cx, buf, limit, false)) {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(e.into())),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
+    /// Frames up to [`MAX_SEND_MESSAGE`] bytes of `buf` as one binary message.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.close_sent {
+            let err = io::Error::new(io::ErrorKind::BrokenPipe, "websocket Close already sent");
+            return Poll::Ready(Err(err));
+        }
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        ready!(this.poll_drain(cx))?;
+        let n = buf.len().min(MAX_SEND_MESSAGE);
+        this.queue_data(&buf[..n]);
+        // The frame is ours now; push it on if the inner stream takes it, else at the next poll.
+        if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_all(cx)
+    }
+
+    /// The WebSocket half-close: sends Close (1000 "done", or the peer's code echoed) and
+    /// keeps the inner stream open until the peer's Close has arrived; calling it again
+    /// after that shuts the inner stream down.
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.queue_close_reply();
+        ready!(this.poll_flush_all(cx))?;
+        if this.peer_close.is_some() {
+            ready!(this.poll_shutdown_inner(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}

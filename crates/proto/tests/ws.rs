@@ -1,0 +1,716 @@
+//! The WebSocket transport against itself, against hand-built peers, over awkward streams.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use postern_proto::ws::{
+    self, accept, accept_key, close, connect, parse_header, CloseFrame, Role, WsError, WsStream,
+    MAX_SEND_MESSAGE, SUBPROTOCOL,
+};
+use proptest::prelude::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use tokio::io::{duplex, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    timeout(LIMIT, f).await.expect("test step timed out")
+}
+
+/// A stream that moves 1..=max bytes per call and returns Pending every other poll.
+struct Awkward<S> {
+    inner: S,
+    max: usize,
+    rng: StdRng,
+    pend_read: bool,
+    pend_write: bool,
+    wire: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S> Awkward<S> {
+    fn new(inner: S, max: usize, seed: u64) -> Self {
+        let rng = StdRng::seed_from_u64(seed);
+        let wire = Arc::new(Mutex::new(Vec::new()));
+        Awkward { inner, max, rng, pend_read: false, pend_write: false, wire }
+    }
+
+    /// Takes a turn at being Pending; true when this poll must return Pending.
+    fn stall(flag: &mut bool, cx: &mut Context<'_>) -> bool {
+        *flag = !*flag;
+        if *flag {
+            cx.waker().wake_by_ref();
+        }
+        *flag
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Awkward<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if Self::stall(&mut this.pend_read, cx) {
+            return Poll::Pending;
+        }
+        let n = this.rng.gen_range(1..=this.max).min(buf.remaining());
+        let mut sub = ReadBuf::new(buf.initialize_unfilled_to(n));
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut sub))?;
+        let got = sub.filled().len();
+        buf.advance(got);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Awkward<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if Self::stall(&mut this.pend_write, cx) {
+            return Poll::Pending;
+        }
+        let n = this.rng.gen_range(1..=this.max).min(buf.len());
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..n]))?;
+        this.wire.lock().unwrap().extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if Self::stall(&mut this.pend_write, cx) {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// A frame as a peer would build it by hand.
+fn frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![b0];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n @ 0..=125 => out.push(m | n as u8),
+        n @ 126..=0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let start = out.len() + if mask.is_some() { 4 } else { 0 };
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+    }
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        for (i, b) in out[start..].iter_mut().enumerate() {
+            *b ^= key[i % 4];
+        }
+    }
+    out
+}
+
+const KEY: Option<[u8; 4]> = Some([0x11, 0x22, 0x33, 0x44]);
+
+/// Reads one frame from a raw stream: (first byte, unmasked payload).
+async fn read_frame<S: AsyncRead + Unpin>(io: &mut S) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    io.read_exact(&mut head).await.unwrap();
+    let len = match head[1] & 0x7F {
+        126 => u64::from(io.read_u16().await.unwrap()),
+        127 => io.read_u64().await.unwrap(),
+        n => u64::from(n),
+    };
+    let mut key = [0u8; 4];
+    if head[1] & 0x80 != 0 {
+        io.read_exact(&mut key).await.unwrap();
+    }
+    let mut payload = vec![0u8; len as usize];
+    io.read_exact(&mut payload).await.unwrap();
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b ^= key[i % 4];
+    }
+    (head[0], payload)
+}
+
+fn close_payload(code: u16, reason: &str) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason.as_bytes());
+    p
+}
+
+/// Reads an HTTP head (through the blank line) byte by byte, so nothing after it is taken.
+async fn read_http_head<S: AsyncRead + Unpin>(io: &mut S) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(io.read_u8().await.unwrap());
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// Payload sizes of the frames in `wire` after the HTTP head; checks each frame's masking.
+fn frame_sizes(wire: &[u8], receiver: Role) -> Vec<(u8, u64)> {
+    let start = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut at = start;
+    let mut sizes = Vec::new();
+    while at < wire.len() {
+        let (h, n) = parse_header(&wire[at..], receiver).unwrap().unwrap();
+        sizes.push((wire[at] & 0x0F, h.payload_len));
+        at += n + h.payload_len as usize;
+    }
+    assert_eq!(at, wire.len());
+    sizes
+}
+
+async fn pair(capacity: usize) -> (WsStream<DuplexStream>, WsStream<DuplexStream>) {
+    let (c, s) = duplex(capacity);
+    let (client, server) = tokio::join!(connect(c, "worker.example:9202"), accept(s));
+    (client.unwrap(), server.unwrap())
+}
+
+#[test]
+fn accept_key_is_rfc_6455_example() {
+    assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+#[tokio::test]
+async fn upgrade_and_messages_over_duplex() {
+    bounded(async {
+        let (mut client, mut server) = pair(1024).await;
+        client.send_message(b"client handshake").await.unwrap();
+        assert_eq!(server.recv_message(1024).await.unwrap(), b"client handshake");
+        server.send_message(b"").await.unwrap();
+        assert_eq!(client.recv_message(1024).await.unwrap(), b"");
+        let (sent, got) = tokio::join!(
+            server.send_message(&[7u8; MAX_SEND_MESSAGE]),
+            client.recv_message(MAX_SEND_MESSAGE)
+        );
+        sent.unwrap();
+        assert_eq!(got.unwrap(), [7u8; MAX_SEND_MESSAGE]);
+        let too_big = server.send_message(&[0u8; MAX_SEND_MESSAGE + 1]).await;
+        assert!(matches!(too_big, Err(WsError::MessageTooLarge { limit: 32768 })));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upgrade_over_tcp_with_half_close() {
+    bounded(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let worker = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = accept(tcp).await.unwrap();
+            let hello = ws.recv_message(64).await.unwrap();
+            ws.send_message(&hello).await.unwrap();
+            let mut rest = Vec::new();
+            ws.read_to_end(&mut rest).await.unwrap();
+            ws.write_all(&rest).await.unwrap();
+            ws.shutdown().await.unwrap();
+            rest.len()
+        });
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut ws = connect(tcp, &addr.to_string()).await.unwrap();
+        ws.send_message(b"hi").await.unwrap();
+        assert_eq!(ws.recv_message(64).await.unwrap(), b"hi");
+        let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        ws.write_all(&data).await.unwrap();
+        ws.shutdown().await.unwrap();
+        let mut echoed = Vec::new();
+        ws.read_to_end(&mut echoed).await.unwrap();
+        assert_eq!(echoed, data);
+        assert_eq!(worker.await.unwrap(), data.len());
+        assert_eq!(ws.peer_close(), Some(&CloseFrame { code: 1000, reason: "done".into() }));
+    })
+    .await;
+}
+
+/// Sends `request` to `accept`; returns the raw response and accept's result.
+async fn try_accept(request: &str) -> (String, Result<WsStream<DuplexStream>, WsError>) {
+    let (mut c, s) = duplex(4096);
+    c.write_all(request.as_bytes()).await.unwrap();
+    let (result, response) = tokio::join!(accept(s), async {
+        let mut out = String::new();
+        c.read_to_string(&mut out).await.unwrap();
+        out
+    });
+    (response, result)
+}
+
+fn request(path: &str, method: &str, skip: &str, extra: &str) -> String {
+    let lines = [
+        format!("{method} {path} HTTP/1.1"),
+        "Host: w".into(),
+        "Upgrade: websocket".into(),
+        "Connection: keep-alive, Upgrade".into(),
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==".into(),
+        "Sec-WebSocket-Version: 13".into(),
+        format!("Sec-WebSocket-Protocol: other, {SUBPROTOCOL}"),
+    ];
+    let mut out: String = lines
+        .iter()
+        .filter(|l| skip.is_empty() || !l.starts_with(skip))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    out.push_str(extra);
+    out.push_str("\r\n");
+    out
+}
+
+#[tokio::test]
+async fn accept_refuses_bad_requests() {
+    bounded(async {
+        let cases = [
+            (request("/v1/other", "GET", "", ""), 404, "not found"),
+            (request("/v1/proxy", "POST", "", ""), 405, "method not allowed"),
+            (request("/v1/proxy", "GET", "Upgrade", ""), 400, "missing Upgrade"),
+            (request("/v1/proxy", "GET", "Connection", ""), 400, "missing Connection"),
+            (request("/v1/proxy", "GET", "Sec-WebSocket-Version", "Sec-WebSocket-Version: 12\r\n"), 426, "only 13"),
+            (request("/v1/proxy", "GET", "Sec-WebSocket-Key", "Sec-WebSocket-Key: c2hvcnQ=\r\n"), 400, "16 bytes"),
+            (request("/v1/proxy", "GET", "Sec-WebSocket-Protocol", ""), 400, "not offered"),
+            ("GET /v1/proxy HTTP/1.1\r\nHost\r\n\r\n".into(), 400, "malformed"),
+        ];
+        for (req, status, text) in cases {
+            let (response, result) = try_accept(&req).await;
+            assert!(response.starts_with(&format!("HTTP/1.1 {status} ")), "{response}");
+            assert!(response.contains(text), "{response}");
+            if status == 426 {
+                assert!(response.contains("\r\nSec-WebSocket-Version: 13\r\n"));
+            }
+            match result {
+                Err(WsError::UpgradeRefused { status: got, problem }) => {
+                    assert_eq!(got, status);
+                    assert!(problem.contains(text));
+                }
+                other => panic!("{req}: {other:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn accept_answers_rfc_example_and_keeps_early_frames() {
+    bounded(async {
+        let (mut c, s) = duplex(4096);
+        let mut bytes = request("/v1/proxy?x=1", "GET", "", "Sec-WebSocket-Extensions: permessage-deflate\r\n")
+            .into_bytes();
+        bytes.extend(frame(0x82, b"early", KEY));
+        c.write_all(&bytes).await.unwrap();
+        let (server, head) = tokio::join!(accept(s), read_http_head(&mut c));
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(head.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(head.contains(&format!("\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n")));
+        assert!(!head.to_ascii_lowercase().contains("extensions"));
+        assert_eq!(server.unwrap().recv_message(64).await.unwrap(), b"early");
+    })
+    .await;
+}
+
+/// Runs `connect` against a hand-built server answering `respond(accept_value)`.
+async fn try_connect(respond: impl Fn(&str) -> Vec<u8>) -> Result<WsStream<DuplexStream>, WsError> {
+    let (c, mut s) = duplex(4096);
+    let server = async move {
+        let head = read_http_head(&mut s).await;
+        assert!(head.starts_with("GET /v1/proxy HTTP/1.1\r\nHost: w:1\r\n"), "{head}");
+        assert!(!head.to_ascii_lowercase().contains("origin"));
+        let key = head.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Key: ")).unwrap();
+        s.write_all(&respond(&accept_key(key))).await.unwrap();
+        s
+    };
+    let (result, _s) = tokio::join!(connect(c, "w:1"), server);
+    result
+}
+
+fn response(accept: &str, protocol: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: upgrade\r\n\
+         Sec-WebSocket-Accept: {accept}\r\n{protocol}{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn connect_validates_the_response() {
+    bounded(async {
+        let proto = format!("Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n");
+        let cases: [(Box<dyn Fn(&str) -> Vec<u8>>, &str); 5] = [
+            (Box::new(|_| response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", &proto, "")), "Accept"),
+            (Box::new(|a| response(a, "Sec-WebSocket-Protocol: other\r\n", "")), "other than"),
+            (Box::new(|a| response(a, "", "")), "did not confirm"),
+            (Box::new(|a| response(a, &proto, "Sec-WebSocket-Extensions: permessage-deflate\r\n")), "extension"),
+            (Box::new(|a| response(a, &proto, "").split_off(20)), "malformed"),
+        ];
+        for (respond, text) in cases {
+            match try_connect(respond).await {
+                Err(WsError::UpgradeInvalid { problem }) => assert!(problem.contains(text), "{problem}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        let refused = try_connect(|_| {
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nno such ws".to_vec()
+        })
+        .await;
+        match refused {
+            Err(WsError::UpgradeRefused { status: 404, problem }) => {
+                assert_eq!(problem, "Not Found: no such ws")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A good response followed at once by a frame: the frame is not lost.
+        let mut client = try_connect(|a| {
+            let mut r = response(a, &format!("Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n"), "");
+            r.extend(frame(0x82, b"result", None));
+            r
+        })
+        .await
+        .unwrap();
+        assert_eq!(client.recv_message(64).await.unwrap(), b"result");
+    })
+    .await;
+}
+
+/// The data path of one proxied connection: app <-> client ws <-> server ws <-> echo target,
+/// both ends spliced with copy_bidirectional, the WebSocket over awkward streams.
+async fn splice_round_trip(size: usize, max_io: usize, seed: u64) {
+    let (app, app_side) = duplex(64 * 1024);
+    let (wire_c, wire_s) = duplex(64 * 1024);
+    let (target_side, target) = duplex(64 * 1024);
+    let wire_c = Awkward::new(wire_c, max_io, seed);
+    let wire_s = Awkward::new(wire_s, max_io, seed + 1);
+    let (client_wire, server_wire) = (wire_c.wire.clone(), wire_s.wire.clone());
+
+    let proxy = tokio::spawn(async move {
+        let mut ws = connect(wire_c, "w").await.unwrap();
+        let mut app_side = app_side;
+        tokio::io::copy_bidirectional(&mut app_side, &mut ws).await.unwrap()
+    });
+    let worker = tokio::spawn(async move {
+        let mut ws = accept(wire_s).await.unwrap();
+        let mut target_side = target_side;
+        tokio::io::copy_bidirectional(&mut ws, &mut target_side).await.unwrap()
+    });
+    let echo = tokio::spawn(async move {
+        let (mut r, mut w) = tokio::io::split(target);
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let data: Vec<u8> = (0..size).map(|_| rng.gen()).collect();
+    let (mut r, mut w) = tokio::io::split(app);
+    let to_send = data.clone();
+    let writer = async move {
+        w.write_all(&to_send).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let reader = async move {
+        let mut back = Vec::new();
+        r.read_to_end(&mut back).await.unwrap();
+        back
+    };
+    let ((), back) = tokio::join!(writer, reader);
+    assert!(back == data, "{size} bytes did not come back equal");
+    assert_eq!(proxy.await.unwrap(), (size as u64, size as u64));
+    assert_eq!(worker.await.unwrap(), (size as u64, size as u64));
+    echo.await.unwrap();
+
+    for (wire, receiver) in [(&client_wire, Role::Server), (&server_wire, Role::Client)] {
+        let sizes = frame_sizes(&wire.lock().unwrap(), receiver);
+        let (closes, data): (Vec<_>, Vec<_>) = sizes.iter().partition(|(op, _)| *op == 0x8);
+        assert_eq!(closes.len(), 1, "one Close each way");
+        assert!(data.iter().all(|&&(op, len)| op == 0x2 && len as usize <= MAX_SEND_MESSAGE));
+        assert_eq!(data.iter().map(|(_, len)| len).sum::<u64>(), size as u64);
+    }
+}
+
+#[tokio::test]
+async fn splice_round_trips_through_tiny_awkward_io() {
+    bounded(async {
+        for (i, size) in [0, 1, 125, 126, 4000, 65_536, 70_001].into_iter().enumerate() {
+            eprintln!("size {size}");
+            splice_round_trip(size, 7, i as u64).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn splice_round_trips_random_sizes_up_to_1_mib() {
+    bounded(async {
+        let mut rng = StdRng::seed_from_u64(42);
+        for i in 0..6 {
+            let size = if i == 0 { 1 << 20 } else { rng.gen_range(0..1 << 20) };
+            splice_round_trip(size, rng.gen_range(1..20_000), 100 + i).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn large_writes_become_frames_of_at_most_32_kib() {
+    bounded(async {
+        let (c, s) = duplex(1 << 20);
+        let c = Awkward::new(c, 5000, 7);
+        let wire = c.wire.clone();
+        let (client, server) = tokio::join!(connect(c, "w"), accept(s));
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        let data = vec![0xA5u8; 100_000];
+        assert_eq!(client.write(&data).await.unwrap(), MAX_SEND_MESSAGE);
+        client.write_all(&data[MAX_SEND_MESSAGE..]).await.unwrap();
+        client.flush().await.unwrap();
+        let mut got = vec![0u8; data.len()];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, data);
+        let sizes: Vec<u64> = frame_sizes(&wire.lock().unwrap(), Role::Server).iter().map(|s| s.1).collect();
+        assert_eq!(sizes, [32768, 32768, 32768, 1696]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fragments_are_reassembled_and_pings_answered() {
+    bounded(async {
+        let (mut peer, s) = duplex(4096);
+        let mut server = WsStream::new(s, Role::Server);
+        let mut bytes = frame(0x02, b"Hel", KEY);
+        bytes.extend(frame(0x89, b"ping!", KEY));
+        bytes.extend(frame(0x00, b"lo ", KEY));
+        bytes.extend(frame(0x8A, b"unsolicited pong", KEY));
+        bytes.extend(frame(0x80, b"world", KEY));
+        bytes.extend(frame(0x82, b"", KEY));
+        peer.write_all(&bytes).await.unwrap();
+        assert_eq!(server.recv_message(11).await.unwrap(), b"Hello world");
+        assert_eq!(server.recv_message(0).await.unwrap(), b"");
+        assert_eq!(read_frame(&mut peer).await, (0x8A, b"ping!".to_vec()));
+
+        // In the byte stream, a Ping is answered while the server only reads.
+        peer.write_all(&frame(0x89, b"are you there", KEY)).await.unwrap();
+        let mut buf = [0u8; 16];
+        let (n, pong) = tokio::join!(server.read(&mut buf), async {
+            let pong = read_frame(&mut peer).await;
+            peer.write_all(&frame(0x82, b"data", KEY)).await.unwrap();
+            pong
+        });
+        assert_eq!(pong, (0x8A, b"are you there".to_vec()));
+        assert_eq!(&buf[..n.unwrap()], b"data");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn message_limit_is_enforced() {
+    bounded(async {
+        let (mut peer, s) = duplex(4096);
+        let mut server = WsStream::new(s, Role::Server);
+        let mut bytes = frame(0x02, b"123456", KEY);
+        bytes.extend(frame(0x80, b"78901", KEY));
+        peer.write_all(&bytes).await.unwrap();
+        assert!(matches!(server.recv_message(10).await, Err(WsError::MessageTooLarge { limit: 10 })));
+        let (op, payload) = read_frame(&mut peer).await;
+        assert_eq!((op, &payload[..2]), (0x88, &1009u16.to_be_bytes()[..]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn protocol_violations_fail_with_close_1002() {
+    bounded(async {
+        let cases: [(Vec<u8>, &str); 7] = [
+            (frame(0x89, &[0; 126], KEY), "over 125"),
+            (frame(0x09, b"x", KEY), "fragmented control"),
+            (frame(0x82, b"x", None), "unmasked"),
+            (frame(0xC2, b"x", KEY), "reserved bits"),
+            (frame(0x81, b"text", KEY), "text frame"),
+            (frame(0x80, b"x", KEY), "continuation"),
+            (frame(0x88, &close_payload(1005, ""), KEY), "close code"),
+        ];
+        for (bytes, text) in cases {
+            let (mut peer, s) = duplex(4096);
+            let mut server = WsStream::new(s, Role::Server);
+            peer.write_all(&bytes).await.unwrap();
+            let mut buf = [0u8; 256];
+            let err = server.read(&mut buf).await.unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains(text), "{err} should say {text}");
+            let (op, payload) = read_frame(&mut peer).await;
+            assert_eq!((op, payload), (0x88, 1002u16.to_be_bytes().to_vec()));
+            assert!(server.write(b"more").await.is_err(), "no data after our Close");
+        }
+        // A client refuses masked frames from a server.
+        let (mut peer, c) = duplex(4096);
+        let mut client = WsStream::new(c, Role::Client);
+        peer.write_all(&frame(0x82, b"x", KEY)).await.unwrap();
+        assert!(matches!(client.recv_message(10).await, Err(WsError::Protocol(_))));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn eof_without_close_is_unexpected() {
+    bounded(async {
+        let (mut peer, s) = duplex(4096);
+        let mut server = WsStream::new(s, Role::Server);
+        peer.write_all(&frame(0x82, b"abc", KEY)).await.unwrap();
+        drop(peer);
+        let mut buf = Vec::new();
+        let err = server.read_to_end(&mut buf).await.unwrap_err();
+        assert_eq!((err.kind(), &buf[..]), (io::ErrorKind::UnexpectedEof, &b"abc"[..]));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn half_close_passes_both_ways() {
+    bounded(async {
+        let (mut client, mut server) = pair(4096).await;
+        client.write_all(b"request").await.unwrap();
+        client.shutdown().await.unwrap();
+        assert!(client.write(b"late").await.is_err());
+
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"request");
+        assert_eq!(server.peer_close(), Some(&CloseFrame { code: 1000, reason: "done".into() }));
+        // The client only half-closed: the server can still answer.
+        server.write_all(b"response").await.unwrap();
+        server.flush().await.unwrap();
+        let mut buf = [0u8; 8];
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"response");
+
+        server.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(client.peer_close().map(|c| c.code), Some(1000));
+        // The server shut its inner stream down: the client's inner stream reads EOF.
+        assert_eq!(client.get_mut().read(&mut buf).await.unwrap(), 0);
+        // Shutting down again after the peer's Close shuts the client's inner stream.
+        client.shutdown().await.unwrap();
+        assert_eq!(server.get_mut().read(&mut buf).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_is_seen_exactly_by_recv_message() {
+    bounded(async {
+        for (code, reason) in [(close::POLICY_VIOLATION, close::TOFU_NOT_ALLOWED), (close::NORMAL, close::DONE)] {
+            let (mut client, mut server) = pair(4096).await;
+            let (closed, received) = tokio::join!(server.close(code, reason), client.recv_message(1024));
+            closed.unwrap();
+            match received {
+                Err(WsError::Closed(frame)) => assert_eq!(frame, CloseFrame { code, reason: reason.into() }),
+                other => panic!("{other:?}"),
+            }
+            // The client echoed the code.
+            assert_eq!(server.peer_close().map(|c| c.code), Some(code));
+            assert!(client.send_message(b"x").await.is_err());
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn close_reason_is_cut_to_123_bytes() {
+    bounded(async {
+        let (mut peer, c) = duplex(4096);
+        let mut client = WsStream::new(c, Role::Client);
+        let reason = "x".repeat(300);
+        peer.write_all(&frame(0x88, &close_payload(1000, ""), None)).await.unwrap();
+        client.close(close::INTERNAL_ERROR, &reason).await.unwrap();
+        let (op, payload) = read_frame(&mut peer).await;
+        assert_eq!((op, payload.len()), (0x88, 125));
+        assert_eq!(&payload[..2], &1011u16.to_be_bytes());
+    })
+    .await;
+}
+
+/// An inner stream that yields fixed input in random-sized reads and swallows writes.
+struct Scripted {
+    input: Vec<u8>,
+    pos: usize,
+    step: usize,
+}
+
+impl AsyncRead for Scripted {
+    fn poll_read(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let n = this.step.min(buf.remaining()).min(this.input.len() - this.pos);
+        buf.put_slice(&this.input[this.pos..this.pos + n]);
+        this.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Scripted {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn server_stream_never_panics_on_arbitrary_bytes(
+        input in proptest::collection::vec(any::<u8>(), 0..600), step in 1usize..64,
+    ) {
+        run(async {
+            let mut ws = WsStream::new(Scripted { input, pos: 0, step }, Role::Server);
+            ws.set_message_limit(1000);
+            let mut out = Vec::new();
+            let _ = bounded(ws.read_to_end(&mut out)).await;
+            let _ = bounded(ws.recv_message(1000)).await;
+        });
+    }
+
+    #[test]
+    fn frames_with_valid_headers_never_panic(
+        frames in proptest::collection::vec(
+            (prop::sample::select(vec![0x00u8, 0x02, 0x80, 0x82, 0x88, 0x89, 0x8A]),
+             proptest::collection::vec(any::<u8>(), 0..300)), 0..8),
+        step in 1usize..64,
+    ) {
+        let input: Vec<u8> = frames.iter().flat_map(|(b0, p)| frame(*b0, p, KEY)).collect();
+        run(async {
+            let mut ws = WsStream::new(Scripted { input, pos: 0, step }, Role::Server);
+            let mut out = Vec::new();
+            let _ = bounded(ws.read_to_end(&mut out)).await;
+        });
+    }
+
+    #[test]
+    fn accept_never_panics_on_arbitrary_bytes(
+        input in proptest::collection::vec(any::<u8>(), 0..600), step in 1usize..64,
+        prefix in any::<bool>(),
+    ) {
+        let mut bytes = if prefix { b"GET /v1/proxy HTTP/1.1\r\n".to_vec() } else { Vec::new() };
+        bytes.extend(input);
+        run(async {
+            let _ = bounded(ws::accept(Scripted { input: bytes, pos: 0, step })).await;
+        });
+    }
+}

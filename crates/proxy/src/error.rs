@@ -1,0 +1,41 @@
+//! What can go wrong on the client side of a session, naming the side at fault.
+
+use std::time::Duration;
+
+use postern_proto::ws::WsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("session credentials in the token are unusable: {0}")]
+    Credentials(#[from] postern_tls::TlsError),
+    #[error("the token names no worker")]
+    NoWorker,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("unable to connect to worker at {address}: {source}")]
+    WorkerUnreachable {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("session credentials were not accepted by worker {address}, or session is unauthorized: {source}")]
+    WorkerTls {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("WebSocket with worker failed: {0}")]
+    WorkerWebSocket(#[from] WsError),
+    #[error("worker refused the connection: {reason} (close code {code})")]
+    Refused { code: u16, reason: String },
+    #[error("session is already in use")]
+    SessionInUse,
+    #[error("worker sent an invalid handshake result: {0}")]
+    BadHandshakeResult(#[from] prost::DecodeError),
+    #[error("{phase} timed out after {after:?}")]
+    Timeout { phase: &'static str, after: Duration },
+}

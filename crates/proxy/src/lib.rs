@@ -1,0 +1,295 @@
+//! The client side of a session: a local TCP listener whose every connection is tunnelled to
+//! the session's worker.
+//!
+//! A decoded authorization token goes in ([`ClientProxy::new`]); the caller binds the local
+//! listener ([`ClientProxy::bind`]) and runs it ([`ClientProxy::run`]). Each accepted
+//! connection gets its own TLS + WebSocket tunnel ([`tunnel`]) and is spliced to it with
+//! half-close intact. The proxy ends when the session expires, when no connection is left
+//! and the live ones are done, when the worker says the session belongs to another client,
+//! or on shutdown; on shutdown before expiry it tells the worker to cancel the session.
+#![forbid(unsafe_code)]
+
+mod error;
+mod tunnel;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
+use postern_proto::pb::targets::SessionAuthorizationData;
+use postern_proto::ws::close;
+use postern_tls::SessionCredentials;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+pub use error::ProxyError;
+
+/// Where and how the local listener runs.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub listen_addr: IpAddr,
+    /// 0 = the token's default client port if it has one, else an ephemeral port.
+    pub listen_port: u16,
+    /// Deadline for each phase of opening a tunnel.
+    pub setup_timeout: Duration,
+    /// End the proxy once no connection has been open for this long.
+    pub inactive_timeout: Option<Duration>,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            listen_port: 0,
+            setup_timeout: Duration::from_secs(10),
+            inactive_timeout: None,
+        }
+    }
+}
+
+/// Something the user should see while the proxy runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyEvent {
+    /// The worker's count after a connection was admitted, or 0 once it refused one.
+    ConnectionsLeft(i32),
+    /// A local connection could not be tunnelled; the proxy goes on.
+    ConnectionFailed(String),
+}
+
+/// Why the proxy ended; the Display texts are Boundary's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyEnd {
+    #[error("Session has expired")]
+    Expired,
+    #[error("No connections left in session")]
+    NoConnectionsLeft,
+    #[error("Inactivity timeout reached")]
+    InactivityTimeout,
+    #[error("Received shutdown signal")]
+    Shutdown,
+    #[error("Error from proxy client: {0}")]
+    Error(String),
+}
+
+/// A session's client proxy.
+#[derive(Debug)]
+pub struct ClientProxy {
+    session_id: String,
+    expiration: SystemTime,
+    connection_limit: i32,
+    default_client_port: u16,
+    dialer: tunnel::Dialer,
+    bytes: Arc<ByteCounts>,
+}
+
+impl ClientProxy {
+    /// Checks the token's credentials and prepares the TLS configuration.
+    pub fn new(token: &SessionAuthorizationData, settings: &ProxySettings) -> Result<Self, ProxyError> {
+        let credentials = SessionCredentials::from_parts(
+            &token.session_id,
+            &token.certificate,
+            &token.private_key,
+        )?;
+        let worker = token.worker_info.first().ok_or(ProxyError::NoWorker)?;
+        let tls = postern_tls::client_config(&credentials)?;
+        // Older tokens carry no expiration: the certificate's NotAfter is the deadline then.
+        let expiration = token
+            .expiration
+            .and_then(|t| SystemTime::try_from(t).ok())
+            .unwrap_or_else(|| credentials.not_after());
+        Ok(Self {
+            session_id: token.session_id.clone(),
+            expiration,
+            connection_limit: token.connection_limit,
+            default_client_port: u16::try_from(token.default_client_port).unwrap_or(0),
+            dialer: tunnel::Dialer::new(&worker.address, tls, settings.setup_timeout)?,
+            bytes: Arc::default(),
+        })
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    pub fn expiration(&self) -> SystemTime {
+        self.expiration
+    }
+
+    /// -1 = unlimited.
+    pub fn connection_limit(&self) -> i32 {
+        self.connection_limit
+    }
+
+    /// Payload bytes carried so far, all connections together.
+    pub fn bytes(&self) -> &ByteCounts {
+        &self.bytes
+    }
+
+    /// Binds the local listener: the given port, else the token's default port, else any.
+    pub async fn bind(&self, settings: &ProxySettings) -> Result<TcpListener, ProxyError> {
+        let port = match settings.listen_port {
+            0 => self.default_client_port,
+            port => port,
+        };
+        let addr = SocketAddr::new(settings.listen_addr, port);
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ProxyError::Bind { addr, source })
+    }
+
+    /// Serves `listener` until the proxy ends, sending [`ProxyEvent`]s as they happen.
+    pub async fn run(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        settings: &ProxySettings,
+        shutdown: CancellationToken,
+        events: mpsc::UnboundedSender<ProxyEvent>,
+    ) -> ProxyEnd {
+        let until_expiry = self
+            .expiration
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let expired = tokio::time::sleep(until_expiry);
+        tokio::pin!(expired);
+        let state = Arc::new(RunState {
+            cut: CancellationToken::new(),
+            exhausted: CancellationToken::new(),
+            fatal: CancellationToken::new(),
+            fatal_reason: std::sync::Mutex::new(None),
+            events,
+        });
+        let tracker = TaskTracker::new();
+        let inactive = settings.inactive_timeout;
+        let end = loop {
+            // Armed only while no connection is open.
+            let idle = async {
+                match inactive {
+                    Some(after) if tracker.is_empty() => tokio::time::sleep(after).await,
+                    _ => std::future::pending().await,
+                }
+            };
+            let accepted = tokio::select! {
+                () = &mut expired => break ProxyEnd::Expired,
+                () = shutdown.cancelled() => break ProxyEnd::Shutdown,
+                () = state.fatal.cancelled() => break state.fatal_end(),
+                () = state.exhausted.cancelled() => {
+                    drop(listener);
+                    tracker.close();
+                    break tokio::select! {
+                        () = tracker.wait() => ProxyEnd::NoConnectionsLeft,
+                        () = &mut expired => ProxyEnd::Expired,
+                        () = shutdown.cancelled() => ProxyEnd::Shutdown,
+                    };
+                }
+                () = idle => break ProxyEnd::InactivityTimeout,
+                accepted = listener.accept() => accepted,
+            };
+            let (local, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "accept on local listener failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let span = tracing::info_span!("connection", session = %self.session_id, client = %peer);
+            tracker.spawn(self.clone().serve_connection(local, state.clone()).instrument(span));
+        };
+        // Whatever ended the proxy ends its connections too.
+        state.cut.cancel();
+        tracker.close();
+        if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+            warn!("connections did not finish within 5s of the proxy ending");
+        }
+        if end == ProxyEnd::Shutdown && SystemTime::now() < self.expiration {
+            match self.dialer.cancel_session().await {
+                Ok(()) => info!("session canceled"),
+                Err(e) => warn!(error = %e, "could not cancel the session"),
+            }
+        }
+        end
+    }
+
+    /// Tunnels one local connection; never fails the proxy except through `state`.
+    async fn serve_connection(self: Arc<Self>, local: TcpStream, state: Arc<RunState>) {
+        {
+            if let Err(e) = tune_tcp(&local) {
+                debug!(error = %e, "could not tune local socket");
+            }
+            let (mut ws, result) = tokio::select! {
+                () = state.cut.cancelled() => return,
+                opened = self.dialer.connect() => match opened {
+                    Ok(opened) => opened,
+                    Err(e) => return state.connection_failed(e),
+                },
+            };
+            if result.connections_left != -1 {
+                state.send(ProxyEvent::ConnectionsLeft(result.connections_left));
+            }
+            if result.connections_left == 0 {
+                state.exhausted.cancel();
+            }
+            let mut local = Counted::new(local, Side::Client, self.bytes.clone());
+            tokio::select! {
+                copied = splice(&mut local, &mut ws) => match copied {
+                    Ok((up, down)) => debug!(up, down, "connection done"),
+                    Err(e) => debug!(error = %e, "connection ended with an error"),
+                },
+                () = state.cut.cancelled() => {
+                    if tokio::time::timeout(Duration::from_secs(1), ws.close(close::NORMAL, close::DONE)).await.is_err() {
+                        debug!("closing handshake with the worker timed out");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Signals between the accept loop and its connection tasks.
+#[derive(Debug)]
+struct RunState {
+    /// Cuts every live connection (the proxy is ending).
+    cut: CancellationToken,
+    /// The worker admits no more connections: stop accepting, let live ones finish.
+    exhausted: CancellationToken,
+    /// The session cannot be used by this process any more.
+    fatal: CancellationToken,
+    fatal_reason: std::sync::Mutex<Option<String>>,
+    events: mpsc::UnboundedSender<ProxyEvent>,
+}
+
+impl RunState {
+    fn send(&self, event: ProxyEvent) {
+        // The receiver only goes away when the caller stopped caring about events.
+        if self.events.send(event).is_err() {
+            debug!("proxy events receiver dropped");
+        }
+    }
+
+    fn connection_failed(&self, error: ProxyError) {
+        match &error {
+            ProxyError::Refused { reason, .. } if reason == close::UNABLE_TO_AUTHORIZE => {
+                self.send(ProxyEvent::ConnectionsLeft(0));
+                self.exhausted.cancel();
+            }
+            ProxyError::SessionInUse | ProxyError::WorkerTls { .. } => {
+                let mut reason = self.fatal_reason.lock().unwrap_or_else(|p| p.into_inner());
+                reason.get_or_insert_with(|| error.to_string());
+                self.fatal.cancel();
+            }
+            _ => {
+                warn!(error = %error, "could not tunnel a connection");
+                self.send(ProxyEvent::ConnectionFailed(error.to_string()));
+            }
+        }
+    }
+
+    fn fatal_end(&self) -> ProxyEnd {
+        let reason = self.fatal_reason.lock().unwrap_or_else(|p| p.into_inner());
+        ProxyEnd::Error(reason.clone().unwrap_or_default())
+    }
+}

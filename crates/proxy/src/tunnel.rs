@@ -1,0 +1,155 @@
+//! One tunnel to the worker: TCP -> TLS 1.3 with the session certificate -> WebSocket
+//! upgrade -> protobuf handshake. What comes out is a byte stream to the endpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_proto::io::tune_tcp;
+use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
+use postern_proto::ws::{self, close, WsError, WsStream};
+use postern_proto::TofuToken;
+use prost::Message;
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::error::ProxyError;
+
+pub(crate) type WorkerWs = WsStream<TlsStream<TcpStream>>;
+
+/// Largest HandshakeResult accepted; a real one is about 20 bytes.
+const MAX_RESULT_MESSAGE: usize = 4 * 1024;
+
+/// Everything needed to open tunnels for one session.
+pub(crate) struct Dialer {
+    pub(crate) worker_address: String,
+    pub(crate) server_name: ServerName<'static>,
+    pub(crate) tls: TlsConnector,
+    pub(crate) tofu: TofuToken,
+    pub(crate) setup_timeout: Duration,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer")
+            .field("worker_address", &self.worker_address)
+            .field("server_name", &self.server_name)
+            .field("setup_timeout", &self.setup_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn phase<T>(
+    phase: &'static str,
+    after: Duration,
+    fut: impl Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| ProxyError::Timeout { phase, after })?
+}
+
+impl Dialer {
+    pub(crate) fn new(
+        worker_address: &str,
+        tls: Arc<rustls::ClientConfig>,
+        setup_timeout: Duration,
+    ) -> Result<Self, ProxyError> {
+        Ok(Self {
+            worker_address: worker_address.to_owned(),
+            server_name: postern_tls::worker_server_name(worker_address)?,
+            tls: TlsConnector::from(tls),
+            tofu: TofuToken::generate(),
+            setup_timeout,
+        })
+    }
+
+    /// TCP, TLS and the WebSocket upgrade, each under the setup deadline.
+    async fn open(&self) -> Result<WorkerWs, ProxyError> {
+        let after = self.setup_timeout;
+        let tcp = phase("connecting to the worker", after, async {
+            TcpStream::connect(&self.worker_address)
+                .await
+                .map_err(|source| ProxyError::WorkerUnreachable {
+                    address: self.worker_address.clone(),
+                    source,
+                })
+        })
+        .await?;
+        if let Err(e) = tune_tcp(&tcp) {
+            tracing::debug!(error = %e, "could not tune worker socket");
+        }
+        let tls = phase("TLS handshake with the worker", after, async {
+            self.tls
+                .connect(self.server_name.clone(), tcp)
+                .await
+                .map_err(|source| ProxyError::WorkerTls {
+                    address: self.worker_address.clone(),
+                    source,
+                })
+        })
+        .await?;
+        phase("WebSocket upgrade with the worker", after, async {
+            Ok(ws::connect(tls, &self.worker_address).await?)
+        })
+        .await
+    }
+
+    fn handshake(&self, command: Handshakecommand) -> Vec<u8> {
+        ClientHandshake {
+            tofu_token: self.tofu.expose().to_owned(),
+            command: command.into(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Opens a tunnel for one proxied connection and returns it with the worker's result.
+    pub(crate) async fn connect(&self) -> Result<(WorkerWs, HandshakeResult), ProxyError> {
+        let mut ws = self.open().await?;
+        let result = phase("protobuf handshake with the worker", self.setup_timeout, async {
+            ws.send_message(&self.handshake(Handshakecommand::Unspecified))
+                .await?;
+            match ws.recv_message(MAX_RESULT_MESSAGE).await {
+                Ok(message) => Ok(HandshakeResult::decode(message.as_slice())?),
+                Err(WsError::Closed(frame)) if frame.reason == close::TOFU_NOT_ALLOWED => {
+                    Err(ProxyError::SessionInUse)
+                }
+                Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
+                    code: frame.code,
+                    reason: frame.reason,
+                }),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+        Ok((ws, result))
+    }
+
+    /// Asks the worker to cancel the session (the client is going away early).
+    pub(crate) async fn cancel_session(&self) -> Result<(), ProxyError> {
+        let mut ws = self.open().await?;
+        phase("session cancel with the worker", self.setup_timeout, async {
+            ws.send_message(&self.handshake(Handshakecommand::SessionCancel))
+                .await?;
+            match ws.recv_message(MAX_RESULT_MESSAGE).await {
+                Err(WsError::Closed(frame))
+                    if frame.code == close::NORMAL && frame.reason == close::SESSION_CANCELED =>
+                {
+                    Ok(())
+                }
+                Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
+                    code: frame.code,
+                    reason: frame.reason,
+                }),
+                Err(e) => Err(e.into()),
+                Ok(_) => Err(ProxyError::Refused {
+                    code: 0,
+                    reason: "worker answered a cancel with data".to_owned(),
+                }),
+            }
+        })
+        .await
+    }
+}

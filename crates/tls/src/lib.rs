@@ -1,0 +1,42 @@
+//! Session certificates and the rustls configurations both ends of a data connection use.
+//!
+//! A Boundary session has one self-signed Ed25519 certificate that BOTH the client proxy and
+//! the worker present. Credentials enter this crate either freshly minted
+//! ([`SessionCredentials::issue`], what a controller does) or from the certificate and key an
+//! authorization token carries ([`SessionCredentials::from_parts`]). They leave as
+//! `Arc<rustls::ClientConfig>` / `Arc<rustls::ServerConfig>` whose custom verifiers accept
+//! exactly the session certificate: it is a CA certificate used as a leaf, which stock WebPKI
+//! verification rejects.
+//!
+//! A worker reads the ClientHello first (`tokio_rustls::LazyConfigAcceptor`), asks
+//! [`requested_session`] which session it names, then finishes the handshake with
+//! [`worker_config`] for a known session or [`refusal_config`] for an unknown one.
+//!
+//! All configs use the `ring` provider explicitly, never the process-wide default.
+#![forbid(unsafe_code)]
+
+mod config;
+mod credentials;
+mod error;
+mod refusal;
+mod verifier;
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+
+pub use config::{client_config, requested_session, worker_config, worker_server_name};
+pub use credentials::{SessionCredentials, SessionKey};
+pub use error::TlsError;
+pub use refusal::refusal_config;
+
+/// The ALPN protocol a worker answers with (and a client offers first).
+pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+
+/// The `ring` provider, built once: configs are built per session and should stay cheap.
+fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}

@@ -1,0 +1,334 @@
+//! One proxied connection on the worker, phase by phase:
+//!
+//! TLS (session from ALPN/SNI) -> WebSocket upgrade -> ClientHandshake -> TOFU check or
+//! activation -> authorize with the authority -> HandshakeResult -> dial the endpoint ->
+//! report connected -> splice until either side ends, the session expires or is canceled ->
+//! report closed with the byte counts.
+//!
+//! Refusals close the WebSocket with Boundary's code and reason text: clients match on them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
+use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
+use postern_proto::ws::{self, close, WsStream};
+use postern_proto::TofuToken;
+use prost::Message;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::LazyConfigAcceptor;
+use tracing::{debug, info};
+
+use crate::authority::{
+    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority,
+    SessionStatus, WorkerSession,
+};
+use crate::error::{Phase, WorkerError};
+use crate::live::LiveConnection;
+use crate::Shared;
+
+/// Largest ClientHandshake accepted; a real one is about 30 bytes.
+const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;
+
+type ClientWs = WsStream<TlsStream<TcpStream>>;
+
+/// Runs `fut` under the deadline of `phase`.
+async fn phase<T>(
+    phase: Phase,
+    after: Duration,
+    fut: impl Future<Output = Result<T, WorkerError>>,
+) -> Result<T, WorkerError> {
+    tokio::time::timeout(after, fut)
+        .await
+        .map_err(|_| WorkerError::Timeout { phase, after })?
+}
+
+fn until(deadline: SystemTime) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO)
+}
+
+pub(crate) async fn serve<A: SessionAuthority>(
+    shared: Arc<Shared<A>>,
+    tcp: TcpStream,
+    client: SocketAddr,
+) -> Result<(), WorkerError> {
+    if let Err(e) = tune_tcp(&tcp) {
+        debug!(error = %e, "could not tune client socket");
+    }
+    let config = &shared.config;
+    let (tls, session) = phase(
+        Phase::TlsHandshake,
+        config.tls_handshake_timeout,
+        accept_tls(&*shared.authority, tcp),
+    )
+    .await?;
+    tracing::Span::current().record("session", session.id.as_str());
+    let mut ws = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
+        Ok(ws::accept(tls).await?)
+    })
+    .await?;
+    let mut live = shared.live.enter(&session.id);
+    let authorized = handshake(&shared, &mut ws, &session).await;
+    let connection_id = match authorized {
+        Ok(Some(id)) => id,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    tracing::Span::current().record("connection", connection_id.as_str());
+    let counts = Arc::new(ByteCounts::default());
+    live.track(&connection_id, counts.clone());
+    let (reason, result) = proxy(&shared, &mut ws, &session, &connection_id, client, &counts, &live).await;
+    info!(%reason, bytes_up = counts.up(), bytes_down = counts.down(), "connection closed");
+    let bytes = ConnectionBytes {
+        connection_id,
+        bytes_up: counts.up(),
+        bytes_down: counts.down(),
+    };
+    shared.authority.connection_closed(bytes, reason).await?;
+    result
+}
+
+/// Reads the ClientHello, finds the session it names, and finishes the handshake with that
+/// session's certificate; an unknown, ended or expired session gets a TLS alert.
+async fn accept_tls<A: SessionAuthority>(
+    authority: &A,
+    tcp: TcpStream,
+) -> Result<(TlsStream<TcpStream>, WorkerSession), WorkerError> {
+    let acceptor = rustls::server::Acceptor::default();
+    let start = LazyConfigAcceptor::new(acceptor, tcp)
+        .await
+        .map_err(WorkerError::ClientTls)?;
+    let requested = postern_tls::requested_session(&start.client_hello());
+    let session = match &requested {
+        Some(id) => authority.lookup_session(id).await?,
+        None => None,
+    };
+    let servable = session.filter(|s| {
+        s.status != SessionStatus::Terminated && s.expiration > SystemTime::now()
+    });
+    let Some(session) = servable else {
+        // The handshake is expected to fail here: that failure is the refusal.
+        if let Err(e) = start.into_stream(postern_tls::refusal_config()).await {
+            debug!(error = %e, "refused TLS handshake");
+        }
+        return Err(match requested {
+            Some(id) => WorkerError::UnknownSession(id),
+            None => WorkerError::NoSessionRequested,
+        });
+    };
+    let config = postern_tls::worker_config(&session.credentials).map_err(|source| {
+        WorkerError::SessionCredentials {
+            id: session.id.clone(),
+            source,
+        }
+    })?;
+    let tls = start
+        .into_stream(config)
+        .await
+        .map_err(WorkerError::ClientTls)?;
+    Ok((tls, session))
+}
+
+/// Closes the WebSocket with `code`/`reason` (bounded in time) and names the refusal.
+async fn refuse(
+    close_timeout: Duration,
+    ws: &mut ClientWs,
+    code: u16,
+    reason: &'static str,
+    cause: impl std::fmt::Display,
+) -> WorkerError {
+    info!(code, reason, %cause, "refusing client");
+    match tokio::time::timeout(close_timeout, ws.close(code, reason)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
+        Err(_) => debug!("closing handshake timed out"),
+    }
+    WorkerError::Refused {
+        code,
+        reason,
+        cause: cause.to_string(),
+    }
+}
+
+/// The protobuf handshake up to an authorized connection. `Ok(None)` means the client's
+/// request was served without a connection (SESSION_CANCEL).
+async fn handshake<A: SessionAuthority>(
+    shared: &Shared<A>,
+    ws: &mut ClientWs,
+    session: &WorkerSession,
+) -> Result<Option<String>, WorkerError> {
+    let authority = &*shared.authority;
+    let close_timeout = shared.config.close_timeout;
+    let deadline = shared.config.handshake_timeout.min(until(session.expiration));
+    let message = match tokio::time::timeout(deadline, ws.recv_message(MAX_HANDSHAKE_MESSAGE)).await {
+        Ok(Ok(message)) => message,
+        Ok(Err(e)) => return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, e).await),
+        Err(_) => {
+            let cause = format!("no handshake within {deadline:?}");
+            return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, cause).await);
+        }
+    };
+    let request = match ClientHandshake::decode(message.as_slice()) {
+        Ok(request) => request,
+        Err(e) => return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, e).await),
+    };
+    let tofu = match TofuToken::parse(&request.tofu_token) {
+        Ok(tofu) => tofu,
+        Err(e) => return Err(refuse(close_timeout, ws, close::UNSUPPORTED_DATA, close::INVALID_TOFU, e).await),
+    };
+    // SESSION_CANCEL is honoured before the TOFU comparison, as Boundary does.
+    if request.command() == Handshakecommand::SessionCancel {
+        return match authority.cancel_session(&session.id).await {
+            Ok(()) => {
+                info!("session canceled by its client");
+                match tokio::time::timeout(close_timeout, ws.close(close::NORMAL, close::SESSION_CANCELED)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
+                    Err(_) => debug!("closing handshake timed out"),
+                }
+                Ok(None)
+            }
+            Err(e) => Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_CANCEL, e).await),
+        };
+    }
+    match &session.tofu {
+        Some(pinned) if *pinned != tofu => {
+            return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::TOFU_NOT_ALLOWED, "tofu token mismatch").await);
+        }
+        Some(_) => {}
+        None if session.status != SessionStatus::Pending => {
+            let cause = format!("session is {} without a pinned tofu token", session.status);
+            return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::REFUSING_TO_ACTIVATE, cause).await);
+        }
+        None => match authority.activate_session(&session.id, &tofu).await {
+            Ok(()) => info!("session activated"),
+            Err(e @ AuthorityError::TofuMismatch(_)) => {
+                return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::TOFU_NOT_ALLOWED, e).await);
+            }
+            Err(e) => return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_ACTIVATE, e).await),
+        },
+    }
+    let authorized = match authority.authorize_connection(&session.id, &shared.config.worker_id).await {
+        Ok(authorized) => authorized,
+        Err(e) => return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_AUTHORIZE, e).await),
+    };
+    let result = HandshakeResult {
+        expiration: Some(session.expiration.into()),
+        connection_limit: authorized.connection_limit,
+        connections_left: authorized.connections_left,
+    };
+    if let Err(e) = ws.send_message(&result.encode_to_vec()).await {
+        let error = refuse(close_timeout, ws, close::PROTOCOL_ERROR, close::UNABLE_TO_SEND_HANDSHAKE_RESULT, e).await;
+        let bytes = ConnectionBytes { connection_id: authorized.connection_id, bytes_up: 0, bytes_down: 0 };
+        authority.connection_closed(bytes, ClosedReason::NetworkError).await?;
+        return Err(error);
+    }
+    Ok(Some(authorized.connection_id))
+}
+
+/// From an authorized connection to its end; returns why it closed.
+async fn proxy<A: SessionAuthority>(
+    shared: &Shared<A>,
+    ws: &mut ClientWs,
+    session: &WorkerSession,
+    connection_id: &str,
+    client: SocketAddr,
+    counts: &Arc<ByteCounts>,
+    live: &LiveConnection,
+) -> (ClosedReason, Result<(), WorkerError>) {
+    let config = &shared.config;
+    let Some(address) = endpoint_address(&session.endpoint) else {
+        let cause = format!("endpoint {:?} is not tcp://host:port", session.endpoint);
+        let e = refuse(config.close_timeout, ws, close::PROTOCOL_ERROR, close::UNABLE_TO_PARSE_ENDPOINT, cause).await;
+        return (ClosedReason::SystemError, Err(e));
+    };
+    let dialed = phase(Phase::EndpointDial, config.dial_timeout, async {
+        TcpStream::connect(address).await.map_err(|source| WorkerError::Endpoint {
+            endpoint: session.endpoint.clone(),
+            source,
+        })
+    })
+    .await;
+    let endpoint = match dialed {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            let e = refuse(config.close_timeout, ws, close::PROXY_SETUP_ERROR, close::UNABLE_TO_SETUP_PROXYING, e).await;
+            return (ClosedReason::NetworkError, Err(e));
+        }
+    };
+    if let Err(e) = tune_tcp(&endpoint) {
+        debug!(error = %e, "could not tune endpoint socket");
+    }
+    let connected = match endpoint.peer_addr() {
+        Ok(endpoint) => shared
+            .authority
+            .connection_connected(connection_id, ConnectedInfo { client, endpoint })
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(cause) = connected {
+        let e = refuse(config.close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_ESTABLISH_PROXY, cause).await;
+        return (ClosedReason::SystemError, Err(e));
+    }
+    debug!("proxying");
+    let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
+    let expires = tokio::time::sleep(until(session.expiration));
+    let cut = tokio::select! {
+        copied = splice(ws, &mut endpoint) => Err(copied),
+        () = expires => Ok((ClosedReason::TimedOut, close::DONE)),
+        () = live.canceled() => Ok((ClosedReason::Canceled, close::SESSION_CANCELED)),
+        () = shared.shutdown.cancelled() => Ok((ClosedReason::SystemError, close::DONE)),
+    };
+    match cut {
+        Err(Ok(_)) => {
+            // Both directions ended with a closing handshake; finish TLS politely.
+            if tokio::time::timeout(config.close_timeout, ws.shutdown()).await.is_err() {
+                debug!("TLS shutdown timed out");
+            }
+            (ClosedReason::ClosedByEndUser, Ok(()))
+        }
+        Err(Err(e)) => {
+            debug!(error = %e, "splice ended with an error");
+            (ClosedReason::NetworkError, Ok(()))
+        }
+        Ok((reason, close_reason)) => {
+            info!(%reason, "cutting connection");
+            match tokio::time::timeout(config.close_timeout, ws.close(close::NORMAL, close_reason)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
+                Err(_) => debug!("closing handshake timed out"),
+            }
+            (reason, Ok(()))
+        }
+    }
+}
+
+/// `tcp://host:port` -> `host:port` (brackets kept for IPv6, as `TcpStream::connect` wants).
+fn endpoint_address(endpoint: &str) -> Option<&str> {
+    let address = endpoint.strip_prefix("tcp://")?.trim_end_matches('/');
+    let (host, port) = address.rsplit_once(':')?;
+    let valid = !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0);
+    valid.then_some(address)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_address;
+
+    #[test]
+    fn endpoints_parse_only_as_tcp_host_port() {
+        assert_eq!(endpoint_address("tcp://127.0.0.1:22"), Some("127.0.0.1:22"));
+        assert_eq!(endpoint_address("tcp://db.internal:5432/"), Some("db.internal:5432"));
+        assert_eq!(endpoint_address("tcp://[::1]:22"), Some("[::1]:22"));
+        for bad in ["", "127.0.0.1:22", "tcp://host", "tcp://:22", "tcp://h:0", "tcp://h:99999", "udp://h:1"] {
+            assert_eq!(endpoint_address(bad), None, "{bad}");
+        }
+    }
+}

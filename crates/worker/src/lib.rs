@@ -1,0 +1,181 @@
+//! The worker: accepts client proxies' TLS connections and splices each to its session's
+//! endpoint.
+//!
+//! Bytes enter on a TCP listener the caller bound ([`serve`]), pass TLS (the session's own
+//! certificate on both sides, chosen from the ClientHello), a WebSocket upgrade and the
+//! protobuf handshake ([`connection`]), and leave to the endpoint over plain TCP. Every
+//! decision about a session (does it exist, may this client pin it, is there a connection
+//! left) is the [`SessionAuthority`]'s; the worker keeps only the set of sessions it carries
+//! connections for, to cut them when the authority pushes a cancellation.
+#![forbid(unsafe_code)]
+
+pub mod authority;
+mod connection;
+mod error;
+mod live;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+pub use authority::{
+    AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
+    SessionAuthority, SessionStatus, WorkerSession,
+};
+pub use error::{Phase, WorkerError};
+
+/// Default address of the worker's proxy listener.
+pub const DEFAULT_PROXY_ADDR: &str = "127.0.0.1:9202";
+
+/// Deadlines and identity of a worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Sent to the authority with each connection it authorizes.
+    pub worker_id: String,
+    pub tls_handshake_timeout: Duration,
+    pub upgrade_timeout: Duration,
+    /// Also bounded by the session's expiration.
+    pub handshake_timeout: Duration,
+    pub dial_timeout: Duration,
+    pub close_timeout: Duration,
+    /// How long live connections get to finish after shutdown is requested.
+    pub shutdown_grace: Duration,
+    /// How often byte counts of live connections go to the authority.
+    pub progress_interval: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            worker_id: "w_1234567890".to_owned(),
+            tls_handshake_timeout: Duration::from_secs(10),
+            upgrade_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(30),
+            dial_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(5),
+            progress_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What every connection task of one worker shares.
+struct Shared<A> {
+    authority: Arc<A>,
+    config: WorkerConfig,
+    live: Arc<live::LiveSessions>,
+    shutdown: CancellationToken,
+}
+
+/// Serves client proxies on `listener` until `shutdown` is cancelled, then cuts live
+/// connections (reporting them closed) and returns once they are done or the grace is over.
+pub async fn serve<A: SessionAuthority>(
+    listener: TcpListener,
+    authority: Arc<A>,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) {
+    let grace = config.shutdown_grace;
+    let shared = Arc::new(Shared {
+        authority,
+        config,
+        live: Arc::default(),
+        shutdown: shutdown.clone(),
+    });
+    let tracker = TaskTracker::new();
+    tracker.spawn(watch_cancellations(shared.clone()));
+    tracker.spawn(report_progress(shared.clone()));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, client) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %e, "accept on worker listener failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let span = tracing::info_span!(
+            "connection",
+            %client,
+            session = tracing::field::Empty,
+            connection = tracing::field::Empty
+        );
+        let shared = shared.clone();
+        tracker.spawn(
+            async move {
+                if let Err(e) = connection::serve(shared, tcp, client).await {
+                    info!(error = %e, "connection ended early");
+                }
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        warn!(?grace, "connections still open after the shutdown grace; abandoning them");
+    }
+}
+
+/// Cuts live connections of sessions the authority cancels.
+async fn watch_cancellations<A: SessionAuthority>(shared: Arc<Shared<A>>) {
+    let mut canceled = shared.authority.canceled_sessions();
+    loop {
+        let next = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            next = canceled.recv() => next,
+        };
+        match next {
+            Ok(session_id) => {
+                debug!(session = %session_id, "session canceled by the authority");
+                shared.live.cancel(&session_id);
+            }
+            Err(RecvError::Lagged(missed)) => {
+                warn!(missed, "missed cancellations; re-checking live sessions");
+                for id in shared.live.session_ids() {
+                    let ended = match shared.authority.lookup_session(&id).await {
+                        Ok(Some(s)) => !matches!(s.status, SessionStatus::Pending | SessionStatus::Active),
+                        Ok(None) => true,
+                        Err(e) => {
+                            warn!(session = %id, error = %e, "could not re-check session");
+                            false
+                        }
+                    };
+                    if ended {
+                        shared.live.cancel(&id);
+                    }
+                }
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Sends byte counts of live connections to the authority while they flow.
+async fn report_progress<A: SessionAuthority>(shared: Arc<Shared<A>>) {
+    let mut tick = tokio::time::interval(shared.config.progress_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let progress = shared.live.progress();
+        if progress.is_empty() {
+            continue;
+        }
+        if let Err(e) = shared.authority.connection_progress(progress).await {
+            warn!(error = %e, "could not report connection progress");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The sessions this worker is carrying connections for right now.
+//!
+//! A connection enters its session here *before* asking the authority to authorize it, so a
+//! cancellation pushed after that point always finds it, and one pushed before it makes the
+//! authority refuse. Each connection also leaves its byte counters here for the once-a-second
+//! progress report.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use postern_proto::io::ByteCounts;
+use tokio_util::sync::CancellationToken;
+
+use crate::authority::ConnectionBytes;
+
+#[derive(Debug, Default)]
+pub(crate) struct LiveSessions {
+    sessions: Mutex<HashMap<String, LiveSession>>,
+}
+
+#[derive(Debug, Default)]
+struct LiveSession {
+    cancel: CancellationToken,
+    /// Connections in flight, authorized or not yet.
+    entered: usize,
+    counters: HashMap<String, Arc<ByteCounts>>,
+}
+
+impl LiveSessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LiveSession>> {
+        // A panic while holding this lock leaves only plain maps behind; keep serving.
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn enter(self: &Arc<Self>, session_id: &str) -> LiveConnection {
+        let mut sessions = self.lock();
+        let session = sessions.entry(session_id.to_owned()).or_default();
+        session.entered += 1;
+        LiveConnection {
+            live: self.clone(),
+            session_id: session_id.to_owned(),
+            connection_id: None,
+            cancel: session.cancel.clone(),
+        }
+    }
+
+    pub(crate) fn cancel(&self, session_id: &str) {
+        if let Some(session) = self.lock().get(session_id) {
+            session.cancel.cancel();
+        }
+    }
+
+    pub(crate) fn session_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub(crate) fn progress(&self) -> Vec<ConnectionBytes> {
+        self.lock()
+            .values()
+            .flat_map(|session| session.counters.iter())
+            .map(|(id, counts)| ConnectionBytes {
+                connection_id: id.clone(),
+                bytes_up: counts.up(),
+                bytes_down: counts.down(),
+            })
+            .collect()
+    }
+}
+
+/// One connection's membership of a live session; leaving is dropping it.
+#[derive(Debug)]
+pub(crate) struct LiveConnection {
+    live: Arc<LiveSessions>,
+    session_id: String,
+    connection_id: Option<String>,
+    cancel: CancellationToken,
+}
+
+impl LiveConnection {
+    /// Completes when the session is canceled.
+    pub(crate) fn canceled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    pub(crate) fn track(&mut self, connection_id: &str, counts: Arc<ByteCounts>) {
+        let mut sessions = self.live.lock();
+        if let Some(session) = sessions.get_mut(&self.session_id) {
+            session.counters.insert(connection_id.to_owned(), counts);
+            self.connection_id = Some(connection_id.to_owned());
+        }
+    }
+}
+
+impl Drop for LiveConnection {
+    fn drop(&mut self) {
+        let mut sessions = self.live.lock();
+        if let Some(session) = sessions.get_mut(&self.session_id) {
+            if let Some(id) = &self.connection_id {
+                session.counters.remove(id);
+            }
+            session.entered -= 1;
+            if session.entered == 0 {
+                sessions.remove(&self.session_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_reaches_entered_connections_and_the_map_empties_on_leave() {
+        let live = Arc::new(LiveSessions::default());
+        let mut a = live.enter("s_1");
+        let b = live.enter("s_1");
+        a.track("sc_1", Arc::new(ByteCounts::default()));
+        assert_eq!(live.progress().len(), 1);
+        live.cancel("s_1");
+        assert!(a.cancel.is_cancelled() && b.cancel.is_cancelled());
+        drop(a);
+        assert_eq!(live.session_ids(), vec!["s_1".to_owned()]);
+        assert!(live.progress().is_empty());
+        drop(b);
+        assert!(live.session_ids().is_empty());
+    }
+}
