@@ -1,6 +1,7 @@
 //! The data path end to end in one process: real worker, real client proxy, real TLS and
 //! WebSocket over loopback, the controller's session store as the authority.
 
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 mod common;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -18,30 +19,59 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn bytes_arrive_intact_both_ways_and_are_counted_exactly() {
     let worker = start_worker().await;
     // (bytes up, bytes down): empty, tiny, odd sizes across frame and record limits, 64 MiB.
-    let cases = [(0, 0), (1, 0), (0, 1), (32 * 1024 + 1, 16 * 1024 - 3), (1_000_003, 777_777), (64 << 20, 64 << 20)];
+    let cases = [
+        (0, 0),
+        (1, 0),
+        (0, 1),
+        (32 * 1024 + 1, 16 * 1024 - 3),
+        (1_000_003, 777_777),
+        (64 << 20, 64 << 20),
+    ];
     for (i, (up, down)) in cases.into_iter().enumerate() {
         let (endpoint, mut exchanges) = sink_then_source(down).await;
         let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
         let mut proxy = start_proxy(&auth.authorization_token).await;
         let sent = random_bytes(up, i as u64);
         let (reply_len, reply_sha) = within("the exchange", exchange(proxy.addr, &sent)).await;
-        let seen = within("the endpoint's report", exchanges.recv()).await.unwrap();
+        let seen = within("the endpoint's report", exchanges.recv())
+            .await
+            .unwrap();
         assert_eq!(seen.received, up, "case {i}: endpoint got all bytes");
-        assert_eq!(seen.received_sha, Sha256::digest(&sent).to_vec(), "case {i}: up bytes intact");
+        assert_eq!(
+            seen.received_sha,
+            Sha256::digest(&sent).to_vec(),
+            "case {i}: up bytes intact"
+        );
         assert_eq!(reply_len, down, "case {i}: client got all bytes");
         assert_eq!(reply_sha, seen.sent_sha, "case {i}: down bytes intact");
         let id = auth.session.id.clone();
         let conn = eventually("the connection to be reported closed", || {
             let s = worker.session(&id);
-            s.connections.first().filter(|c| c.closed_reason.is_some()).cloned()
+            s.connections
+                .first()
+                .filter(|c| c.closed_reason.is_some())
+                .cloned()
         })
         .await;
-        assert_eq!((conn.bytes_up, conn.bytes_down), (up as u64, down as u64), "case {i}: counted");
+        assert_eq!(
+            (conn.bytes_up, conn.bytes_down),
+            (up as u64, down as u64),
+            "case {i}: counted"
+        );
         assert_eq!(conn.closed_reason, Some(ClosedReason::ClosedByEndUser));
-        assert_eq!((proxy.proxy.bytes().up(), proxy.proxy.bytes().down()), (up as u64, down as u64));
-        assert!(proxy.events.try_recv().is_err(), "unlimited sessions report no connections left");
+        assert_eq!(
+            (proxy.proxy.bytes().up(), proxy.proxy.bytes().down()),
+            (up as u64, down as u64)
+        );
+        assert!(
+            proxy.events.try_recv().is_err(),
+            "unlimited sessions report no connections left"
+        );
         proxy.shutdown.cancel();
-        assert_eq!(within("the proxy to end", &mut proxy.ended).await.unwrap(), ProxyEnd::Shutdown);
+        assert_eq!(
+            within("the proxy to end", &mut proxy.ended).await.unwrap(),
+            ProxyEnd::Shutdown
+        );
     }
 }
 
@@ -56,7 +86,9 @@ async fn half_close_lets_the_client_read_the_reply_after_shutting_down_write() {
     stream.shutdown().await.unwrap();
     // The endpoint answers only after it saw our EOF, so this reply crossed a half-closed tunnel.
     let mut reply = Vec::new();
-    within("the reply", stream.read_to_end(&mut reply)).await.unwrap();
+    within("the reply", stream.read_to_end(&mut reply))
+        .await
+        .unwrap();
     assert_eq!(reply.len(), 5);
     let seen = exchanges.recv().await.unwrap();
     assert_eq!(seen.received, 8);
@@ -74,7 +106,9 @@ async fn interleaved_echo_keeps_order() {
         let line = random_bytes(1 + (round as usize * 97) % 5000, round.into());
         stream.write_all(&line).await.unwrap();
         let mut back = vec![0u8; line.len()];
-        within("the echo", stream.read_exact(&mut back)).await.unwrap();
+        within("the echo", stream.read_exact(&mut back))
+            .await
+            .unwrap();
         assert_eq!(back, line, "round {round}");
     }
 }
@@ -97,7 +131,9 @@ async fn a_limit_of_n_admits_exactly_n_of_4n_concurrent_connections() {
     let endpoint = echo_endpoint().await;
     let auth = worker.authorize(&format!("tcp://{endpoint}"), LIMIT as i32, HOUR);
     let mut proxy = start_proxy(&auth.authorization_token).await;
-    let attempts: Vec<_> = (0..4 * LIMIT).map(|_| tokio::spawn(tunnelled(proxy.addr))).collect();
+    let attempts: Vec<_> = (0..4 * LIMIT)
+        .map(|_| tokio::spawn(tunnelled(proxy.addr)))
+        .collect();
     let mut live = Vec::new();
     for attempt in attempts {
         if let Some(stream) = within("a connection attempt", attempt).await.unwrap() {
@@ -112,23 +148,33 @@ async fn a_limit_of_n_admits_exactly_n_of_4n_concurrent_connections() {
     assert!(lefts.contains(&0), "connections left reached 0: {lefts:?}");
     // The listener is closed, the admitted connections still work.
     eventually("the local listener to close", || {
-        std::net::TcpStream::connect(proxy.addr).is_err().then_some(())
+        std::net::TcpStream::connect(proxy.addr)
+            .is_err()
+            .then_some(())
     })
     .await;
     for stream in &mut live {
         stream.write_all(b"more").await.unwrap();
         let mut back = [0u8; 4];
-        within("an echo on a live connection", stream.read_exact(&mut back)).await.unwrap();
+        within("an echo on a live connection", stream.read_exact(&mut back))
+            .await
+            .unwrap();
         assert_eq!(&back, b"more");
     }
     drop(live);
-    assert_eq!(within("the proxy to end", &mut proxy.ended).await.unwrap(), ProxyEnd::NoConnectionsLeft);
+    assert_eq!(
+        within("the proxy to end", &mut proxy.ended).await.unwrap(),
+        ProxyEnd::NoConnectionsLeft
+    );
     let id = auth.session.id.clone();
     let session = eventually("the session to terminate", || {
         Some(worker.session(&id)).filter(|s| s.status == SessionStatus::Terminated)
     })
     .await;
-    assert_eq!(session.termination_reason.map(|r| r.as_str()), Some("connection limit"));
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("connection limit")
+    );
     assert_eq!(session.connections.len(), LIMIT);
 }
 
@@ -139,20 +185,39 @@ async fn expiry_cuts_live_connections_within_a_second_and_closes_the_listener() 
     let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, Duration::from_secs(3));
     let expiration = auth.session.expiration_time;
     let mut proxy = start_proxy(&auth.authorization_token).await;
-    let mut stream = tunnelled(proxy.addr).await.expect("tunnel works before expiry");
+    let mut stream = tunnelled(proxy.addr)
+        .await
+        .expect("tunnel works before expiry");
     let mut rest = Vec::new();
     // EOF or a reset both mean "cut"; what matters is when.
     let cut = within("the cut", stream.read_to_end(&mut rest)).await;
     let now = SystemTime::now();
     let late = now.duration_since(expiration).unwrap_or_default();
     let early = expiration.duration_since(now).unwrap_or_default();
-    assert!(late < Duration::from_secs(1), "cut {late:?} after expiry ({cut:?})");
-    assert!(early < Duration::from_millis(1100), "cut {early:?} before expiry");
-    assert_eq!(within("the proxy to end", &mut proxy.ended).await.unwrap(), ProxyEnd::Expired);
-    assert!(TcpStream::connect(proxy.addr).await.is_err(), "listener closed");
+    assert!(
+        late < Duration::from_secs(1),
+        "cut {late:?} after expiry ({cut:?})"
+    );
+    assert!(
+        early < Duration::from_millis(1100),
+        "cut {early:?} before expiry"
+    );
+    assert_eq!(
+        within("the proxy to end", &mut proxy.ended).await.unwrap(),
+        ProxyEnd::Expired
+    );
+    assert!(
+        TcpStream::connect(proxy.addr).await.is_err(),
+        "listener closed"
+    );
     let id = auth.session.id.clone();
     let conn = eventually("the connection to close", || {
-        worker.session(&id).connections.first().filter(|c| c.closed_reason.is_some()).cloned()
+        worker
+            .session(&id)
+            .connections
+            .first()
+            .filter(|c| c.closed_reason.is_some())
+            .cloned()
     })
     .await;
     assert_eq!(conn.closed_reason, Some(ClosedReason::TimedOut));
@@ -167,7 +232,12 @@ async fn canceling_a_session_cuts_its_live_connections_at_once() {
     let mut stream = tunnelled(proxy.addr).await.expect("tunnel works");
     let id = auth.session.id.clone();
     eventually("the connection to be connected", || {
-        worker.session(&id).connections.first().filter(|c| c.endpoint.is_some()).map(|_| ())
+        worker
+            .session(&id)
+            .connections
+            .first()
+            .filter(|c| c.endpoint.is_some())
+            .map(|_| ())
     })
     .await;
     let started = Instant::now();
@@ -175,13 +245,22 @@ async fn canceling_a_session_cuts_its_live_connections_at_once() {
     let mut rest = Vec::new();
     let cut = within("the cut", stream.read_to_end(&mut rest)).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(500), "cut took {took:?} ({cut:?})");
+    assert!(
+        took < Duration::from_millis(500),
+        "cut took {took:?} ({cut:?})"
+    );
     let session = eventually("the session to terminate", || {
         Some(worker.session(&id)).filter(|s| s.status == SessionStatus::Terminated)
     })
     .await;
-    assert_eq!(session.termination_reason.map(|r| r.as_str()), Some("canceled"));
-    assert_eq!(session.connections[0].closed_reason, Some(ClosedReason::Canceled));
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("canceled")
+    );
+    assert_eq!(
+        session.connections[0].closed_reason,
+        Some(ClosedReason::Canceled)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,11 +271,17 @@ async fn stopping_the_proxy_cancels_the_session() {
     let mut proxy = start_proxy(&auth.authorization_token).await;
     drop(tunnelled(proxy.addr).await.expect("tunnel works"));
     proxy.shutdown.cancel();
-    assert_eq!(within("the proxy to end", &mut proxy.ended).await.unwrap(), ProxyEnd::Shutdown);
+    assert_eq!(
+        within("the proxy to end", &mut proxy.ended).await.unwrap(),
+        ProxyEnd::Shutdown
+    );
     let id = auth.session.id.clone();
     let session = eventually("the session to terminate", || {
         Some(worker.session(&id)).filter(|s| s.status == SessionStatus::Terminated)
     })
     .await;
-    assert_eq!(session.termination_reason.map(|r| r.as_str()), Some("canceled"));
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("canceled")
+    );
 }

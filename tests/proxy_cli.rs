@@ -1,5 +1,6 @@
 //! `postern proxy` as a user runs it: a real process, its output, its exit code.
 
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 mod common;
 
 use std::process::Stdio;
@@ -16,7 +17,9 @@ async fn echo_through(port: u16, data: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     stream.write_all(data).await.unwrap();
     let mut back = vec![0u8; data.len()];
-    within("the echo", stream.read_exact(&mut back)).await.unwrap();
+    within("the echo", stream.read_exact(&mut back))
+        .await
+        .unwrap();
     back
 }
 
@@ -29,17 +32,32 @@ async fn proxy_prints_json_info_tunnels_and_cancels_the_session_on_ctrl_c() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
     let auth = worker.authorize(&format!("tcp://{endpoint}"), 5, HOUR);
-    let mut proxy = PosternProcess::spawn(&["proxy", "-authz", &auth.authorization_token, "-format", "json"]);
+    let mut proxy = PosternProcess::spawn(&[
+        "proxy",
+        "-authz",
+        &auth.authorization_token,
+        "-format",
+        "json",
+    ]);
     let info = proxy.next_json().await;
     assert_eq!(info["address"], "127.0.0.1");
     assert_eq!(info["protocol"], "tcp");
     assert_eq!(info["connection_limit"], 5);
     assert_eq!(info["session_id"], auth.session.id.as_str());
     assert!(info["expiration"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(echo_through(port_of(&info), b"hello over postern").await, b"hello over postern");
-    assert_eq!(proxy.next_json().await, serde_json::json!({"connections_left": 4}));
+    assert_eq!(
+        echo_through(port_of(&info), b"hello over postern").await,
+        b"hello over postern"
+    );
+    assert_eq!(
+        proxy.next_json().await,
+        serde_json::json!({"connections_left": 4})
+    );
     proxy.interrupt();
-    assert_eq!(proxy.next_json().await, serde_json::json!({"termination_reason": "Received shutdown signal"}));
+    assert_eq!(
+        proxy.next_json().await,
+        serde_json::json!({"termination_reason": "Received shutdown signal"})
+    );
     let (status, stderr) = proxy.wait().await;
     assert!(status.success(), "exit {status}: {stderr}");
     let id = auth.session.id.clone();
@@ -47,7 +65,10 @@ async fn proxy_prints_json_info_tunnels_and_cancels_the_session_on_ctrl_c() {
         Some(worker.session(&id)).filter(|s| s.status == SessionStatus::Terminated)
     })
     .await;
-    assert_eq!(session.termination_reason.map(|r| r.as_str()), Some("canceled"));
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("canceled")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,17 +76,35 @@ async fn a_second_process_with_the_same_token_is_refused_by_tofu() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
     let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
-    let mut first = PosternProcess::spawn(&["proxy", "-authz", &auth.authorization_token, "-format", "json"]);
+    let mut first = PosternProcess::spawn(&[
+        "proxy",
+        "-authz",
+        &auth.authorization_token,
+        "-format",
+        "json",
+    ]);
     let first_port = port_of(&first.next_json().await);
     assert_eq!(echo_through(first_port, b"mine").await, b"mine");
 
-    let mut second = PosternProcess::spawn(&["proxy", "-authz", &auth.authorization_token, "-format", "json"]);
+    let mut second = PosternProcess::spawn(&[
+        "proxy",
+        "-authz",
+        &auth.authorization_token,
+        "-format",
+        "json",
+    ]);
     let second_port = port_of(&second.next_json().await);
-    let mut stream = TcpStream::connect(("127.0.0.1", second_port)).await.unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", second_port))
+        .await
+        .unwrap();
     let mut rest = Vec::new();
     let _ = stream.write_all(b"theirs").await;
     // The second process's connection is closed without a byte of the endpoint's.
-    let _ = within("the refused connection to close", stream.read_to_end(&mut rest)).await;
+    let _ = within(
+        "the refused connection to close",
+        stream.read_to_end(&mut rest),
+    )
+    .await;
     assert!(rest.is_empty());
     assert_eq!(
         second.next_json().await,
@@ -84,19 +123,41 @@ async fn table_output_looks_like_boundarys_and_connect_is_an_alias() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
     let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
-    let mut proxy = PosternProcess::spawn(&["connect", "-authz-token", &auth.authorization_token, "-listen-port", "0"]);
+    let mut proxy = PosternProcess::spawn(&[
+        "connect",
+        "-authz-token",
+        &auth.authorization_token,
+        "-listen-port",
+        "0",
+    ]);
     let mut lines = Vec::new();
     while lines.len() < 8 {
-        lines.push(within("a line", proxy.stdout.next_line()).await.unwrap().unwrap());
+        lines.push(
+            within("a line", proxy.stdout.next_line())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     assert_eq!(lines[0], "");
     assert_eq!(lines[1], "Proxy listening information:");
     assert_eq!(lines[2], "  Address:            127.0.0.1");
     assert_eq!(lines[3], "  Connection Limit:   -1");
-    assert!(lines[4].starts_with("  Expiration:         "), "{}", lines[4]);
-    assert!(lines[5].starts_with("  Port:               "), "{}", lines[5]);
+    assert!(
+        lines[4].starts_with("  Expiration:         "),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[5].starts_with("  Port:               "),
+        "{}",
+        lines[5]
+    );
     assert_eq!(lines[6], "  Protocol:           tcp");
-    assert_eq!(lines[7], format!("  Session ID:         {}", auth.session.id));
+    assert_eq!(
+        lines[7],
+        format!("  Session ID:         {}", auth.session.id)
+    );
     let port: u16 = lines[5].rsplit(' ').next().unwrap().parse().unwrap();
     assert_eq!(echo_through(port, b"table").await, b"table");
     proxy.interrupt();
@@ -109,12 +170,21 @@ async fn token_from_stdin_as_authorize_session_json() {
     let endpoint = echo_endpoint().await;
     let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
     let json = serde_json::json!({"item": {"session_id": auth.session.id, "authorization_token": auth.authorization_token}});
-    let mut child = postern(&["proxy", "-authz", "-", "-format", "json"]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut child = postern(&["proxy", "-authz", "-", "-format", "json"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{json}\n").as_bytes()).await.unwrap();
+    stdin
+        .write_all(format!("{json}\n").as_bytes())
+        .await
+        .unwrap();
     drop(stdin);
     let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
-    let mut proxy = PosternProcess { child, stdout: tokio::io::AsyncBufReadExt::lines(stdout) };
+    let mut proxy = PosternProcess {
+        child,
+        stdout: tokio::io::AsyncBufReadExt::lines(stdout),
+    };
     let info = proxy.next_json().await;
     assert_eq!(info["session_id"], auth.session.id.as_str());
     assert_eq!(echo_through(port_of(&info), b"stdin").await, b"stdin");
@@ -127,12 +197,22 @@ async fn an_expired_session_is_refused_before_anything_is_bound() {
     let worker = start_worker().await;
     let auth = worker.authorize("tcp://127.0.0.1:9", -1, Duration::from_secs(1));
     let expiration = auth.session.expiration_time;
-    eventually("the session to expire", || (SystemTime::now() > expiration).then_some(())).await;
+    eventually("the session to expire", || {
+        (SystemTime::now() > expiration).then_some(())
+    })
+    .await;
     let mut proxy = PosternProcess::spawn(&["proxy", "-authz", &auth.authorization_token]);
     let (status, stderr) = proxy.wait().await;
     assert_eq!(status.code(), Some(1));
-    assert!(stderr.contains(&auth.session.id) && stderr.contains("expired"), "{stderr}");
-    assert_eq!(within("stdout", proxy.stdout.next_line()).await.unwrap(), None, "nothing printed on stdout");
+    assert!(
+        stderr.contains(&auth.session.id) && stderr.contains("expired"),
+        "{stderr}"
+    );
+    assert_eq!(
+        within("stdout", proxy.stdout.next_line()).await.unwrap(),
+        None,
+        "nothing printed on stdout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +220,11 @@ async fn bad_tokens_and_flags_get_clear_errors() {
     let cases: [(&[&str], i32, &str); 4] = [
         (&["proxy", "-authz", "0OIl"], 1, "not valid base58"),
         (&["proxy", "-authz", ""], 1, "empty"),
-        (&["proxy", "-authz", "{\"item\": {}}"], 1, "authorization_token"),
+        (
+            &["proxy", "-authz", "{\"item\": {}}"],
+            1,
+            "authorization_token",
+        ),
         (&["proxy"], 64, "--authz"),
     ];
     for (args, code, needle) in cases {

@@ -2,6 +2,7 @@
 //! WebSocket close codes with Boundary's exact reason texts for handshake-level ones. None
 //! of them harms a live connection.
 
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 mod common;
 
 use std::sync::Arc;
@@ -40,11 +41,20 @@ async fn open(worker: &Worker, creds: &SessionCredentials) -> Ws {
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap();
-    within("the upgrade", ws::connect(tls, &worker.addr.to_string())).await.unwrap()
+    within("the upgrade", ws::connect(tls, &worker.addr.to_string()))
+        .await
+        .unwrap()
 }
 
-async fn send_handshake(ws: &mut Ws, tofu: &str, command: Handshakecommand) -> Result<HandshakeResult, CloseFrame> {
-    let hello = ClientHandshake { tofu_token: tofu.into(), command: command.into() };
+async fn send_handshake(
+    ws: &mut Ws,
+    tofu: &str,
+    command: Handshakecommand,
+) -> Result<HandshakeResult, CloseFrame> {
+    let hello = ClientHandshake {
+        tofu_token: tofu.into(),
+        command: command.into(),
+    };
     ws.send_message(&hello.encode_to_vec()).await.unwrap();
     match within("the handshake result", ws.recv_message(4096)).await {
         Ok(message) => Ok(HandshakeResult::decode(message.as_slice()).unwrap()),
@@ -54,7 +64,10 @@ async fn send_handshake(ws: &mut Ws, tofu: &str, command: Handshakecommand) -> R
 }
 
 fn closed(code: u16, reason: &str) -> Result<HandshakeResult, CloseFrame> {
-    Err(CloseFrame { code, reason: reason.into() })
+    Err(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,31 +80,55 @@ async fn handshake_refusals_carry_boundarys_codes_and_reasons() {
     let mut ws = open(&worker, &creds).await;
     ws.send_message(b"\xff\xff\xff not protobuf").await.unwrap();
     match within("the close", ws.recv_message(4096)).await {
-        Err(WsError::Closed(frame)) => assert_eq!(frame, CloseFrame { code: 1008, reason: "invalid handshake received".into() }),
+        Err(WsError::Closed(frame)) => assert_eq!(
+            frame,
+            CloseFrame {
+                code: 1008,
+                reason: "invalid handshake received".into()
+            }
+        ),
         other => panic!("expected close, got {other:?}"),
     }
 
     let mut ws = open(&worker, &creds).await;
-    assert_eq!(send_handshake(&mut ws, "short", Handshakecommand::Unspecified).await, closed(1003, "invalid tofu token"));
+    assert_eq!(
+        send_handshake(&mut ws, "short", Handshakecommand::Unspecified).await,
+        closed(1003, "invalid tofu token")
+    );
 
     // The first good handshake pins TOFU_A and uses the only connection.
     let mut first = open(&worker, &creds).await;
-    let result = send_handshake(&mut first, TOFU_A, Handshakecommand::Unspecified).await.unwrap();
+    let result = send_handshake(&mut first, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
     assert_eq!((result.connection_limit, result.connections_left), (1, 0));
     let expiration = SystemTime::try_from(result.expiration.unwrap()).unwrap();
-    let drift = expiration.duration_since(auth.session.expiration_time).unwrap_or_else(|e| e.duration());
-    assert!(drift < Duration::from_secs(1), "result carries the session expiration");
+    let drift = expiration
+        .duration_since(auth.session.expiration_time)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        drift < Duration::from_secs(1),
+        "result carries the session expiration"
+    );
 
     let mut ws = open(&worker, &creds).await;
-    assert_eq!(send_handshake(&mut ws, TOFU_B, Handshakecommand::Unspecified).await, closed(1008, "tofu token not allowed"));
+    assert_eq!(
+        send_handshake(&mut ws, TOFU_B, Handshakecommand::Unspecified).await,
+        closed(1008, "tofu token not allowed")
+    );
     let mut ws = open(&worker, &creds).await;
-    assert_eq!(send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified).await, closed(1011, "unable to authorize connection"));
+    assert_eq!(
+        send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified).await,
+        closed(1011, "unable to authorize connection")
+    );
 
     // The admitted connection is unharmed by all of the above.
     first.write_all(b"still here").await.unwrap();
     first.flush().await.unwrap();
     let mut back = [0u8; 10];
-    within("the echo", first.read_exact(&mut back)).await.unwrap();
+    within("the echo", first.read_exact(&mut back))
+        .await
+        .unwrap();
     assert_eq!(&back, b"still here");
     assert_eq!(close::TOFU_NOT_ALLOWED, "tofu token not allowed");
 }
@@ -100,26 +137,57 @@ async fn handshake_refusals_carry_boundarys_codes_and_reasons() {
 async fn endpoint_problems_close_with_setup_and_parse_errors() {
     let worker = start_worker().await;
     // A port that was just free: nothing listens there.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let auth = worker.authorize(&format!("tcp://{dead}"), -1, HOUR);
     let mut ws = open(&worker, &credentials(&auth.authorization_token)).await;
-    assert_eq!(send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified).await.map(|_| ()).unwrap(), ());
+    assert_eq!(
+        send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
+            .await
+            .map(|_| ())
+            .unwrap(),
+        ()
+    );
     match within("the close", ws.recv_message(4096)).await {
-        Err(WsError::Closed(frame)) => assert_eq!(frame, CloseFrame { code: 3000, reason: "unable to setup proxying".into() }),
+        Err(WsError::Closed(frame)) => assert_eq!(
+            frame,
+            CloseFrame {
+                code: 3000,
+                reason: "unable to setup proxying".into()
+            }
+        ),
         other => panic!("expected close, got {other:?}"),
     }
     let id = auth.session.id.clone();
     let conn = eventually("the connection to close", || {
-        worker.session(&id).connections.first().filter(|c| c.closed_reason.is_some()).cloned()
+        worker
+            .session(&id)
+            .connections
+            .first()
+            .filter(|c| c.closed_reason.is_some())
+            .cloned()
     })
     .await;
-    assert_eq!(conn.closed_reason.map(|r| r.as_str()), Some("network error"));
+    assert_eq!(
+        conn.closed_reason.map(|r| r.as_str()),
+        Some("network error")
+    );
 
     let auth = worker.authorize("tcp://no-port-here", -1, HOUR);
     let mut ws = open(&worker, &credentials(&auth.authorization_token)).await;
-    send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified).await.unwrap();
+    send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
     match within("the close", ws.recv_message(4096)).await {
-        Err(WsError::Closed(frame)) => assert_eq!(frame, CloseFrame { code: 1002, reason: "unable to parse endpoint".into() }),
+        Err(WsError::Closed(frame)) => assert_eq!(
+            frame,
+            CloseFrame {
+                code: 1002,
+                reason: "unable to parse endpoint".into()
+            }
+        ),
         other => panic!("expected close, got {other:?}"),
     }
 }
@@ -131,18 +199,28 @@ async fn session_cancel_command_cancels_with_a_normal_close() {
     let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
     let creds = credentials(&auth.authorization_token);
     let mut live = open(&worker, &creds).await;
-    send_handshake(&mut live, TOFU_A, Handshakecommand::Unspecified).await.unwrap();
+    send_handshake(&mut live, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
     // Only the token's length is checked before a cancel, as Boundary does.
     let mut ws = open(&worker, &creds).await;
-    assert_eq!(send_handshake(&mut ws, TOFU_B, Handshakecommand::SessionCancel).await, closed(1000, "session canceled"));
+    assert_eq!(
+        send_handshake(&mut ws, TOFU_B, Handshakecommand::SessionCancel).await,
+        closed(1000, "session canceled")
+    );
     let mut rest = Vec::new();
-    within("the live connection to be cut", live.read_to_end(&mut rest)).await.unwrap();
+    within("the live connection to be cut", live.read_to_end(&mut rest))
+        .await
+        .unwrap();
     let id = auth.session.id.clone();
     let session = eventually("the session to terminate", || {
         Some(worker.session(&id)).filter(|s| s.status == SessionStatus::Terminated)
     })
     .await;
-    assert_eq!(session.termination_reason.map(|r| r.as_str()), Some("canceled"));
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("canceled")
+    );
 }
 
 /// Accepts any server certificate: these tests are about what the *worker* refuses.
@@ -150,36 +228,68 @@ async fn session_cancel_command_cancels_with_a_normal_close() {
 struct AnyServer;
 
 impl ServerCertVerifier for AnyServer {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
-    fn verify_tls13_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 /// The PKCS#8 v1 form of an Ed25519 seed (RFC 8410).
 fn pkcs8(creds: &SessionCredentials) -> PrivateKeyDer<'static> {
-    let mut der = vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
     der.extend_from_slice(&creds.private_key().as_bytes()[..32]);
     PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))
 }
 
 /// A hand-made client asking for `session_id` with `cert` (or none) over `versions`.
-fn raw_client(session_id: &str, cert: Option<&SessionCredentials>, versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<ClientConfig> {
-    let builder = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServer));
+fn raw_client(
+    session_id: &str,
+    cert: Option<&SessionCredentials>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer));
     let mut config = match cert {
-        Some(c) => builder.with_client_auth_cert(vec![CertificateDer::from(c.certificate_der().to_vec())], pkcs8(c)).unwrap(),
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from(c.certificate_der().to_vec())],
+                pkcs8(c),
+            )
+            .unwrap(),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec(), session_id.as_bytes().to_vec()];
@@ -189,7 +299,10 @@ fn raw_client(session_id: &str, cert: Option<&SessionCredentials>, versions: &[&
 /// Tries TLS + upgrade + handshake; returns the error text of the first failure.
 async fn attempt(worker: &Worker, config: Arc<ClientConfig>) -> String {
     let tcp = TcpStream::connect(worker.addr).await.unwrap();
-    let tls = match TlsConnector::from(config).connect(ServerName::try_from("127.0.0.1").unwrap(), tcp).await {
+    let tls = match TlsConnector::from(config)
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+    {
         Ok(tls) => tls,
         Err(e) => return e.to_string(),
     };
@@ -214,25 +327,44 @@ async fn wrong_credentials_and_tls_12_are_refused_without_harming_live_connectio
     let id = auth.session.id.clone();
     let mine = credentials(&auth.authorization_token);
     let theirs = credentials(&other.authorization_token);
-    let forged = SessionCredentials::issue(&id, &["127.0.0.1".to_owned()], SystemTime::now() + HOUR).unwrap();
+    let forged =
+        SessionCredentials::issue(&id, &["127.0.0.1".to_owned()], SystemTime::now() + HOUR)
+            .unwrap();
 
     let proxy = start_proxy(&auth.authorization_token).await;
     let mut live = TcpStream::connect(proxy.addr).await.unwrap();
     live.write_all(b"a").await.unwrap();
     let mut one = [0u8; 1];
-    within("the first echo", live.read_exact(&mut one)).await.unwrap();
+    within("the first echo", live.read_exact(&mut one))
+        .await
+        .unwrap();
 
     let tls13: &[&'static rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
     let cases = [
-        ("another session's certificate", raw_client(&id, Some(&theirs), tls13)),
-        ("a forged certificate for this session", raw_client(&id, Some(&forged), tls13)),
+        (
+            "another session's certificate",
+            raw_client(&id, Some(&theirs), tls13),
+        ),
+        (
+            "a forged certificate for this session",
+            raw_client(&id, Some(&forged), tls13),
+        ),
         ("no certificate", raw_client(&id, None, tls13)),
-        ("TLS 1.2", raw_client(&id, Some(&mine), &[&rustls::version::TLS12])),
-        ("an unknown session in ALPN", raw_client("s_unknown123", Some(&mine), tls13)),
+        (
+            "TLS 1.2",
+            raw_client(&id, Some(&mine), &[&rustls::version::TLS12]),
+        ),
+        (
+            "an unknown session in ALPN",
+            raw_client("s_unknown123", Some(&mine), tls13),
+        ),
     ];
     for (what, config) in cases {
         let error = attempt(&worker, config).await;
-        assert!(error.contains("alert") || error.contains("reset") || error.contains("eof"), "{what}: {error}");
+        assert!(
+            error.contains("alert") || error.contains("reset") || error.contains("eof"),
+            "{what}: {error}"
+        );
     }
 
     // Garbage instead of a ClientHello.
@@ -240,12 +372,22 @@ async fn wrong_credentials_and_tls_12_are_refused_without_harming_live_connectio
     garbage.write_all(&random_bytes(4096, 7)).await.unwrap();
     let mut sink = Vec::new();
     let ended = within("the worker to drop garbage", garbage.read_to_end(&mut sink)).await;
-    assert!(ended.is_err() || sink.len() < 64, "worker answered garbage with {} bytes", sink.len());
+    assert!(
+        ended.is_err() || sink.len() < 64,
+        "worker answered garbage with {} bytes",
+        sink.len()
+    );
 
     live.write_all(b"b").await.unwrap();
-    within("the echo after the refusals", live.read_exact(&mut one)).await.unwrap();
+    within("the echo after the refusals", live.read_exact(&mut one))
+        .await
+        .unwrap();
     assert_eq!(&one, b"b");
     let session = worker.session(&id);
     assert_eq!(session.status, SessionStatus::Active);
-    assert_eq!(session.connections.len(), 1, "no refused client got a connection");
+    assert_eq!(
+        session.connections.len(),
+        1,
+        "no refused client got a connection"
+    );
 }

@@ -3,12 +3,15 @@
 //! processes. Every wait is bounded.
 #![allow(dead_code)]
 
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postern_controller::sessions::{NewSession, Scope, Session, SessionAuthorization, SessionStore};
+use postern_controller::sessions::{
+    NewSession, Scope, Session, SessionAuthorization, SessionStore,
+};
 use postern_proxy::{ClientProxy, ProxyEnd, ProxyEvent, ProxySettings};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -35,7 +38,10 @@ pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> 
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -63,13 +69,28 @@ pub async fn start_worker() -> Worker {
         progress_interval: Duration::from_millis(200),
         ..Default::default()
     };
-    let task = tokio::spawn(postern_worker::serve(listener, Arc::new(store.clone()), config, shutdown.clone()));
-    Worker { addr, store, shutdown, task }
+    let task = tokio::spawn(postern_worker::serve(
+        listener,
+        Arc::new(store.clone()),
+        config,
+        shutdown.clone(),
+    ));
+    Worker {
+        addr,
+        store,
+        shutdown,
+        task,
+    }
 }
 
 impl Worker {
     /// A tcp session to `endpoint` with the given limit and lifetime.
-    pub fn authorize(&self, endpoint: &str, connection_limit: i32, max_duration: Duration) -> SessionAuthorization {
+    pub fn authorize(
+        &self,
+        endpoint: &str,
+        connection_limit: i32,
+        max_duration: Duration,
+    ) -> SessionAuthorization {
         self.store
             .authorize_session(NewSession {
                 target_id: "ttcp_1234567890".into(),
@@ -85,7 +106,11 @@ impl Worker {
                 host_id: "hst_1234567890".into(),
                 host_set_id: "hsst_1234567890".into(),
                 endpoint: endpoint.into(),
-                endpoint_port: endpoint.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0),
+                endpoint_port: endpoint
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0),
                 connection_limit,
                 max_duration,
                 worker_addresses: vec![self.addr.to_string()],
@@ -148,7 +173,12 @@ pub async fn sink_then_source(reply_len: usize) -> (SocketAddr, mpsc::UnboundedR
             stream.write_all(&reply).await.unwrap();
             stream.shutdown().await.unwrap();
             let sent_sha = Sha256::digest(&reply).to_vec();
-            tx.send(Exchange { received, received_sha, sent_sha }).unwrap();
+            tx.send(Exchange {
+                received,
+                received_sha,
+                sent_sha,
+            })
+            .unwrap();
         });
     });
     (addr, rx)
@@ -196,7 +226,13 @@ pub async fn start_proxy(token: &str) -> InProcessProxy {
         let shutdown = shutdown.clone();
         tokio::spawn(async move { proxy.run(listener, &settings, shutdown, events_tx).await })
     };
-    InProcessProxy { addr, events, shutdown, ended, proxy }
+    InProcessProxy {
+        addr,
+        events,
+        shutdown,
+        ended,
+        proxy,
+    }
 }
 
 /// Writes `data`, half-closes, and reads the reply to EOF: the figures of one connection.
@@ -247,7 +283,10 @@ impl PosternProcess {
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
         let pid = self.child.id().expect("postern already exited");
-        let status = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -260,3 +299,4 @@ impl PosternProcess {
         (status, stderr)
     }
 }
+pub mod sshd;

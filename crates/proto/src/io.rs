@@ -64,7 +64,11 @@ pub struct Counted<S> {
 
 impl<S> Counted<S> {
     pub fn new(inner: S, side: Side, counts: Arc<ByteCounts>) -> Self {
-        Self { inner, side, counts }
+        Self {
+            inner,
+            side,
+            counts,
+        }
     }
 
     pub fn get_ref(&self) -> &S {

@@ -17,7 +17,10 @@ pub mod pb {
     //! Generated protobuf types; field numbers are Boundary's.
     #![allow(missing_debug_implementations, clippy::all)]
     pub mod targets {
-        include!(concat!(env!("OUT_DIR"), "/controller.api.resources.targets.v1.rs"));
+        include!(concat!(
+            env!("OUT_DIR"),
+            "/controller.api.resources.targets.v1.rs"
+        ));
     }
     pub mod proxy {
         include!(concat!(env!("OUT_DIR"), "/worker.proxy.v1.rs"));

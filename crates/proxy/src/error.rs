@@ -37,5 +37,8 @@ pub enum ProxyError {
     #[error("worker sent an invalid handshake result: {0}")]
     BadHandshakeResult(#[from] prost::DecodeError),
     #[error("{phase} timed out after {after:?}")]
-    Timeout { phase: &'static str, after: Duration },
+    Timeout {
+        phase: &'static str,
+        after: Duration,
+    },
 }

@@ -20,6 +20,7 @@ use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
 use postern_proto::pb::targets::SessionAuthorizationData;
 use postern_proto::ws::close;
 use postern_tls::SessionCredentials;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +89,10 @@ pub struct ClientProxy {
 
 impl ClientProxy {
     /// Checks the token's credentials and prepares the TLS configuration.
-    pub fn new(token: &SessionAuthorizationData, settings: &ProxySettings) -> Result<Self, ProxyError> {
+    pub fn new(
+        token: &SessionAuthorizationData,
+        settings: &ProxySettings,
+    ) -> Result<Self, ProxyError> {
         let credentials = SessionCredentials::from_parts(
             &token.session_id,
             &token.certificate,
@@ -196,13 +200,21 @@ impl ClientProxy {
                     continue;
                 }
             };
-            let span = tracing::info_span!("connection", session = %self.session_id, client = %peer);
-            tracker.spawn(self.clone().serve_connection(local, state.clone()).instrument(span));
+            let span =
+                tracing::info_span!("connection", session = %self.session_id, client = %peer);
+            tracker.spawn(
+                self.clone()
+                    .serve_connection(local, state.clone())
+                    .instrument(span),
+            );
         };
         // Whatever ended the proxy ends its connections too.
         state.cut.cancel();
         tracker.close();
-        if tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+            .await
+            .is_err()
+        {
             warn!("connections did not finish within 5s of the proxy ending");
         }
         if end == ProxyEnd::Shutdown && SystemTime::now() < self.expiration {
@@ -236,7 +248,13 @@ impl ClientProxy {
             let mut local = Counted::new(local, Side::Client, self.bytes.clone());
             tokio::select! {
                 copied = splice(&mut local, &mut ws) => match copied {
-                    Ok((up, down)) => debug!(up, down, "connection done"),
+                    Ok((up, down)) => {
+                        debug!(up, down, "connection done");
+                        // Whichever side closed first, finish TLS with close_notify.
+                        if tokio::time::timeout(Duration::from_secs(1), ws.shutdown()).await.is_err() {
+                            debug!("TLS shutdown with the worker timed out");
+                        }
+                    }
                     Err(e) => debug!(error = %e, "connection ended with an error"),
                 },
                 () = state.cut.cancelled() => {

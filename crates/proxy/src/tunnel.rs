@@ -108,21 +108,25 @@ impl Dialer {
     /// Opens a tunnel for one proxied connection and returns it with the worker's result.
     pub(crate) async fn connect(&self) -> Result<(WorkerWs, HandshakeResult), ProxyError> {
         let mut ws = self.open().await?;
-        let result = phase("protobuf handshake with the worker", self.setup_timeout, async {
-            ws.send_message(&self.handshake(Handshakecommand::Unspecified))
-                .await?;
-            match ws.recv_message(MAX_RESULT_MESSAGE).await {
-                Ok(message) => Ok(HandshakeResult::decode(message.as_slice())?),
-                Err(WsError::Closed(frame)) if frame.reason == close::TOFU_NOT_ALLOWED => {
-                    Err(ProxyError::SessionInUse)
+        let result = phase(
+            "protobuf handshake with the worker",
+            self.setup_timeout,
+            async {
+                ws.send_message(&self.handshake(Handshakecommand::Unspecified))
+                    .await?;
+                match ws.recv_message(MAX_RESULT_MESSAGE).await {
+                    Ok(message) => Ok(HandshakeResult::decode(message.as_slice())?),
+                    Err(WsError::Closed(frame)) if frame.reason == close::TOFU_NOT_ALLOWED => {
+                        Err(ProxyError::SessionInUse)
+                    }
+                    Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
+                        code: frame.code,
+                        reason: frame.reason,
+                    }),
+                    Err(e) => Err(e.into()),
                 }
-                Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
-                    code: frame.code,
-                    reason: frame.reason,
-                }),
-                Err(e) => Err(e.into()),
-            }
-        })
+            },
+        )
         .await?;
         Ok((ws, result))
     }
@@ -130,26 +134,31 @@ impl Dialer {
     /// Asks the worker to cancel the session (the client is going away early).
     pub(crate) async fn cancel_session(&self) -> Result<(), ProxyError> {
         let mut ws = self.open().await?;
-        phase("session cancel with the worker", self.setup_timeout, async {
-            ws.send_message(&self.handshake(Handshakecommand::SessionCancel))
-                .await?;
-            match ws.recv_message(MAX_RESULT_MESSAGE).await {
-                Err(WsError::Closed(frame))
-                    if frame.code == close::NORMAL && frame.reason == close::SESSION_CANCELED =>
-                {
-                    Ok(())
+        phase(
+            "session cancel with the worker",
+            self.setup_timeout,
+            async {
+                ws.send_message(&self.handshake(Handshakecommand::SessionCancel))
+                    .await?;
+                match ws.recv_message(MAX_RESULT_MESSAGE).await {
+                    Err(WsError::Closed(frame))
+                        if frame.code == close::NORMAL
+                            && frame.reason == close::SESSION_CANCELED =>
+                    {
+                        Ok(())
+                    }
+                    Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
+                        code: frame.code,
+                        reason: frame.reason,
+                    }),
+                    Err(e) => Err(e.into()),
+                    Ok(_) => Err(ProxyError::Refused {
+                        code: 0,
+                        reason: "worker answered a cancel with data".to_owned(),
+                    }),
                 }
-                Err(WsError::Closed(frame)) => Err(ProxyError::Refused {
-                    code: frame.code,
-                    reason: frame.reason,
-                }),
-                Err(e) => Err(e.into()),
-                Ok(_) => Err(ProxyError::Refused {
-                    code: 0,
-                    reason: "worker answered a cancel with data".to_owned(),
-                }),
-            }
-        })
+            },
+        )
         .await
     }
 }

@@ -98,7 +98,37 @@ fn session_from_offer<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn socket_addresses_name_their_ip(ip in any::<IpAddr>(), port in any::<u16>()) {
+            let address = SocketAddr::new(ip, port).to_string();
+            let name = worker_server_name(&address).unwrap();
+            prop_assert_eq!(name, ServerName::IpAddress(ip.into()));
+        }
+
+        #[test]
+        fn any_address_text_is_handled(address in "\\PC{0,40}") {
+            if let Ok(ServerName::DnsName(name)) = worker_server_name(&address) {
+                prop_assert!(address.starts_with(name.as_ref()));
+            }
+        }
+
+        #[test]
+        fn alpn_session_is_found_anywhere(
+            before in proptest::collection::vec("[a-z/.0-9]{1,12}", 0..4),
+            id in "s_[A-Za-z0-9]{10}",
+        ) {
+            let mut offer: Vec<&[u8]> = before.iter().map(|p| p.as_bytes()).collect();
+            offer.push(id.as_bytes());
+            prop_assert_eq!(session_from_offer(offer, Some("worker.example")), Some(id.clone()));
+        }
+    }
 
     #[test]
     fn worker_host_forms() {

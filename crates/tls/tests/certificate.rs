@@ -1,6 +1,8 @@
 //! Issued certificates carry exactly the fields Boundary's session certificate has, and
 //! `from_parts` refuses each kind of bad token material with its own error.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use postern_tls::{SessionCredentials, TlsError};

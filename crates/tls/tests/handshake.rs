@@ -1,6 +1,8 @@
 //! Real TLS handshakes over 127.0.0.1 between the client and worker configs, with the worker
 //! choosing its config from the ClientHello the way the worker crate does.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
+
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -153,8 +153,10 @@ pub trait SessionAuthority: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), AuthorityError>> + Send;
 
     /// The client asked to end its session (SESSION_CANCEL).
-    fn cancel_session(&self, session_id: &str)
-        -> impl Future<Output = Result<(), AuthorityError>> + Send;
+    fn cancel_session(
+        &self,
+        session_id: &str,
+    ) -> impl Future<Output = Result<(), AuthorityError>> + Send;
 
     /// Admits one more connection, or refuses: not active, expired, limit reached.
     fn authorize_connection(

@@ -24,8 +24,8 @@ use tokio_rustls::LazyConfigAcceptor;
 use tracing::{debug, info};
 
 use crate::authority::{
-    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority,
-    SessionStatus, WorkerSession,
+    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
+    WorkerSession,
 };
 use crate::error::{Phase, WorkerError};
 use crate::live::LiveConnection;
@@ -83,7 +83,16 @@ pub(crate) async fn serve<A: SessionAuthority>(
     tracing::Span::current().record("connection", connection_id.as_str());
     let counts = Arc::new(ByteCounts::default());
     live.track(&connection_id, counts.clone());
-    let (reason, result) = proxy(&shared, &mut ws, &session, &connection_id, client, &counts, &live).await;
+    let (reason, result) = proxy(
+        &shared,
+        &mut ws,
+        &session,
+        &connection_id,
+        client,
+        &counts,
+        &live,
+    )
+    .await;
     info!(%reason, bytes_up = counts.up(), bytes_down = counts.down(), "connection closed");
     let bytes = ConnectionBytes {
         connection_id,
@@ -109,9 +118,8 @@ async fn accept_tls<A: SessionAuthority>(
         Some(id) => authority.lookup_session(id).await?,
         None => None,
     };
-    let servable = session.filter(|s| {
-        s.status != SessionStatus::Terminated && s.expiration > SystemTime::now()
-    });
+    let servable = session
+        .filter(|s| s.status != SessionStatus::Terminated && s.expiration > SystemTime::now());
     let Some(session) = servable else {
         // The handshake is expected to fail here: that failure is the refusal.
         if let Err(e) = start.into_stream(postern_tls::refusal_config()).await {
@@ -165,58 +173,150 @@ async fn handshake<A: SessionAuthority>(
 ) -> Result<Option<String>, WorkerError> {
     let authority = &*shared.authority;
     let close_timeout = shared.config.close_timeout;
-    let deadline = shared.config.handshake_timeout.min(until(session.expiration));
-    let message = match tokio::time::timeout(deadline, ws.recv_message(MAX_HANDSHAKE_MESSAGE)).await {
+    let deadline = shared
+        .config
+        .handshake_timeout
+        .min(until(session.expiration));
+    let message = match tokio::time::timeout(deadline, ws.recv_message(MAX_HANDSHAKE_MESSAGE)).await
+    {
         Ok(Ok(message)) => message,
-        Ok(Err(e)) => return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, e).await),
+        Ok(Err(e)) => {
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::POLICY_VIOLATION,
+                close::INVALID_HANDSHAKE,
+                e,
+            )
+            .await)
+        }
         Err(_) => {
             let cause = format!("no handshake within {deadline:?}");
-            return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, cause).await);
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::POLICY_VIOLATION,
+                close::INVALID_HANDSHAKE,
+                cause,
+            )
+            .await);
         }
     };
     let request = match ClientHandshake::decode(message.as_slice()) {
         Ok(request) => request,
-        Err(e) => return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::INVALID_HANDSHAKE, e).await),
+        Err(e) => {
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::POLICY_VIOLATION,
+                close::INVALID_HANDSHAKE,
+                e,
+            )
+            .await)
+        }
     };
     let tofu = match TofuToken::parse(&request.tofu_token) {
         Ok(tofu) => tofu,
-        Err(e) => return Err(refuse(close_timeout, ws, close::UNSUPPORTED_DATA, close::INVALID_TOFU, e).await),
+        Err(e) => {
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::UNSUPPORTED_DATA,
+                close::INVALID_TOFU,
+                e,
+            )
+            .await)
+        }
     };
     // SESSION_CANCEL is honoured before the TOFU comparison, as Boundary does.
     if request.command() == Handshakecommand::SessionCancel {
         return match authority.cancel_session(&session.id).await {
             Ok(()) => {
                 info!("session canceled by its client");
-                match tokio::time::timeout(close_timeout, ws.close(close::NORMAL, close::SESSION_CANCELED)).await {
+                match tokio::time::timeout(
+                    close_timeout,
+                    ws.close(close::NORMAL, close::SESSION_CANCELED),
+                )
+                .await
+                {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
                     Err(_) => debug!("closing handshake timed out"),
                 }
                 Ok(None)
             }
-            Err(e) => Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_CANCEL, e).await),
+            Err(e) => Err(refuse(
+                close_timeout,
+                ws,
+                close::INTERNAL_ERROR,
+                close::UNABLE_TO_CANCEL,
+                e,
+            )
+            .await),
         };
     }
     match &session.tofu {
         Some(pinned) if *pinned != tofu => {
-            return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::TOFU_NOT_ALLOWED, "tofu token mismatch").await);
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::POLICY_VIOLATION,
+                close::TOFU_NOT_ALLOWED,
+                "tofu token mismatch",
+            )
+            .await);
         }
         Some(_) => {}
         None if session.status != SessionStatus::Pending => {
             let cause = format!("session is {} without a pinned tofu token", session.status);
-            return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::REFUSING_TO_ACTIVATE, cause).await);
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::INTERNAL_ERROR,
+                close::REFUSING_TO_ACTIVATE,
+                cause,
+            )
+            .await);
         }
         None => match authority.activate_session(&session.id, &tofu).await {
             Ok(()) => info!("session activated"),
             Err(e @ AuthorityError::TofuMismatch(_)) => {
-                return Err(refuse(close_timeout, ws, close::POLICY_VIOLATION, close::TOFU_NOT_ALLOWED, e).await);
+                return Err(refuse(
+                    close_timeout,
+                    ws,
+                    close::POLICY_VIOLATION,
+                    close::TOFU_NOT_ALLOWED,
+                    e,
+                )
+                .await);
             }
-            Err(e) => return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_ACTIVATE, e).await),
+            Err(e) => {
+                return Err(refuse(
+                    close_timeout,
+                    ws,
+                    close::INTERNAL_ERROR,
+                    close::UNABLE_TO_ACTIVATE,
+                    e,
+                )
+                .await)
+            }
         },
     }
-    let authorized = match authority.authorize_connection(&session.id, &shared.config.worker_id).await {
+    let authorized = match authority
+        .authorize_connection(&session.id, &shared.config.worker_id)
+        .await
+    {
         Ok(authorized) => authorized,
-        Err(e) => return Err(refuse(close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_AUTHORIZE, e).await),
+        Err(e) => {
+            return Err(refuse(
+                close_timeout,
+                ws,
+                close::INTERNAL_ERROR,
+                close::UNABLE_TO_AUTHORIZE,
+                e,
+            )
+            .await)
+        }
     };
     let result = HandshakeResult {
         expiration: Some(session.expiration.into()),
@@ -224,9 +324,22 @@ async fn handshake<A: SessionAuthority>(
         connections_left: authorized.connections_left,
     };
     if let Err(e) = ws.send_message(&result.encode_to_vec()).await {
-        let error = refuse(close_timeout, ws, close::PROTOCOL_ERROR, close::UNABLE_TO_SEND_HANDSHAKE_RESULT, e).await;
-        let bytes = ConnectionBytes { connection_id: authorized.connection_id, bytes_up: 0, bytes_down: 0 };
-        authority.connection_closed(bytes, ClosedReason::NetworkError).await?;
+        let error = refuse(
+            close_timeout,
+            ws,
+            close::PROTOCOL_ERROR,
+            close::UNABLE_TO_SEND_HANDSHAKE_RESULT,
+            e,
+        )
+        .await;
+        let bytes = ConnectionBytes {
+            connection_id: authorized.connection_id,
+            bytes_up: 0,
+            bytes_down: 0,
+        };
+        authority
+            .connection_closed(bytes, ClosedReason::NetworkError)
+            .await?;
         return Err(error);
     }
     Ok(Some(authorized.connection_id))
@@ -245,20 +358,36 @@ async fn proxy<A: SessionAuthority>(
     let config = &shared.config;
     let Some(address) = endpoint_address(&session.endpoint) else {
         let cause = format!("endpoint {:?} is not tcp://host:port", session.endpoint);
-        let e = refuse(config.close_timeout, ws, close::PROTOCOL_ERROR, close::UNABLE_TO_PARSE_ENDPOINT, cause).await;
+        let e = refuse(
+            config.close_timeout,
+            ws,
+            close::PROTOCOL_ERROR,
+            close::UNABLE_TO_PARSE_ENDPOINT,
+            cause,
+        )
+        .await;
         return (ClosedReason::SystemError, Err(e));
     };
     let dialed = phase(Phase::EndpointDial, config.dial_timeout, async {
-        TcpStream::connect(address).await.map_err(|source| WorkerError::Endpoint {
-            endpoint: session.endpoint.clone(),
-            source,
-        })
+        TcpStream::connect(address)
+            .await
+            .map_err(|source| WorkerError::Endpoint {
+                endpoint: session.endpoint.clone(),
+                source,
+            })
     })
     .await;
     let endpoint = match dialed {
         Ok(endpoint) => endpoint,
         Err(e) => {
-            let e = refuse(config.close_timeout, ws, close::PROXY_SETUP_ERROR, close::UNABLE_TO_SETUP_PROXYING, e).await;
+            let e = refuse(
+                config.close_timeout,
+                ws,
+                close::PROXY_SETUP_ERROR,
+                close::UNABLE_TO_SETUP_PROXYING,
+                e,
+            )
+            .await;
             return (ClosedReason::NetworkError, Err(e));
         }
     };
@@ -274,7 +403,14 @@ async fn proxy<A: SessionAuthority>(
         Err(e) => Err(e.to_string()),
     };
     if let Err(cause) = connected {
-        let e = refuse(config.close_timeout, ws, close::INTERNAL_ERROR, close::UNABLE_TO_ESTABLISH_PROXY, cause).await;
+        let e = refuse(
+            config.close_timeout,
+            ws,
+            close::INTERNAL_ERROR,
+            close::UNABLE_TO_ESTABLISH_PROXY,
+            cause,
+        )
+        .await;
         return (ClosedReason::SystemError, Err(e));
     }
     debug!("proxying");
@@ -289,7 +425,10 @@ async fn proxy<A: SessionAuthority>(
     match cut {
         Err(Ok(_)) => {
             // Both directions ended with a closing handshake; finish TLS politely.
-            if tokio::time::timeout(config.close_timeout, ws.shutdown()).await.is_err() {
+            if tokio::time::timeout(config.close_timeout, ws.shutdown())
+                .await
+                .is_err()
+            {
                 debug!("TLS shutdown timed out");
             }
             (ClosedReason::ClosedByEndUser, Ok(()))
@@ -300,7 +439,9 @@ async fn proxy<A: SessionAuthority>(
         }
         Ok((reason, close_reason)) => {
             info!(%reason, "cutting connection");
-            match tokio::time::timeout(config.close_timeout, ws.close(close::NORMAL, close_reason)).await {
+            match tokio::time::timeout(config.close_timeout, ws.close(close::NORMAL, close_reason))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
                 Err(_) => debug!("closing handshake timed out"),
@@ -325,9 +466,20 @@ mod tests {
     #[test]
     fn endpoints_parse_only_as_tcp_host_port() {
         assert_eq!(endpoint_address("tcp://127.0.0.1:22"), Some("127.0.0.1:22"));
-        assert_eq!(endpoint_address("tcp://db.internal:5432/"), Some("db.internal:5432"));
+        assert_eq!(
+            endpoint_address("tcp://db.internal:5432/"),
+            Some("db.internal:5432")
+        );
         assert_eq!(endpoint_address("tcp://[::1]:22"), Some("[::1]:22"));
-        for bad in ["", "127.0.0.1:22", "tcp://host", "tcp://:22", "tcp://h:0", "tcp://h:99999", "udp://h:1"] {
+        for bad in [
+            "",
+            "127.0.0.1:22",
+            "tcp://host",
+            "tcp://:22",
+            "tcp://h:0",
+            "tcp://h:99999",
+            "udp://h:1",
+        ] {
             assert_eq!(endpoint_address(bad), None, "{bad}");
         }
     }

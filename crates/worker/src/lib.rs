@@ -123,7 +123,10 @@ pub async fn serve<A: SessionAuthority>(
     drop(listener);
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        warn!(?grace, "connections still open after the shutdown grace; abandoning them");
+        warn!(
+            ?grace,
+            "connections still open after the shutdown grace; abandoning them"
+        );
     }
 }
 
@@ -144,7 +147,9 @@ async fn watch_cancellations<A: SessionAuthority>(shared: Arc<Shared<A>>) {
                 warn!(missed, "missed cancellations; re-checking live sessions");
                 for id in shared.live.session_ids() {
                     let ended = match shared.authority.lookup_session(&id).await {
-                        Ok(Some(s)) => !matches!(s.status, SessionStatus::Pending | SessionStatus::Active),
+                        Ok(Some(s)) => {
+                            !matches!(s.status, SessionStatus::Pending | SessionStatus::Active)
+                        }
                         Ok(None) => true,
                         Err(e) => {
                             warn!(session = %id, error = %e, "could not re-check session");

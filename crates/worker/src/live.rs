@@ -29,7 +29,9 @@ struct LiveSession {
 impl LiveSessions {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, LiveSession>> {
         // A panic while holding this lock leaves only plain maps behind; keep serving.
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn enter(self: &Arc<Self>, session_id: &str) -> LiveConnection {

@@ -70,7 +70,9 @@ pub fn parse_header(bytes: &[u8], role: Role) -> Result<Option<(FrameHeader, usi
         return Ok(None);
     };
     if b0 & 0x70 != 0 {
-        return Err(WsError::Protocol("reserved bits set without a negotiated extension"));
+        return Err(WsError::Protocol(
+            "reserved bits set without a negotiated extension",
+        ));
     }
     let fin = b0 & 0x80 != 0;
     let opcode = OpCode::from_bits(b0 & 0x0F).ok_or(WsError::Protocol("unknown opcode"))?;
@@ -116,7 +118,12 @@ pub fn parse_header(bytes: &[u8], role: Role) -> Result<Option<(FrameHeader, usi
     } else {
         None
     };
-    let header = FrameHeader { fin, opcode, mask, payload_len };
+    let header = FrameHeader {
+        fin,
+        opcode,
+        mask,
+        payload_len,
+    };
     Ok(Some((header, header_len)))
 }
 
@@ -163,7 +170,9 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8], mask: Opt
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut key = mask;
     key.rotate_left(offset % 4);
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut bytes = [0u8; 8];
@@ -184,7 +193,10 @@ fn is_valid_close_code(code: u16) -> bool {
 /// Parses the (unmasked) payload of a Close frame.
 pub fn parse_close(payload: &[u8]) -> Result<CloseFrame, WsError> {
     match payload {
-        [] => Ok(CloseFrame { code: super::close::NO_STATUS, reason: String::new() }),
+        [] => Ok(CloseFrame {
+            code: super::close::NO_STATUS,
+            reason: String::new(),
+        }),
         [_] => Err(WsError::Protocol("close payload of one byte")),
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
@@ -193,7 +205,10 @@ pub fn parse_close(payload: &[u8]) -> Result<CloseFrame, WsError> {
             }
             let reason = std::str::from_utf8(reason)
                 .map_err(|_| WsError::Protocol("close reason is not UTF-8"))?;
-            Ok(CloseFrame { code, reason: reason.to_owned() })
+            Ok(CloseFrame {
+                code,
+                reason: reason.to_owned(),
+            })
         }
     }
 }
@@ -225,22 +240,34 @@ mod tests {
     use proptest::prelude::*;
 
     fn masked_slow(buf: &[u8], mask: [u8; 4], offset: usize) -> Vec<u8> {
-        buf.iter().enumerate().map(|(i, b)| b ^ mask[(offset + i) % 4]).collect()
+        buf.iter()
+            .enumerate()
+            .map(|(i, b)| b ^ mask[(offset + i) % 4])
+            .collect()
     }
 
     #[test]
     fn rfc_examples_parse() {
         // RFC 6455 section 5.7: a single-frame unmasked text message "Hello".
-        let (h, n) = parse_header(&[0x81, 0x05, 0x48], Role::Client).unwrap().unwrap();
-        assert_eq!((h.fin, h.opcode, h.mask, h.payload_len, n), (true, OpCode::Text, None, 5, 2));
+        let (h, n) = parse_header(&[0x81, 0x05, 0x48], Role::Client)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (h.fin, h.opcode, h.mask, h.payload_len, n),
+            (true, OpCode::Text, None, 5, 2)
+        );
         // A masked "Hello".
-        let mut frame = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let mut frame = vec![
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let (h, n) = parse_header(&frame, Role::Server).unwrap().unwrap();
         assert_eq!((h.payload_len, n), (5, 6));
         apply_mask(&mut frame[n..], h.mask.unwrap(), 0);
         assert_eq!(&frame[n..], b"Hello");
         // 256 bytes binary in one unmasked frame; 64 KiB.
-        let (h, n) = parse_header(&[0x82, 0x7E, 0x01, 0x00], Role::Client).unwrap().unwrap();
+        let (h, n) = parse_header(&[0x82, 0x7E, 0x01, 0x00], Role::Client)
+            .unwrap()
+            .unwrap();
         assert_eq!((h.payload_len, n), (256, 4));
         let big = [0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0];
         let (h, n) = parse_header(&big, Role::Client).unwrap().unwrap();
@@ -259,7 +286,10 @@ mod tests {
             (&[0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0], Role::Client), // 2^63
         ];
         for (bytes, role) in cases {
-            assert!(matches!(parse_header(bytes, role), Err(WsError::Protocol(_))), "{bytes:?}");
+            assert!(
+                matches!(parse_header(bytes, role), Err(WsError::Protocol(_))),
+                "{bytes:?}"
+            );
         }
     }
 

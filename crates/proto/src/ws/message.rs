@@ -15,7 +15,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// Sends `payload` as one binary message and flushes it.
     pub async fn send_message(&mut self, payload: &[u8]) -> Result<(), WsError> {
         if payload.len() > MAX_SEND_MESSAGE {
-            return Err(WsError::MessageTooLarge { limit: MAX_SEND_MESSAGE as u64 });
+            return Err(WsError::MessageTooLarge {
+                limit: MAX_SEND_MESSAGE as u64,
+            });
         }
         if self.close_sent() {
             let err = io::Error::new(io::ErrorKind::BrokenPipe, "websocket Close already sent");
@@ -48,10 +50,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 }
                 ReadEvent::Data { message_end: false } => {}
                 ReadEvent::Closed => {
-                    let frame = self.peer_close().cloned().unwrap_or_else(|| super::CloseFrame {
-                        code: super::close::NO_STATUS,
-                        reason: String::new(),
-                    });
+                    let frame = self
+                        .peer_close()
+                        .cloned()
+                        .unwrap_or_else(|| super::CloseFrame {
+                            code: super::close::NO_STATUS,
+                            reason: String::new(),
+                        });
                     self.queue_close_reply();
                     // The peer is gone either way: its Close is the news, not our reply's fate.
                     if let Err(_e) = poll_fn(|cx| self.poll_shutdown_inner(cx)).await {}

@@ -8,7 +8,7 @@
 //!
 //! - `frame`: frame headers, masking and close payloads (pure functions).
 //! - `upgrade`: the HTTP request and response of the opening handshake.
-//! - `stream`: the read and write state machines of [`WsStream`].
+//! - `stream`: [`WsStream`] and its write side; `stream::read`: its read side.
 //! - `message`: whole-message send/receive and the closing handshake.
 //!
 //! Shutting down the write side of a [`WsStream`] sends a Close frame but keeps the TLS stream
@@ -18,6 +18,9 @@ mod frame;
 mod message;
 mod stream;
 mod upgrade;
+
+#[cfg(test)]
+mod tests;
 
 use std::io;
 

@@ -33,7 +33,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
-        return Err(invalid("the Host value is empty or holds spaces or control characters"));
+        return Err(invalid(
+            "the Host value is empty or holds spaces or control characters",
+        ));
     }
     let key = STANDARD.encode(rand::random::<[u8; 16]>());
     let request = format!(
@@ -53,7 +55,10 @@ where
     };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
-    if !matches!(res.parse(&buf[..head_len]), Ok(httparse::Status::Complete(_))) {
+    if !matches!(
+        res.parse(&buf[..head_len]),
+        Ok(httparse::Status::Complete(_))
+    ) {
         return Err(invalid("malformed HTTP response"));
     }
     let leftover = &buf[head_len..];
@@ -91,8 +96,12 @@ fn check_response(res: &httparse::Response<'_, '_>, key: &str, body: &[u8]) -> R
     let mut protocols = header_values(headers, "sec-websocket-protocol");
     match (protocols.next(), protocols.next()) {
         (Some(p), None) if p.trim() == SUBPROTOCOL => Ok(()),
-        (None, _) => Err(invalid("server did not confirm the boundary-tcp-proxy-v1 subprotocol")),
-        _ => Err(invalid("server chose a subprotocol other than boundary-tcp-proxy-v1")),
+        (None, _) => Err(invalid(
+            "server did not confirm the boundary-tcp-proxy-v1 subprotocol",
+        )),
+        _ => Err(invalid(
+            "server chose a subprotocol other than boundary-tcp-proxy-v1",
+        )),
     }
 }
 
@@ -117,7 +126,10 @@ where
     };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    if !matches!(req.parse(&buf[..head_len]), Ok(httparse::Status::Complete(_))) {
+    if !matches!(
+        req.parse(&buf[..head_len]),
+        Ok(httparse::Status::Complete(_))
+    ) {
         return refuse(io, Refusal::bad_request("malformed HTTP request")).await;
     }
     let accept = match check_request(&req) {
@@ -130,7 +142,11 @@ where
     );
     io.write_all(response.as_bytes()).await?;
     io.flush().await?;
-    Ok(WsStream::with_prefix(io, Role::Server, buf[head_len..].to_vec()))
+    Ok(WsStream::with_prefix(
+        io,
+        Role::Server,
+        buf[head_len..].to_vec(),
+    ))
 }
 
 /// Why a request is refused, and how.
@@ -142,7 +158,11 @@ struct Refusal {
 
 impl Refusal {
     fn bad_request(problem: &'static str) -> Self {
-        Refusal { status: 400, problem, extra_header: "" }
+        Refusal {
+            status: 400,
+            problem,
+            extra_header: "",
+        }
     }
 }
 
@@ -151,11 +171,19 @@ fn check_request<'b>(req: &httparse::Request<'_, 'b>) -> Result<&'b str, Refusal
     let path = req.path.unwrap_or("");
     if path.split('?').next() != Some(PATH) {
         let problem = "not found: the websocket path is /v1/proxy";
-        return Err(Refusal { status: 404, problem, extra_header: "" });
+        return Err(Refusal {
+            status: 404,
+            problem,
+            extra_header: "",
+        });
     }
     if req.method != Some("GET") {
         let problem = "method not allowed: the upgrade is a GET";
-        return Err(Refusal { status: 405, problem, extra_header: "Allow: GET\r\n" });
+        return Err(Refusal {
+            status: 405,
+            problem,
+            extra_header: "Allow: GET\r\n",
+        });
     }
     if req.version != Some(1) {
         return Err(Refusal::bad_request("the upgrade needs HTTP/1.1"));
@@ -171,18 +199,30 @@ fn check_request<'b>(req: &httparse::Request<'_, 'b>) -> Result<&'b str, Refusal
     if !matches!((versions.next(), versions.next()), (Some(v), None) if v.trim() == "13") {
         let problem = "unsupported websocket version: only 13 is supported";
         let extra_header = "Sec-WebSocket-Version: 13\r\n";
-        return Err(Refusal { status: 426, problem, extra_header });
+        return Err(Refusal {
+            status: 426,
+            problem,
+            extra_header,
+        });
     }
     let mut keys = header_values(headers, "sec-websocket-key");
     let key = match (keys.next(), keys.next()) {
         (Some(key), None) => key.trim(),
-        _ => return Err(Refusal::bad_request("missing or repeated Sec-WebSocket-Key")),
+        _ => {
+            return Err(Refusal::bad_request(
+                "missing or repeated Sec-WebSocket-Key",
+            ))
+        }
     };
     if !STANDARD.decode(key).is_ok_and(|raw| raw.len() == 16) {
-        return Err(Refusal::bad_request("Sec-WebSocket-Key is not 16 bytes in base64"));
+        return Err(Refusal::bad_request(
+            "Sec-WebSocket-Key is not 16 bytes in base64",
+        ));
     }
     if !has_token(headers, "sec-websocket-protocol", SUBPROTOCOL) {
-        return Err(Refusal::bad_request("subprotocol boundary-tcp-proxy-v1 not offered"));
+        return Err(Refusal::bad_request(
+            "subprotocol boundary-tcp-proxy-v1 not offered",
+        ));
     }
     Ok(key)
 }
@@ -192,7 +232,11 @@ async fn refuse<S, T>(mut io: S, refusal: Refusal) -> Result<T, WsError>
 where
     S: AsyncWrite + Unpin,
 {
-    let Refusal { status, problem, extra_header } = refusal;
+    let Refusal {
+        status,
+        problem,
+        extra_header,
+    } = refusal;
     let phrase = match status {
         404 => "Not Found",
         405 => "Method Not Allowed",
@@ -208,11 +252,16 @@ where
     if io.write_all(response.as_bytes()).await.is_ok() && io.flush().await.is_ok() {
         if let Err(_e) = io.shutdown().await {}
     }
-    Err(WsError::UpgradeRefused { status, problem: problem.to_owned() })
+    Err(WsError::UpgradeRefused {
+        status,
+        problem: problem.to_owned(),
+    })
 }
 
 fn invalid(problem: &str) -> WsError {
-    WsError::UpgradeInvalid { problem: problem.to_owned() }
+    WsError::UpgradeInvalid {
+        problem: problem.to_owned(),
+    }
 }
 
 /// The values (as text) of every header called `name` (lower case).

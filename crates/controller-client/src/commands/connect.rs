@@ -1,0 +1,239 @@
+//! `connect -target-id`, `connect -exec CMD -- ARGS` and `connect ssh`.
+//!
+//! `connect -target-id` authorizes a session through the API ([`authorize_token`]) and then
+//! runs the proxy exactly as `proxy -authz` does. With a command ([`run_with_exec`]) the proxy
+//! and the command run side by side: the command gets the proxy's address substituted into
+//! its arguments (`{{boundary.port}}`, `{{boundary.ip}}`, `{{boundary.addr}}`) and in
+//! `BOUNDARY_PROXIED_PORT`/`_IP`/`_ADDR`; when it exits the proxy stops (cancelling the
+//! session) and its exit code becomes ours; when the proxy ends first (expiry, cancel,
+//! Ctrl-C) the command gets SIGTERM, then SIGKILL after a grace period.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use postern_proto::pb::targets::SessionAuthorizationData;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+use super::{targets, Context};
+use crate::redeem::{self, RedeemOptions};
+use crate::ClientError;
+
+/// How long a command has to exit after SIGTERM before it is killed.
+const TERMINATE_GRACE: Duration = Duration::from_secs(5);
+
+/// A command to run beside the proxy; its arguments may hold `{{boundary.*}}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecCommand {
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+/// Authorizes a session for the target and decodes its token, ready for the proxy.
+pub fn authorize_token(
+    ctx: &Context,
+    target_id: &str,
+    host_id: Option<&str>,
+) -> Result<SessionAuthorizationData, ClientError> {
+    const ACTION: &str = "authorize-session action against given target";
+    let response = targets::authorize(ctx, ACTION, target_id, host_id)?;
+    let token = response
+        .item()
+        .get("authorization_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ClientError::BadResponse {
+            action: ACTION.into(),
+            detail: "the session authorization has no authorization_token".into(),
+        })?;
+    Ok(postern_proto::token::decode(token)?)
+}
+
+/// `connect ssh`: the system `ssh` to the proxy, with the host id as the host key alias (the
+/// proxy's port changes every time; the host does not): `-p PORT -o HostKeyAlias=ID
+/// [-l USER] IP`, then the user's extra arguments. OpenSSH reads options after the host too,
+/// so extra options work there, and a remote command can follow them.
+pub fn ssh_command(
+    token: &SessionAuthorizationData,
+    username: Option<&str>,
+    extra: &[String],
+) -> ExecCommand {
+    let alias = if token.host_id.is_empty() {
+        &token.target_id
+    } else {
+        &token.host_id
+    };
+    let mut args = vec![
+        "-p".to_owned(),
+        "{{boundary.port}}".to_owned(),
+        "-o".to_owned(),
+        format!("HostKeyAlias={alias}"),
+    ];
+    if let Some(user) = username.filter(|u| !u.is_empty()) {
+        args.extend(["-l".to_owned(), user.to_owned()]);
+    }
+    args.push("{{boundary.ip}}".to_owned());
+    args.extend_from_slice(extra);
+    ExecCommand {
+        program: "ssh".into(),
+        args,
+    }
+}
+
+/// Replaces `{{boundary.port}}`, `{{boundary.ip}}` and `{{boundary.addr}}` (spaces inside the
+/// braces allowed) with the proxy's port, IP and `ip:port`. Other `{{...}}` stay as they are.
+pub fn substitute(arg: &str, proxy: SocketAddr) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let inside = &rest[open + 2..];
+        let value = inside.find("}}").and_then(|close| {
+            let value = match inside[..close].trim() {
+                "boundary.port" => proxy.port().to_string(),
+                "boundary.ip" => proxy.ip().to_string(),
+                "boundary.addr" => proxy.to_string(),
+                _ => return None,
+            };
+            Some((value, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(&value);
+                rest = &inside[close + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = inside;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The environment a command gets: where the proxy listens.
+pub fn proxied_env(proxy: SocketAddr) -> [(&'static str, String); 3] {
+    [
+        ("BOUNDARY_PROXIED_PORT", proxy.port().to_string()),
+        ("BOUNDARY_PROXIED_IP", proxy.ip().to_string()),
+        ("BOUNDARY_PROXIED_ADDR", proxy.to_string()),
+    ]
+}
+
+/// Runs the proxy and `command` side by side (see the module doc); `announce` prints the
+/// proxy's listening block first (`connect -exec` does, `connect ssh` does not). Returns the
+/// exit code to end with: the command's.
+pub async fn run_with_exec(
+    token: &SessionAuthorizationData,
+    options: &RedeemOptions,
+    command: &ExecCommand,
+    announce: bool,
+    shutdown: CancellationToken,
+) -> Result<u8, ClientError> {
+    let redemption = redeem::start(token, options).await?;
+    let format = redemption.format();
+    let local = redemption.local_addr();
+    if announce {
+        redemption.print_listening();
+    }
+    let stop = shutdown.child_token();
+    let mut child = match spawn(command, local) {
+        Ok(child) => child,
+        Err(e) => {
+            // Nothing will use the session: stopping at once makes the proxy cancel it.
+            stop.cancel();
+            redemption.serve(stop, false).await;
+            return Err(e);
+        }
+    };
+    let mut serving = tokio::spawn(redemption.serve(stop.clone(), false));
+    let status = tokio::select! {
+        exited = child.wait() => {
+            stop.cancel();
+            if let Err(e) = serving.await {
+                eprintln!("Error: the proxy task failed: {e}");
+            }
+            exited
+        }
+        ended = &mut serving => {
+            let status = terminate(&mut child).await;
+            match ended {
+                Ok(end) => redeem::print_termination(format, &end),
+                Err(e) => eprintln!("Error: the proxy task failed: {e}"),
+            }
+            status
+        }
+    };
+    let status = status.map_err(|source| ClientError::Exec {
+        program: command.program.clone(),
+        source,
+    })?;
+    Ok(exit_code(status))
+}
+
+fn spawn(command: &ExecCommand, proxy: SocketAddr) -> Result<Child, ClientError> {
+    Command::new(&command.program)
+        .args(command.args.iter().map(|arg| substitute(arg, proxy)))
+        .envs(proxied_env(proxy))
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        // Whatever happens to us, the command does not outlive the proxy.
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ClientError::Exec {
+            program: command.program.clone(),
+            source,
+        })
+}
+
+/// SIGTERM (by `kill`, since this crate forbids the unsafe a direct signal would take), then
+/// SIGKILL once the grace period is over.
+async fn terminate(child: &mut Child) -> std::io::Result<ExitStatus> {
+    if let Some(status) = child.try_wait()? {
+        return Ok(status);
+    }
+    // The child is not reaped until we wait for it, so its pid cannot name another process.
+    if let Some(pid) = child.id() {
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        if sent.is_ok_and(|s| s.success()) {
+            if let Ok(status) = tokio::time::timeout(TERMINATE_GRACE, child.wait()).await {
+                return status;
+            }
+        }
+    }
+    child.start_kill()?;
+    child.wait().await
+}
+
+/// The command's exit code; for a command ended by a signal, 128 + the signal, as shells
+/// report it.
+fn exit_code(status: ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signal)) => u8::try_from((128 + signal) & 0xff).unwrap_or(1),
+        (None, None) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(15)), 143);
+    }
+}

@@ -1,0 +1,98 @@
+//! `host-catalogs list | read | create static | delete`.
+
+use serde_json::{json, Value};
+
+use super::render::{
+    actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_line,
+    list_table, number, scope_block, text,
+};
+use super::{list_query, Context};
+use crate::api::segment;
+use crate::output::{max_attributes_length, wrap_map, Format};
+use crate::ClientError;
+
+/// `host-catalogs list -scope-id [-recursive]`.
+pub fn list(
+    ctx: &Context,
+    scope_id: &str,
+    recursive: bool,
+    filter: Option<&str>,
+) -> Result<String, ClientError> {
+    let query = list_query("scope_id", scope_id, recursive, filter);
+    let response = ctx
+        .api
+        .get("list on host catalogs", "host-catalogs", &query)?;
+    Ok(match ctx.format {
+        Format::Table => list_table(
+            "Host Catalog information:",
+            "No host catalogs found",
+            response.items(),
+            ctx.width,
+            |item| {
+                let mut lines = Vec::new();
+                if recursive {
+                    lines.extend(text(item, "scope_id").map(|v| list_line("Scope ID", v)));
+                }
+                lines.extend(number(item, "version").map(|v| list_line("Version", v)));
+                for (label, key) in [
+                    ("Type", "type"),
+                    ("Name", "name"),
+                    ("Description", "description"),
+                ] {
+                    lines.extend(text(item, key).map(|v| list_line(label, v)));
+                }
+                lines
+            },
+        ),
+        Format::Json => items_json(response.status, response.items()),
+    })
+}
+
+/// `host-catalogs read -id`.
+pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+    let response = ctx.api.get("read on host catalog", &path(id), &[])?;
+    Ok(ctx.item_output(&response, item_table))
+}
+
+/// `host-catalogs create static -scope-id [-name] [-description]`.
+pub fn create_static(
+    ctx: &Context,
+    scope_id: &str,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> Result<String, ClientError> {
+    let mut body = json!({ "scope_id": scope_id, "type": "static" });
+    if let Some(name) = name {
+        body["name"] = json!(name);
+    }
+    if let Some(description) = description {
+        body["description"] = json!(description);
+    }
+    let response = ctx
+        .api
+        .post("create on host catalog", "host-catalogs", &body)?;
+    Ok(ctx.item_output(&response, item_table))
+}
+
+/// `host-catalogs delete -id`.
+pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+    let response = ctx.api.delete("delete on host catalog", &path(id))?;
+    Ok(ctx.deleted(&response))
+}
+
+fn path(id: &str) -> String {
+    format!("host-catalogs/{}", segment(id))
+}
+
+/// Boundary's `host-catalogs read` table.
+pub fn item_table(item: &Value, width: usize) -> String {
+    let rows = common_rows(item);
+    let attributes = attribute_rows(item, &[]);
+    let max = max_attributes_length(rows.keys().chain(attributes.keys()));
+    let mut lines = vec![String::new(), "Host Catalog information:".to_owned()];
+    lines.extend(wrap_map(2, max + 2, &rows.0));
+    lines.extend(scope_block("Scope", item, max));
+    lines.extend(attributes_block(&attributes, max));
+    lines.extend(actions_block(item));
+    finish(&lines, width)
+}

@@ -1,0 +1,215 @@
+//! The CLI's commands against the controller, one module per command group, each a plain
+//! function from typed options to the text the user sees.
+//!
+//! A command builds its request, calls the API through a [`Context`] (the controller's
+//! address, the caller's token, the output format), and returns its stdout text: Boundary's
+//! table layout or `{"status_code", "item"|"items"}` JSON. Failures come back as
+//! [`ClientError`]; [`error_text`] renders them as Boundary does (`Error from controller when
+//! performing ...` plus the error's kind and message), for stderr.
+
+pub mod authenticate;
+pub mod connect;
+pub mod host_catalogs;
+pub mod host_sets;
+pub mod hosts;
+pub mod scopes;
+pub mod sessions;
+pub mod targets;
+
+mod render;
+
+use serde_json::{json, Value};
+
+pub use render::{item_json, items_json};
+
+use crate::api::{ApiClient, ApiResponse, ControllerError};
+use crate::config::{self, DEFAULT_ADDR};
+use crate::output::{self, max_attributes_length, wrap_for_help_text, wrap_map, Format};
+use crate::ClientError;
+
+/// How to reach the controller, as the user gave it (`-addr`/`POSTERN_ADDR`,
+/// `-token`/`POSTERN_TOKEN`).
+#[derive(Clone, Default)]
+pub struct ControllerOptions {
+    pub addr: String,
+    /// A token, `env://NAME` or `file://PATH`; `None`: the stored token.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ControllerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerOptions")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// Where and as whom a command talks to the controller, and how it prints.
+#[derive(Debug)]
+pub struct Context {
+    pub api: ApiClient,
+    pub format: Format,
+    /// Table output wraps at this width.
+    pub width: usize,
+}
+
+impl Context {
+    /// A context with the caller's token (the given one, else the stored one).
+    pub fn new(controller: &ControllerOptions, format: Format) -> Result<Self, ClientError> {
+        let token = config::resolve_token(controller.token.as_deref())?;
+        Self::with_api(ApiClient::new(address(controller), token)?, format)
+    }
+
+    /// A context without a token (authenticate).
+    pub fn anonymous(controller: &ControllerOptions, format: Format) -> Result<Self, ClientError> {
+        Self::with_api(ApiClient::new(address(controller), None)?, format)
+    }
+
+    pub fn with_api(api: ApiClient, format: Format) -> Result<Self, ClientError> {
+        Ok(Self {
+            api,
+            format,
+            width: output::term_width(),
+        })
+    }
+
+    /// An item reply in the user's format; `table` renders the item.
+    pub(crate) fn item_output(
+        &self,
+        response: &ApiResponse,
+        table: impl FnOnce(&Value, usize) -> String,
+    ) -> String {
+        match self.format {
+            Format::Table => table(response.item(), self.width),
+            Format::Json => item_json(response.status, response.item()),
+        }
+    }
+
+    /// A delete's reply in the user's format.
+    pub(crate) fn deleted(&self, response: &ApiResponse) -> String {
+        match self.format {
+            Format::Table => "The delete operation completed successfully.\n".to_owned(),
+            Format::Json => format!("{}\n", json!({ "status_code": response.status })),
+        }
+    }
+
+    /// The item's current version: what an update or an action must name.
+    pub(crate) fn current_version(&self, action: &str, path: &str) -> Result<u64, ClientError> {
+        let response = self.api.get(action, path, &[])?;
+        response
+            .item()
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| ClientError::BadResponse {
+                action: action.to_owned(),
+                detail: "the item has no version".into(),
+            })
+    }
+}
+
+fn address(controller: &ControllerOptions) -> &str {
+    match controller.addr.trim() {
+        "" => DEFAULT_ADDR,
+        addr => addr,
+    }
+}
+
+/// `recursive=true|false` and the rest of a list's query.
+pub(crate) fn list_query(
+    scope_key: &'static str,
+    scope_id: &str,
+    recursive: bool,
+    filter: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut query = vec![(scope_key, scope_id.to_owned())];
+    if recursive {
+        query.push(("recursive", "true".to_owned()));
+    }
+    if let Some(filter) = filter.filter(|f| !f.trim().is_empty()) {
+        query.push(("filter", filter.to_owned()));
+    }
+    query
+}
+
+/// A failed command's message for stderr, in the user's format. Controller errors read as
+/// Boundary's (`Error from controller when performing ...` and an `Error information:` block
+/// naming the refused fields as flags); others as `Error: ...`.
+pub fn error_text(error: &ClientError, format: Format) -> String {
+    match (error, format) {
+        (ClientError::Controller(e), Format::Table) => controller_error_table(e),
+        (ClientError::Controller(e), Format::Json) => format!(
+            "{}\n",
+            json!({
+                "context": format!("Error from controller when performing {}", e.action),
+                "status_code": e.status,
+                "status": e.status,
+                "api_error": e.body,
+            })
+        ),
+        (other, Format::Table) => format!("Error: {other}\n"),
+        (other, Format::Json) => format!("{}\n", json!({ "error": other.to_string() })),
+    }
+}
+
+fn controller_error_table(e: &ControllerError) -> String {
+    let rows = vec![
+        ("Kind".to_owned(), e.kind.clone()),
+        ("Message".to_owned(), e.message.clone()),
+        ("Status".to_owned(), e.status.to_string()),
+    ];
+    let width = max_attributes_length(rows.iter().map(|(k, _)| k.as_str()));
+    let mut lines = vec![
+        format!("Error from controller when performing {}", e.action),
+        String::new(),
+        "Error information:".to_owned(),
+    ];
+    lines.extend(wrap_map(2, width + 2, &rows));
+    let fields = e.request_fields();
+    if !fields.is_empty() {
+        lines.extend([String::new(), "  Field-specific Errors:".to_owned()]);
+        for (name, description) in fields {
+            let flag = name.trim_start_matches("attributes.").replace('_', "-");
+            lines.push(format!("    Name:              -{flag}"));
+            lines.push(format!("      Error:           {description}"));
+        }
+    }
+    if e.status == 401 {
+        lines.extend([
+            String::new(),
+            "Authenticate first: postern authenticate password -login-name <name>".to_owned(),
+        ]);
+    }
+    format!("{}\n", wrap_for_help_text(&lines, output::term_width()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_errors_read_like_boundarys() {
+        let error = ClientError::Controller(Box::new(ControllerError {
+            action: "read on session".into(),
+            status: 404,
+            kind: "NotFound".into(),
+            message: "session s_nope not found".into(),
+            body: json!({"kind": "NotFound", "message": "session s_nope not found"}),
+        }));
+        let table = error_text(&error, Format::Table);
+        assert!(
+            table.starts_with(
+                "Error from controller when performing read on session\n\nError information:\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("\n  Kind:                NotFound\n"),
+            "{table}"
+        );
+        assert!(table.contains("\n  Status:              404\n"), "{table}");
+        let json: Value = serde_json::from_str(&error_text(&error, Format::Json)).unwrap();
+        assert_eq!(json["status_code"], 404);
+        assert_eq!(json["api_error"]["kind"], "NotFound");
+    }
+}

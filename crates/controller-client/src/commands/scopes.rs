@@ -1,0 +1,106 @@
+//! `scopes list | read | create | delete`.
+
+use serde_json::{json, Value};
+
+use super::render::{
+    actions_block, common_rows, finish, items_json, list_line, list_table, number, scope_block,
+    text,
+};
+use super::{list_query, Context};
+use crate::api::segment;
+use crate::output::{max_attributes_length, wrap_map, Format};
+use crate::ClientError;
+
+/// `scopes list [-scope-id global] [-recursive]`: the scope's children.
+pub fn list(
+    ctx: &Context,
+    scope_id: &str,
+    recursive: bool,
+    filter: Option<&str>,
+) -> Result<String, ClientError> {
+    let response = ctx.api.get(
+        "list on scopes",
+        "scopes",
+        &list_query("scope_id", scope_id, recursive, filter),
+    )?;
+    Ok(match ctx.format {
+        Format::Table => list_table(
+            "Scope information:",
+            "No child scopes found",
+            response.items(),
+            ctx.width,
+            |item| {
+                let mut lines = Vec::new();
+                if recursive {
+                    let parent = item
+                        .pointer("/scope/id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    lines.push(list_line("Scope ID", parent));
+                }
+                lines.extend(number(item, "version").map(|v| list_line("Version", v)));
+                lines.extend(text(item, "name").map(|v| list_line("Name", v)));
+                lines.extend(text(item, "description").map(|v| list_line("Description", v)));
+                lines.extend(
+                    text(item, "primary_auth_method_id")
+                        .map(|v| format!("    PrimaryAuthMethodId: {v}")),
+                );
+                lines
+            },
+        ),
+        Format::Json => items_json(response.status, response.items()),
+    })
+}
+
+/// `scopes read -id`.
+pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+    let response = ctx
+        .api
+        .get("read on scope", &format!("scopes/{}", segment(id)), &[])?;
+    Ok(ctx.item_output(&response, item_table))
+}
+
+/// `scopes create -scope-id PARENT -name NAME [-description D]`: an org under global, a
+/// project under an org.
+pub fn create(
+    ctx: &Context,
+    parent_id: &str,
+    name: &str,
+    description: Option<&str>,
+) -> Result<String, ClientError> {
+    let mut body = json!({ "scope_id": parent_id, "name": name });
+    if let Some(description) = description {
+        body["description"] = json!(description);
+    }
+    let response = ctx.api.post("create on scope", "scopes", &body)?;
+    Ok(ctx.item_output(&response, item_table))
+}
+
+/// `scopes delete -id`.
+pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+    let response = ctx
+        .api
+        .delete("delete on scope", &format!("scopes/{}", segment(id)))?;
+    Ok(ctx.deleted(&response))
+}
+
+/// Boundary's `scopes read` table.
+pub fn item_table(item: &Value, width: usize) -> String {
+    let mut rows = common_rows(item);
+    // Boundary's scope block leaves out the scope's own type.
+    rows.0.retain(|(key, _)| key != "Type");
+    rows.opt(
+        "Primary Auth Method ID",
+        text(item, "primary_auth_method_id"),
+    );
+    let max = max_attributes_length(rows.keys());
+    let mut lines = vec![String::new(), "Scope information:".to_owned()];
+    lines.extend(wrap_map(2, max + 2, &rows.0));
+    lines.extend(scope_block("Scope (parent)", item, max));
+    let actions = actions_block(item);
+    if !actions.is_empty() {
+        lines.extend(actions);
+        lines.push(String::new());
+    }
+    finish(&lines, width)
+}

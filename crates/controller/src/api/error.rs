@@ -1,0 +1,177 @@
+//! What a request can fail with, and how each failure reads on the wire: an HTTP status plus
+//! Boundary's error body `{"kind", "message", "details"}`. `kind` is the gRPC code name
+//! Boundary's gateway writes, which its clients (and ours) match on.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::filter::FilterError;
+use crate::resources::ResourceError;
+use crate::sessions::SessionError;
+
+/// One request field that was missing or wrong, for `details.request_fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// The field's JSON name; nested fields are dotted (`attributes.login_name`).
+    pub name: String,
+    pub description: String,
+}
+
+impl FieldError {
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+        }
+    }
+
+    pub fn required(name: impl Into<String>) -> Self {
+        Self::new(name, "Required field.")
+    }
+}
+
+/// Why the API refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong: malformed JSON, a missing or wrong-typed field, a bad
+    /// filter or list token, a stale version.
+    #[error("{message}")]
+    InvalidArgument {
+        message: String,
+        fields: Vec<FieldError>,
+    },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The path exists, the method does not.
+    #[error("method {0} is not allowed on this path")]
+    MethodNotAllowed(String),
+    /// The controller's fault, not the caller's; the message says which part failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// A 400 that names the field at fault.
+    pub fn field(field: FieldError) -> Self {
+        Self::InvalidArgument {
+            message: format!(
+                "Errors in provided fields: {}: {}",
+                field.name, field.description
+            ),
+            fields: vec![field],
+        }
+    }
+
+    pub fn missing(name: &str) -> Self {
+        Self::field(FieldError::required(name))
+    }
+
+    pub fn denied() -> Self {
+        Self::PermissionDenied("Forbidden.".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::InvalidArgument { .. } | Self::FailedPrecondition(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC code name Boundary puts in `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "NotFound",
+            Self::InvalidArgument { .. } => "InvalidArgument",
+            Self::Unauthenticated(_) => "Unauthenticated",
+            Self::PermissionDenied(_) => "PermissionDenied",
+            Self::FailedPrecondition(_) => "FailedPrecondition",
+            // Boundary answers an unsupported method with 405 and kind Unimplemented.
+            Self::MethodNotAllowed(_) => "Unimplemented",
+            Self::Internal(_) => "Internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(message) = &self {
+            tracing::warn!(error = %message, "request failed inside the controller");
+        }
+        let details = match &self {
+            Self::InvalidArgument { fields, .. } if !fields.is_empty() => {
+                json!({ "request_fields": fields })
+            }
+            _ => json!({}),
+        };
+        let body = json!({
+            "kind": self.kind(),
+            "message": self.to_string(),
+            "details": details,
+        });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl From<ResourceError> for ApiError {
+    fn from(error: ResourceError) -> Self {
+        let message = error.to_string();
+        match error {
+            ResourceError::NotFound { .. } => Self::NotFound(message),
+            ResourceError::InvalidArgument { field, message } => {
+                Self::field(FieldError::new(field, message))
+            }
+            ResourceError::StaleVersion { .. } | ResourceError::Conflict(_) => {
+                Self::invalid(message)
+            }
+            ResourceError::Unauthenticated(_) => Self::Unauthenticated(message),
+            ResourceError::PermissionDenied(_) => Self::PermissionDenied(message),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        let message = error.to_string();
+        match error {
+            SessionError::NotFound(_) => Self::NotFound(message),
+            SessionError::StaleVersion { .. } => Self::invalid(message),
+            SessionError::InvalidConnectionLimit(_) | SessionError::InvalidMaxDuration(_) => {
+                Self::FailedPrecondition(message)
+            }
+            SessionError::WrongState { .. }
+            | SessionError::InvalidTransition { .. }
+            | SessionError::Expired(_) => Self::FailedPrecondition(message),
+            _ => Self::Internal(message),
+        }
+    }
+}
+
+impl From<FilterError> for ApiError {
+    /// The filter's own text already names the field and the column at fault.
+    fn from(error: FilterError) -> Self {
+        let message = error.to_string();
+        Self::InvalidArgument {
+            fields: vec![FieldError::new("filter", message.clone())],
+            message,
+        }
+    }
+}

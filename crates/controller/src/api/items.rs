@@ -1,0 +1,141 @@
+//! What read and list responses have in common: `authorized_actions` filled for the caller,
+//! list `filter`s applied over `{"item": <item JSON>}`, and the list envelope.
+
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use crate::filter::Filter;
+use crate::resources::{
+    Account, AuthMethod, Host, HostCatalog, HostSet, Principal, Scope, Target, User,
+    GLOBAL_SCOPE_ID,
+};
+
+/// A directory item as the API returns it.
+pub trait Item: Serialize {
+    fn authorized_actions(&mut self) -> &mut Vec<String>;
+}
+
+macro_rules! items {
+    ($($kind:ty),*) => {$(
+        impl Item for $kind {
+            fn authorized_actions(&mut self) -> &mut Vec<String> {
+                &mut self.authorized_actions
+            }
+        }
+    )*};
+}
+items!(
+    Scope,
+    AuthMethod,
+    User,
+    Account,
+    HostCatalog,
+    HostSet,
+    Host,
+    Target
+);
+
+/// The actions of a kind: all of them for an admin, `others` for anyone else.
+#[derive(Debug, Clone, Copy)]
+pub struct Actions {
+    pub admin: &'static [&'static str],
+    pub others: &'static [&'static str],
+}
+
+/// Every kind that only admins may touch.
+pub const ADMIN_CRUD: Actions = Actions {
+    admin: &["no-op", "read", "update", "delete"],
+    others: &[],
+};
+
+impl Actions {
+    pub fn for_caller(&self, principal: Option<&Principal>) -> Vec<String> {
+        let actions = match principal {
+            Some(p) if p.admin => self.admin,
+            _ => self.others,
+        };
+        actions.iter().map(|a| (*a).to_owned()).collect()
+    }
+}
+
+/// The query of a list request. `scope_id` defaults to global; accounts, host sets and hosts
+/// list under `auth_method_id` / `host_catalog_id` instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListParams {
+    pub scope_id: Option<String>,
+    #[serde(default)]
+    pub recursive: bool,
+    pub filter: Option<String>,
+    pub auth_method_id: Option<String>,
+    pub host_catalog_id: Option<String>,
+}
+
+impl ListParams {
+    pub fn scope_id(&self) -> &str {
+        self.scope_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(GLOBAL_SCOPE_ID)
+    }
+
+    /// A parent id the list cannot do without (`auth_method_id`, `host_catalog_id`).
+    pub fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, ApiError> {
+        value
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::missing(name))
+    }
+
+    pub fn filter(&self) -> Result<Option<Filter>, ApiError> {
+        parse_filter(self.filter.as_deref())
+    }
+}
+
+/// An empty or absent filter matches everything.
+pub fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => Ok(Some(Filter::parse(text)?)),
+    }
+}
+
+/// Whether `item` (already JSON) passes the filter, whose selectors name it `item`
+/// (`/item/status`).
+pub fn passes(filter: Option<&Filter>, item: &Value) -> bool {
+    filter.is_none_or(|filter| filter.matches(item))
+}
+
+pub fn to_json<T: Serialize>(item: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(item)
+        .map_err(|e| ApiError::Internal(format!("cannot serialise the response: {e}")))
+}
+
+/// One item with the caller's actions: the body of read, create and update responses.
+pub fn one<T: Item>(mut item: T, actions: Vec<String>) -> Json<T> {
+    *item.authorized_actions() = actions;
+    Json(item)
+}
+
+/// A whole list in one page: `{"items": [...], "response_type": "complete", "est_item_count"}`
+/// (Boundary's clients stop paging at `complete`).
+pub fn list<T: Item>(
+    items: Vec<T>,
+    actions: &[String],
+    filter: Option<&Filter>,
+) -> Result<Json<Value>, ApiError> {
+    let mut kept = Vec::with_capacity(items.len());
+    for mut item in items {
+        *item.authorized_actions() = actions.to_vec();
+        let value = to_json(&item)?;
+        if passes(filter, &value) {
+            kept.push(value);
+        }
+    }
+    Ok(Json(json!({
+        "est_item_count": kept.len(),
+        "items": kept,
+        "response_type": "complete",
+    })))
+}

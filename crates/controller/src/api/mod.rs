@@ -1,0 +1,118 @@
+//! The controller's HTTP API: Boundary's `/v1/...` JSON paths over axum.
+//!
+//! [`router`] builds the whole API over an [`ApiState`]: the resource [`Directory`], the
+//! [`SessionStore`] and the worker addresses new sessions are sent to. Each resource kind has
+//! its own module of handlers (`scopes`, `iam` for auth methods/users/accounts/tokens, `hosts`,
+//! `targets`, `sessions`); `auth` turns the bearer token into a [`Principal`], `body` reads
+//! request input so that every refusal names its field, `items` fills `authorized_actions` and
+//! applies list filters, `paging` cuts session lists into pages, and `error` gives every
+//! failure Boundary's `{"kind", "message", "details"}` body.
+//!
+//! Actions on an item are Boundary's `POST /v1/<kinds>/{id}:<action>`. The router matches the
+//! whole last segment as `{id}` and each kind's POST handler splits off the action, so one
+//! route serves all of a kind's actions.
+//!
+//! Permissions are Boundary-shaped but fixed: an admin may do everything; any authenticated
+//! user may read scopes and targets, authorize sessions, and list, read and cancel their own
+//! sessions; anonymous callers may only authenticate and list global's auth methods.
+
+mod auth;
+mod body;
+mod error;
+mod hosts;
+mod iam;
+mod items;
+mod paging;
+mod scopes;
+mod sessions;
+mod targets;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+
+pub use error::{ApiError, FieldError};
+pub use paging::MAX_PAGE_SIZE;
+
+use auth::require_admin;
+
+use crate::resources::Directory;
+use crate::sessions::SessionStore;
+
+/// What every handler works on. Cheap to clone: the store and directory are shared.
+#[derive(Clone)]
+pub struct ApiState {
+    pub directory: Arc<dyn Directory>,
+    pub sessions: SessionStore,
+    /// `host:port` of each worker's proxy listener, put into every new session; the first is
+    /// preferred.
+    pub worker_addresses: Vec<String>,
+}
+
+impl fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiState")
+            .field("sessions", &self.sessions)
+            .field("worker_addresses", &self.worker_addresses)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The whole API. Serve it with `axum::serve(listener, router(state))`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .merge(iam::routes())
+        .merge(scopes::routes())
+        .merge(hosts::routes())
+        .merge(targets::routes())
+        .merge(sessions::routes())
+        .fallback(unknown_path)
+        // After every route is in: it applies to the routes present when it is called.
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn unknown_path(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("No API endpoint at {}.", uri.path()))
+}
+
+async fn wrong_method(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// One debug line per request: method, path (no query: filters may be long; never headers,
+/// which carry the token), status and duration.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "api request"
+    );
+    response
+}
+
+/// Splits `POST /v1/<kinds>/{id}:<action>`'s last segment into the id and the action.
+fn split_action(segment: &str) -> Result<(&str, &str), ApiError> {
+    segment
+        .split_once(':')
+        .filter(|(id, action)| !id.is_empty() && !action.is_empty())
+        .ok_or_else(|| ApiError::MethodNotAllowed("POST".into()))
+}
+
+/// The 404 for an action this kind does not have.
+fn unknown_action(kind: &str, action: &str) -> ApiError {
+    ApiError::NotFound(format!("{kind} have no action {action:?}."))
+}

@@ -1,0 +1,209 @@
+//! `postern dev`: a controller and a worker in one process, on in-memory state seeded with
+//! Boundary's well-known dev IDs, so a new user can authorize a session and ssh through it
+//! with nothing else installed.
+//!
+//! Options are validated before any socket is bound. The process prints the generated IDs,
+//! the login and the bound addresses, then a ready line, and serves until `shutdown`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use crate::api::{router, ApiState};
+use crate::resources::{DevSeed, MemoryDirectory, ResourceError};
+use crate::sessions::SessionStore;
+
+/// The line `postern dev` prints once it serves; scripts and tests wait for it.
+pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
+
+/// `postern dev`'s flags (Boundary's names and defaults).
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    pub host_address: String,
+    pub target_default_port: u16,
+    pub target_session_connection_limit: i32,
+    pub target_session_max_seconds: u32,
+    pub api_listen_address: String,
+    pub proxy_listen_address: String,
+    pub login_name: String,
+    pub password: String,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        Self {
+            host_address: "127.0.0.1".into(),
+            target_default_port: 22,
+            target_session_connection_limit: -1,
+            target_session_max_seconds: 28_800,
+            api_listen_address: "127.0.0.1:9200".into(),
+            proxy_listen_address: postern_worker::DEFAULT_PROXY_ADDR.into(),
+            login_name: "admin".into(),
+            password: "password".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("invalid -{flag}: {message}")]
+    InvalidOption { flag: &'static str, message: String },
+    #[error("cannot listen for the {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the dev resources: {0}")]
+    Seed(#[from] ResourceError),
+    #[error("controller API failed: {0}")]
+    Api(#[source] std::io::Error),
+}
+
+impl DevError {
+    /// Bad flags are a usage error (exit 64); the rest are failures.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::InvalidOption { .. })
+    }
+}
+
+fn socket_addr(flag: &'static str, value: &str) -> Result<SocketAddr, DevError> {
+    value.parse().map_err(|_| DevError::InvalidOption {
+        flag,
+        message: format!("{value:?} is not an IP:port address"),
+    })
+}
+
+/// Checks every option; nothing is bound before this passes.
+fn validate(options: &DevOptions) -> Result<(SocketAddr, SocketAddr), DevError> {
+    let invalid = |flag, message: &str| DevError::InvalidOption {
+        flag,
+        message: message.to_owned(),
+    };
+    if options.target_default_port == 0 {
+        return Err(invalid("target-default-port", "must be 1..65535"));
+    }
+    if options.target_session_connection_limit == 0 || options.target_session_connection_limit < -1
+    {
+        return Err(invalid(
+            "target-session-connection-limit",
+            "must be -1 (unlimited) or positive",
+        ));
+    }
+    if options.target_session_max_seconds == 0 {
+        return Err(invalid("target-session-max-seconds", "must be positive"));
+    }
+    if options.host_address.trim().is_empty() || options.host_address.contains("://") {
+        return Err(invalid("host-address", "must be a host name or IP address"));
+    }
+    if options.login_name.is_empty() {
+        return Err(invalid("login-name", "must not be empty"));
+    }
+    if options.password.len() < 8 {
+        return Err(invalid("password", "must be at least 8 characters"));
+    }
+    Ok((
+        socket_addr("api-listen-address", &options.api_listen_address)?,
+        socket_addr("proxy-listen-address", &options.proxy_listen_address)?,
+    ))
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DevError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DevError::Bind { what, addr, source })
+}
+
+/// Runs the dev controller and worker until `shutdown`.
+pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(), DevError> {
+    let (api_addr, proxy_addr) = validate(&options)?;
+    let directory = MemoryDirectory::dev(&DevSeed {
+        login_name: options.login_name.clone(),
+        password: options.password.clone(),
+        unprivileged_login_name: "user".into(),
+        unprivileged_password: "password".into(),
+        host_address: options.host_address.clone(),
+        target_default_port: options.target_default_port,
+        target_session_connection_limit: options.target_session_connection_limit,
+        target_session_max_seconds: options.target_session_max_seconds,
+    })?;
+    let api_listener = bind("controller API", api_addr).await?;
+    let proxy_listener = bind("worker proxy", proxy_addr).await?;
+    let api_addr = api_listener.local_addr().map_err(DevError::Api)?;
+    let proxy_addr = proxy_listener.local_addr().map_err(DevError::Api)?;
+
+    let sessions = SessionStore::new();
+    let worker = tokio::spawn(postern_worker::serve(
+        proxy_listener,
+        Arc::new(sessions.clone()),
+        postern_worker::WorkerConfig::default(),
+        shutdown.clone(),
+    ));
+    let reaper = tokio::spawn(reap_every_second(sessions.clone(), shutdown.clone()));
+    let state = ApiState {
+        directory: Arc::new(directory),
+        sessions,
+        worker_addresses: vec![proxy_addr.to_string()],
+    };
+    print_banner(&options, api_addr, proxy_addr);
+    let served = axum::serve(api_listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    for (what, task) in [("worker", worker), ("session reaper", reaper)] {
+        if let Err(e) = task.await {
+            warn!(error = %e, "{what} task failed");
+        }
+    }
+    println!("==> postern dev stopped");
+    served.map_err(DevError::Api)
+}
+
+async fn reap_every_second(sessions: SessionStore, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => sessions.reap(SystemTime::now()),
+        }
+    }
+}
+
+fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr) {
+    let rows = [
+        ("Controller API Address", format!("http://{api}")),
+        ("Worker Proxy Address", proxy.to_string()),
+        ("Generated Org Scope Id", "o_1234567890".into()),
+        ("Generated Project Scope Id", "p_1234567890".into()),
+        ("Generated Auth Method Id", "ampw_1234567890".into()),
+        ("Generated Admin Login Name", options.login_name.clone()),
+        ("Generated Admin Password", options.password.clone()),
+        ("Generated Admin User Id", "u_1234567890".into()),
+        ("Generated Unprivileged Login Name", "user".into()),
+        ("Generated Unprivileged Password", "password".into()),
+        ("Generated Host Catalog Id", "hcst_1234567890".into()),
+        ("Generated Host Set Id", "hsst_1234567890".into()),
+        (
+            "Generated Host Id",
+            format!("hst_1234567890 ({})", options.host_address),
+        ),
+        (
+            "Generated Target Id",
+            format!(
+                "ttcp_1234567890 (tcp, default port {})",
+                options.target_default_port
+            ),
+        ),
+    ];
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    println!("==> postern dev configuration:\n");
+    for (key, value) in rows {
+        println!("  {key:>width$}: {value}");
+    }
+    println!("\n{READY_LINE}");
+}

@@ -1,0 +1,161 @@
+//! The resources `postern dev` starts with, under Boundary's well-known dev ids.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::super::input::{
+    DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewTarget, NewUser,
+};
+use super::super::model::GLOBAL_SCOPE_ID;
+use super::super::ResourceError;
+use super::state::Change;
+use super::MemoryDirectory;
+use crate::sessions::Clock;
+
+pub const DEV_ORG_ID: &str = "o_1234567890";
+pub const DEV_PROJECT_ID: &str = "p_1234567890";
+pub const DEV_AUTH_METHOD_ID: &str = "ampw_1234567890";
+pub const DEV_ADMIN_USER_ID: &str = "u_1234567890";
+pub const DEV_ADMIN_ACCOUNT_ID: &str = "acctpw_1234567890";
+pub const DEV_USER_ID: &str = "u_0987654321";
+pub const DEV_USER_ACCOUNT_ID: &str = "acctpw_0987654321";
+pub const DEV_HOST_CATALOG_ID: &str = "hcst_1234567890";
+pub const DEV_HOST_SET_ID: &str = "hsst_1234567890";
+pub const DEV_HOST_ID: &str = "hst_1234567890";
+pub const DEV_TARGET_ID: &str = "ttcp_1234567890";
+
+impl MemoryDirectory {
+    /// Global, org `o_1234567890`, project `p_1234567890`; password auth method
+    /// `ampw_1234567890` in global with the admin (`u_1234567890`, account
+    /// `acctpw_1234567890`) and the unprivileged user (`u_0987654321`, account
+    /// `acctpw_0987654321`); in the project, host catalog `hcst_1234567890` with host
+    /// `hst_1234567890` in host set `hsst_1234567890`, the host source of tcp target
+    /// `ttcp_1234567890`. The seed's values go through the same checks as API requests.
+    pub fn dev(seed: &DevSeed) -> Result<Self, ResourceError> {
+        Self::dev_with_clock(seed, Arc::new(SystemTime::now))
+    }
+
+    /// [`MemoryDirectory::dev`] reading the time from `clock`.
+    pub fn dev_with_clock(seed: &DevSeed, clock: Clock) -> Result<Self, ResourceError> {
+        let directory = Self::with_clock(clock);
+        let now = directory.now();
+        let mut state = directory.lock();
+        let text = |s: &str| s.to_owned();
+
+        state.create_scope(
+            Some(DEV_ORG_ID),
+            GLOBAL_SCOPE_ID,
+            "Generated org scope",
+            "Provides an initial org scope in Boundary",
+            now,
+        )?;
+        state.create_scope(
+            Some(DEV_PROJECT_ID),
+            DEV_ORG_ID,
+            "Generated project scope",
+            "Provides an initial project scope in Boundary",
+            now,
+        )?;
+
+        let method = NewAuthMethod {
+            scope_id: text(GLOBAL_SCOPE_ID),
+            name: text("Generated global scope initial password auth method"),
+            description: text(
+                "Provides initial administrative and unprivileged authentication into Boundary",
+            ),
+        };
+        state.create_auth_method(Some(DEV_AUTH_METHOD_ID), method, now)?;
+        let people = [
+            (
+                DEV_ADMIN_USER_ID,
+                DEV_ADMIN_ACCOUNT_ID,
+                &seed.login_name,
+                &seed.password,
+                true,
+            ),
+            (
+                DEV_USER_ID,
+                DEV_USER_ACCOUNT_ID,
+                &seed.unprivileged_login_name,
+                &seed.unprivileged_password,
+                false,
+            ),
+        ];
+        for (user_id, account_id, login_name, password, admin) in people {
+            let account = NewAccount {
+                auth_method_id: text(DEV_AUTH_METHOD_ID),
+                login_name: login_name.clone(),
+                password: password.clone(),
+                ..NewAccount::default()
+            };
+            state.create_account(Some(account_id), account, now)?;
+            let (name, description) = if admin {
+                ("admin", r#"Initial admin user within the "global" scope"#)
+            } else {
+                ("user", "Initial unprivileged user")
+            };
+            let user = NewUser {
+                scope_id: text(GLOBAL_SCOPE_ID),
+                name: text(name),
+                description: text(description),
+                admin,
+            };
+            let user = state.create_user(Some(user_id), user, now)?;
+            state.change_user_accounts(
+                user_id,
+                user.version,
+                &[text(account_id)],
+                Change::Set,
+                now,
+            )?;
+        }
+
+        let catalog = NewHostCatalog {
+            scope_id: text(DEV_PROJECT_ID),
+            name: text("Generated host catalog"),
+            description: text("Provides an initial host catalog in Boundary"),
+        };
+        state.create_host_catalog(Some(DEV_HOST_CATALOG_ID), catalog, now)?;
+        let host = NewHost {
+            host_catalog_id: text(DEV_HOST_CATALOG_ID),
+            name: text("Generated host"),
+            description: text("Provides an initial host in Boundary"),
+            address: seed.host_address.clone(),
+        };
+        state.create_host(Some(DEV_HOST_ID), host, now)?;
+        let set = NewHostSet {
+            host_catalog_id: text(DEV_HOST_CATALOG_ID),
+            name: text("Generated host set"),
+            description: text("Provides an initial host set in Boundary"),
+        };
+        let set = state.create_host_set(Some(DEV_HOST_SET_ID), set, now)?;
+        state.change_host_set_hosts(
+            DEV_HOST_SET_ID,
+            set.version,
+            &[text(DEV_HOST_ID)],
+            Change::Set,
+            now,
+        )?;
+
+        let target = NewTarget {
+            scope_id: text(DEV_PROJECT_ID),
+            name: text("Generated target"),
+            description: text("Provides an initial target in Boundary"),
+            default_port: Some(u32::from(seed.target_default_port)),
+            default_client_port: None,
+            address: None,
+            session_max_seconds: Some(seed.target_session_max_seconds),
+            session_connection_limit: Some(seed.target_session_connection_limit),
+        };
+        let target = state.create_target(Some(DEV_TARGET_ID), target, now)?;
+        state.change_target_host_sources(
+            DEV_TARGET_ID,
+            target.version,
+            &[text(DEV_HOST_SET_ID)],
+            Change::Set,
+            now,
+        )?;
+        drop(state);
+        Ok(directory)
+    }
+}

@@ -1,0 +1,87 @@
+//! [`MemoryDirectory`]: the whole directory in one `std::sync::Mutex<State>`, held only for
+//! the duration of one synchronous call.
+//!
+//! `state` holds the records and the cascades that keep references consistent; one file per
+//! group of kinds adds that group's operations to `State` (`scopes`, `iam`, `tokens`,
+//! `hosts`, `targets`); `directory` implements [`Directory`] by locking and delegating;
+//! `dev` seeds `postern dev`.
+
+mod dev;
+mod directory;
+mod hosts;
+mod iam;
+mod scopes;
+mod state;
+mod targets;
+mod tokens;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+
+use crate::sessions::Clock;
+
+pub use dev::{
+    DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID, DEV_HOST_ID,
+    DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID, DEV_USER_ID,
+};
+use state::State;
+
+#[cfg(doc)]
+use super::Directory;
+
+/// The in-memory directory of `postern dev`: everything is lost when the process ends.
+pub struct MemoryDirectory {
+    state: Mutex<State>,
+    clock: Clock,
+}
+
+impl MemoryDirectory {
+    /// A directory holding only the global scope.
+    pub fn new() -> Self {
+        Self::with_clock(Arc::new(SystemTime::now))
+    }
+
+    /// Reads the time from `clock` (tests move it by hand to expire tokens).
+    pub fn with_clock(clock: Clock) -> Self {
+        let now = DateTime::<Utc>::from(clock());
+        Self {
+            state: Mutex::new(State::with_global(now)),
+            clock,
+        }
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)().into()
+    }
+
+    /// Every call leaves the state consistent before it returns (updates are built on a copy
+    /// and then stored), so a panic elsewhere cannot leave a half-made change behind and the
+    /// lock is taken over even when poisoned.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryDirectory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for MemoryDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("MemoryDirectory");
+        // `try_lock`: formatting must not wait for (or deadlock on) a caller holding the lock.
+        if let Ok(state) = self.state.try_lock() {
+            debug
+                .field("scopes", &state.scopes.len())
+                .field("users", &state.users.len())
+                .field("auth_tokens", &state.tokens.len())
+                .field("targets", &state.targets.len());
+        }
+        debug.finish_non_exhaustive()
+    }
+}

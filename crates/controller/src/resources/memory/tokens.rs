@@ -1,0 +1,145 @@
+//! Logging in with a password account, and the auth tokens that result.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+
+use super::super::ids::AUTH_TOKEN_PREFIX;
+use super::super::input::NewUser;
+use super::super::model::{AuthToken, AUTH_TOKEN_LIFETIME};
+use super::super::secret::{new_token_secret, split_token, PasswordDigest, TokenDigest};
+use super::super::{Principal, ResourceError};
+use super::state::{Change, State, TokenRecord};
+
+/// The one answer to a wrong password or an unknown login, so neither can be told apart.
+const AUTHENTICATION_FAILED: &str = "authentication failed";
+
+fn authentication_failed() -> ResourceError {
+    ResourceError::Unauthenticated(AUTHENTICATION_FAILED.into())
+}
+
+/// A digest checked against when the login is unknown, so that an unknown login costs the
+/// same hashing as a wrong password.
+fn decoy_password() -> &'static PasswordDigest {
+    static DECOY: OnceLock<PasswordDigest> = OnceLock::new();
+    DECOY.get_or_init(|| PasswordDigest::new("decoy password, never matched"))
+}
+
+impl State {
+    /// Checks the password and issues a token for the account's user. An account that no user
+    /// has yet gets a new, unprivileged user in the auth method's scope (as Boundary does).
+    pub fn authenticate(
+        &mut self,
+        auth_method_id: &str,
+        login_name: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AuthToken, ResourceError> {
+        let method = self
+            .auth_methods
+            .get(auth_method_id)
+            .ok_or_else(|| ResourceError::not_found("auth method", auth_method_id))?;
+        let scope_id = method.scope_id.clone();
+        let account = self.accounts.values().find(|a| {
+            a.account.auth_method_id == auth_method_id
+                && a.account.attributes.login_name == login_name
+        });
+        let Some(account) = account else {
+            decoy_password().verify(password);
+            return Err(authentication_failed());
+        };
+        if !account.password.verify(password) {
+            return Err(authentication_failed());
+        }
+        let account_id = account.account.id.clone();
+        let user_id = match self.account_owner(&account_id) {
+            Some(user_id) => user_id.to_owned(),
+            None => self.user_for_account(&scope_id, &account_id, now)?,
+        };
+
+        let id = Self::unused_id(&self.tokens, AUTH_TOKEN_PREFIX)?;
+        let secret = new_token_secret();
+        let expiration = chrono::Duration::from_std(AUTH_TOKEN_LIFETIME)
+            .ok()
+            .and_then(|lifetime| now.checked_add_signed(lifetime))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let token = AuthToken {
+            id: id.clone(),
+            scope_id: scope_id.clone(),
+            scope: self.scope_info(&scope_id),
+            token: String::new(),
+            user_id,
+            auth_method_id: auth_method_id.to_owned(),
+            account_id,
+            created_time: now,
+            updated_time: now,
+            approximate_last_used_time: now,
+            expiration_time: expiration,
+            authorized_actions: Vec::new(),
+        };
+        let digest = TokenDigest::of(&secret);
+        let mut issued = token.clone();
+        issued.token = format!("{id}_{secret}");
+        self.tokens.insert(
+            id,
+            TokenRecord {
+                token,
+                secret: digest,
+            },
+        );
+        Ok(issued)
+    }
+
+    fn user_for_account(
+        &mut self,
+        scope_id: &str,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, ResourceError> {
+        let new = NewUser {
+            scope_id: scope_id.to_owned(),
+            ..NewUser::default()
+        };
+        let user = self.create_user(None, new, now)?;
+        let accounts = [account_id.to_owned()];
+        self.change_user_accounts(&user.id, user.version, &accounts, Change::Add, now)?;
+        Ok(user.id)
+    }
+
+    /// Resolves `<id>_<secret>`; an expired token is dropped.
+    pub fn principal(
+        &mut self,
+        bearer_token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Principal, ResourceError> {
+        let Some((id, secret)) = split_token(bearer_token) else {
+            return Err(ResourceError::Unauthenticated(
+                "malformed auth token".into(),
+            ));
+        };
+        let invalid = || ResourceError::Unauthenticated("invalid auth token".into());
+        let record = self.tokens.get_mut(id).ok_or_else(invalid)?;
+        if !record.secret.matches(secret) {
+            return Err(invalid());
+        }
+        if record.token.expiration_time <= now {
+            self.tokens.remove(id);
+            return Err(ResourceError::Unauthenticated("auth token expired".into()));
+        }
+        record.token.approximate_last_used_time = now;
+        let user_id = record.token.user_id.clone();
+        let admin = self.users.get(&user_id).ok_or_else(invalid)?.admin;
+        Ok(Principal {
+            user_id,
+            auth_token_id: id.to_owned(),
+            admin,
+        })
+    }
+
+    pub fn logout(&mut self, auth_token_id: &str) -> Result<(), ResourceError> {
+        self.tokens
+            .remove(auth_token_id)
+            .map(drop)
+            .ok_or_else(|| ResourceError::not_found("auth token", auth_token_id))
+    }
+}

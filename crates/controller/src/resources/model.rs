@@ -1,0 +1,344 @@
+//! The directory's items as the API shows them: Boundary's JSON field names
+//! (`internal/proto/controller/api/resources/<kind>/v1/*.proto`), RFC 3339 times, empty
+//! optional values left out. `scope` (the scope an item lives in) and the cross-references
+//! (`host_set_ids` of a host, `login_name` of a user) are filled when the item is read.
+//! `authorized_actions` is the API layer's to fill; empty, it is left out.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Id of the one global scope.
+pub const GLOBAL_SCOPE_ID: &str = "global";
+/// A target's session duration unless it says otherwise (8 h).
+pub const DEFAULT_SESSION_MAX_SECONDS: u32 = 28_800;
+/// A target's connections per session unless it says otherwise: unlimited.
+pub const DEFAULT_SESSION_CONNECTION_LIMIT: i32 = -1;
+/// How long an auth token lives (Boundary's default: 7 days).
+pub const AUTH_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The scope an item lives in, embedded in it as `"scope"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeInfo {
+    pub id: String,
+    /// `global`, `org` or `project`.
+    #[serde(rename = "type")]
+    pub scope_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parent_scope_id: String,
+}
+
+impl From<ScopeInfo> for crate::sessions::Scope {
+    fn from(scope: ScopeInfo) -> Self {
+        Self {
+            id: scope.id,
+            scope_type: scope.scope_type,
+            name: scope.name,
+            description: scope.description,
+            parent_scope_id: scope.parent_scope_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub id: String,
+    /// The parent's id; empty (left out) for global.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope_id: String,
+    /// The parent (global: itself).
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    /// `global`, `org` or `project`.
+    #[serde(rename = "type")]
+    pub scope_type: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub primary_auth_method_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthMethod {
+    /// `ampw_` + 10 base62 characters.
+    pub id: String,
+    pub scope_id: String,
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    /// `password`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub is_primary: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// `u_` + 10 base62 characters.
+    pub id: String,
+    pub scope_id: String,
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The login name of the primary (first) account.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub login_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub primary_account_id: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub account_ids: Vec<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountAttributes {
+    pub login_name: String,
+}
+
+/// A password account. The password is never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// `acctpw_` + 10 base62 characters.
+    pub id: String,
+    pub auth_method_id: String,
+    /// The auth method's scope.
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `password`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub attributes: AccountAttributes,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+/// An auth token. `token` (`<id>_<secret>`) is set only in the authenticate response; Debug
+/// masks it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthToken {
+    /// `at_` + 10 base62 characters.
+    pub id: String,
+    /// The auth method's scope.
+    pub scope_id: String,
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token: String,
+    pub user_id: String,
+    pub auth_method_id: String,
+    pub account_id: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub approximate_last_used_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub expiration_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+impl fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = if self.token.is_empty() { "" } else { "***" };
+        f.debug_struct("AuthToken")
+            .field("id", &self.id)
+            .field("scope_id", &self.scope_id)
+            .field("token", &token)
+            .field("user_id", &self.user_id)
+            .field("auth_method_id", &self.auth_method_id)
+            .field("account_id", &self.account_id)
+            .field("expiration_time", &self.expiration_time)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostCatalog {
+    /// `hcst_` + 10 base62 characters.
+    pub id: String,
+    pub scope_id: String,
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `static`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSet {
+    /// `hsst_` + 10 base62 characters.
+    pub id: String,
+    pub host_catalog_id: String,
+    /// The catalog's project.
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `static`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ids: Vec<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostAttributes {
+    /// A host name or IP address, without scheme or port.
+    pub address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    /// `hst_` + 10 base62 characters.
+    pub id: String,
+    pub host_catalog_id: String,
+    /// The catalog's project.
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `static`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub attributes: HostAttributes,
+    /// The host sets it is in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_set_ids: Vec<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetAttributes {
+    /// 1..=65535.
+    pub default_port: u32,
+    /// The port a client proxy listens on by default; 0 = none (left out).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub default_client_port: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// `ttcp_` + 10 base62 characters.
+    pub id: String,
+    pub scope_id: String,
+    pub scope: ScopeInfo,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// `tcp`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub attributes: TargetAttributes,
+    /// A direct address (host name or IP, no port) used instead of host sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Host set ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_source_ids: Vec<String>,
+    pub session_max_seconds: u32,
+    /// -1 = unlimited.
+    pub session_connection_limit: i32,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_time: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_time: DateTime<Utc>,
+    pub version: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_actions: Vec<String>,
+}
+
+/// What authorize-session needs from the directory (see [`super::Directory::plan_session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPlan {
+    pub target_id: String,
+    /// The target's project.
+    pub scope: ScopeInfo,
+    /// Empty for a target with a direct address.
+    pub host_id: String,
+    /// Empty for a target with a direct address.
+    pub host_set_id: String,
+    /// `tcp://address:port` (`tcp://[v6]:port` for an IPv6 address).
+    pub endpoint: String,
+    pub endpoint_port: u32,
+    /// -1 = unlimited.
+    pub connection_limit: i32,
+    pub max_duration: Duration,
+    /// 0 = none.
+    pub default_client_port: u32,
+}
+
+/// RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as protojson writes timestamps.
+fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}

@@ -1,0 +1,766 @@
+//! The controller's HTTP API over a real socket: the dev directory, a session store, and the
+//! router served on 127.0.0.1:0, driven with plain HTTP/1.1 requests as a client sends them.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_controller::api::{router, ApiState};
+use postern_controller::resources::{DevSeed, MemoryDirectory};
+use postern_controller::sessions::SessionStore;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const WORKER: &str = "127.0.0.1:9202";
+const PROJECT: &str = "p_1234567890";
+const TARGET: &str = "ttcp_1234567890";
+const AUTH_METHOD: &str = "ampw_1234567890";
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A response: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Reply {
+    #[track_caller]
+    fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self.body
+    }
+
+    /// Asserts an error reply: status, kind, and our error shape.
+    #[track_caller]
+    fn error(self, status: u16, kind: &str) -> Value {
+        let body = self.expect(status);
+        assert_eq!(body["kind"], kind, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert!(body["details"].is_object(), "{body}");
+        body
+    }
+}
+
+/// A client of one API server, optionally logged in.
+#[derive(Clone)]
+struct Client {
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if let Some(token) = &self.token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        let exchange = async {
+            let mut stream = TcpStream::connect(self.addr).await.unwrap();
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).await.unwrap();
+            response
+        };
+        let response = tokio::time::timeout(IO_TIMEOUT, exchange)
+            .await
+            .expect("the API answered in time");
+        parse_response(&response)
+    }
+
+    async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(&body.to_string())).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send("PATCH", path, Some(&body.to_string())).await
+    }
+
+    /// Logs in with a password account and returns a client carrying the token.
+    async fn login(&self, login_name: &str, password: &str) -> Client {
+        let body = self
+            .post(
+                &format!("/v1/auth-methods/{AUTH_METHOD}:authenticate"),
+                json!({"command": "login", "attributes": {"login_name": login_name, "password": password}}),
+            )
+            .await
+            .expect(200);
+        Client {
+            addr: self.addr,
+            token: Some(body["attributes"]["token"].as_str().unwrap().to_owned()),
+        }
+    }
+
+    async fn authorize(&self, target: &str) -> Value {
+        self.post(
+            &format!("/v1/targets/{target}:authorize-session"),
+            json!({}),
+        )
+        .await
+        .expect(200)
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = std::str::from_utf8(&raw[..split]).unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked")
+    });
+    if chunked {
+        body = dechunk(&body);
+    }
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body))
+        })
+    };
+    Reply { status, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[start + size + 2..];
+    }
+}
+
+/// Serves the API over the dev directory; returns an anonymous client.
+async fn start() -> Client {
+    let directory = MemoryDirectory::dev(&DevSeed::default()).unwrap();
+    let state = ApiState {
+        directory: Arc::new(directory),
+        sessions: SessionStore::new(),
+        worker_addresses: vec![WORKER.into()],
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    Client { addr, token: None }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn field_name(error: &Value) -> &str {
+    error["details"]["request_fields"][0]["name"]
+        .as_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn authenticate_and_token_checks() {
+    let anon = start().await;
+    let path = format!("/v1/auth-methods/{AUTH_METHOD}:authenticate");
+
+    let ok = anon
+        .post(
+            &path,
+            json!({"attributes": {"login_name": "admin", "password": "password"}}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(ok["command"], "login");
+    let token = ok["attributes"]["token"].as_str().unwrap();
+    let id = ok["attributes"]["id"].as_str().unwrap();
+    assert!(id.starts_with("at_"), "{ok}");
+    assert!(token.starts_with(&format!("{id}_")), "{ok}");
+    assert_eq!(ok["attributes"]["user_id"], "u_1234567890");
+    assert_eq!(ok["attributes"]["auth_method_id"], AUTH_METHOD);
+
+    // Older clients send "credentials".
+    anon.post(
+        &path,
+        json!({"credentials": {"login_name": "user", "password": "password"}}),
+    )
+    .await
+    .expect(200);
+
+    let wrong = anon
+        .post(
+            &path,
+            json!({"attributes": {"login_name": "admin", "password": "wrong-password"}}),
+        )
+        .await;
+    wrong.error(401, "Unauthenticated");
+    let missing = anon
+        .post(&path, json!({"attributes": {"login_name": "admin"}}))
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&missing), "attributes.password");
+
+    // No token, a malformed header, an unknown token: 401.
+    anon.get("/v1/scopes?scope_id=global")
+        .await
+        .error(401, "Unauthenticated");
+    let bogus = Client {
+        token: Some("at_0000000000_nope".into()),
+        ..anon.clone()
+    };
+    bogus
+        .get("/v1/scopes?scope_id=global")
+        .await
+        .error(401, "Unauthenticated");
+    let raw = anon.send("GET", "/v1/scopes", None).await;
+    raw.error(401, "Unauthenticated");
+
+    // Global's auth methods are public.
+    let methods = anon
+        .get("/v1/auth-methods?scope_id=global")
+        .await
+        .expect(200);
+    assert_eq!(ids(&methods), vec![AUTH_METHOD]);
+    anon.get(&format!("/v1/auth-methods?scope_id={PROJECT}"))
+        .await
+        .error(401, "Unauthenticated");
+
+    // Logout revokes the token.
+    let admin = anon.login("admin", "password").await;
+    let me = admin.get("/v1/scopes?scope_id=global").await.expect(200);
+    assert!(ids(&me).contains(&"o_1234567890".to_owned()));
+    let token = admin.token.clone().unwrap();
+    let token_id = token.rsplit_once('_').unwrap().0;
+    let out = admin
+        .send("DELETE", &format!("/v1/auth-tokens/{token_id}"), None)
+        .await;
+    assert_eq!(out.status, 204, "{:?}", out.body);
+    admin
+        .get("/v1/scopes?scope_id=global")
+        .await
+        .error(401, "Unauthenticated");
+}
+
+#[tokio::test]
+async fn scopes_and_resources() {
+    let anon = start().await;
+    let admin = anon.login("admin", "password").await;
+    let user = anon.login("user", "password").await;
+
+    let orgs = user.get("/v1/scopes?scope_id=global").await.expect(200);
+    assert_eq!(ids(&orgs), vec!["o_1234567890"]);
+    assert_eq!(orgs["response_type"], "complete");
+    assert_eq!(
+        orgs["items"][0]["authorized_actions"],
+        json!(["no-op", "read"])
+    );
+    let all = admin
+        .get("/v1/scopes?scope_id=global&recursive=true")
+        .await
+        .expect(200);
+    assert!(ids(&all).contains(&PROJECT.to_owned()), "{all}");
+    let project = user.get(&format!("/v1/scopes/{PROJECT}")).await.expect(200);
+    assert_eq!(project["type"], "project");
+    assert_eq!(project["scope_id"], "o_1234567890");
+    let filtered = admin
+        .get("/v1/scopes?scope_id=global&recursive=true&filter=%22%2Fitem%2Ftype%22%3D%3D%22project%22")
+        .await
+        .expect(200);
+    assert_eq!(ids(&filtered), vec![PROJECT]);
+
+    // Admin-only kinds.
+    user.get("/v1/host-catalogs?scope_id=p_1234567890")
+        .await
+        .error(403, "PermissionDenied");
+    user.post(
+        "/v1/targets",
+        json!({"scope_id": PROJECT, "name": "x", "attributes": {"default_port": 22}}),
+    )
+    .await
+    .error(403, "PermissionDenied");
+    let catalogs = admin
+        .get(&format!("/v1/host-catalogs?scope_id={PROJECT}"))
+        .await
+        .expect(200);
+    assert_eq!(ids(&catalogs), vec!["hcst_1234567890"]);
+    let hosts = admin
+        .get("/v1/hosts?host_catalog_id=hcst_1234567890")
+        .await
+        .expect(200);
+    assert_eq!(hosts["items"][0]["attributes"]["address"], "127.0.0.1");
+    let missing = admin.get("/v1/hosts").await.error(400, "InvalidArgument");
+    assert_eq!(field_name(&missing), "host_catalog_id");
+
+    // A new host in a new set.
+    let host = admin
+        .post("/v1/hosts", json!({"host_catalog_id": "hcst_1234567890", "name": "db", "attributes": {"address": "10.0.0.9"}}))
+        .await
+        .expect(200);
+    let host_id = host["id"].as_str().unwrap();
+    let set = admin
+        .post(
+            "/v1/host-sets",
+            json!({"host_catalog_id": "hcst_1234567890", "name": "dbs"}),
+        )
+        .await
+        .expect(200);
+    let set_id = set["id"].as_str().unwrap();
+    let set = admin
+        .post(
+            &format!("/v1/host-sets/{set_id}:add-hosts"),
+            json!({"version": set["version"], "host_ids": [host_id]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(set["host_ids"], json!([host_id]));
+    let stale = admin
+        .post(
+            &format!("/v1/host-sets/{set_id}:add-hosts"),
+            json!({"version": 1, "host_ids": [host_id]}),
+        )
+        .await
+        .error(400, "InvalidArgument");
+    assert!(
+        stale["message"].as_str().unwrap().contains("version"),
+        "{stale}"
+    );
+
+    // A target with a direct address, and one with host sources.
+    let direct = admin
+        .post(
+            "/v1/targets",
+            json!({"scope_id": PROJECT, "name": "direct", "type": "tcp", "address": "10.1.2.3",
+                   "attributes": {"default_port": 5432}, "session_connection_limit": 2}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(direct["address"], "10.1.2.3");
+    assert_eq!(direct["session_connection_limit"], 2);
+    let sourced = admin
+        .post(
+            "/v1/targets",
+            json!({"scope_id": PROJECT, "name": "db", "attributes": {"default_port": 5432}}),
+        )
+        .await
+        .expect(200);
+    let sourced_id = sourced["id"].as_str().unwrap();
+    let sourced = admin
+        .post(
+            &format!("/v1/targets/{sourced_id}:add-host-sources"),
+            json!({"version": sourced["version"], "host_source_ids": [set_id]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(sourced["host_source_ids"], json!([set_id]));
+    let renamed = admin
+        .patch(
+            &format!("/v1/targets/{sourced_id}"),
+            json!({"version": sourced["version"], "description": "the db"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(renamed["description"], "the db");
+
+    let auth = user.authorize(direct["id"].as_str().unwrap()).await;
+    assert_eq!(auth["item"]["endpoint"], "tcp://10.1.2.3:5432");
+    assert_eq!(auth["item"]["connection_limit"], 2);
+    let auth = user.authorize(sourced_id).await;
+    assert_eq!(auth["item"]["endpoint"], "tcp://10.0.0.9:5432");
+    assert_eq!(auth["item"]["host_id"], host_id);
+    assert_eq!(auth["item"]["host_set_id"], set_id);
+    let bad_host = user
+        .post(
+            &format!("/v1/targets/{sourced_id}:authorize-session"),
+            json!({"host_id": "hst_1234567890"}),
+        )
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&bad_host), "host_id");
+
+    let targets = user
+        .get(&format!("/v1/targets?scope_id={PROJECT}"))
+        .await
+        .expect(200);
+    assert_eq!(targets["items"].as_array().unwrap().len(), 3, "{targets}");
+    assert_eq!(
+        targets["items"][0]["authorized_actions"],
+        json!(["no-op", "read", "authorize-session"])
+    );
+
+    let gone = admin
+        .send("DELETE", &format!("/v1/targets/{sourced_id}"), None)
+        .await;
+    assert_eq!(gone.status, 204);
+    admin
+        .get(&format!("/v1/targets/{sourced_id}"))
+        .await
+        .error(404, "NotFound");
+}
+
+#[tokio::test]
+async fn authorize_session_returns_a_usable_token() {
+    let anon = start().await;
+    let admin = anon.login("admin", "password").await;
+    let auth = admin.authorize(TARGET).await;
+    let item = &auth["item"];
+    for field in [
+        "session_id",
+        "target_id",
+        "scope",
+        "created_time",
+        "user_id",
+        "host_set_id",
+        "host_id",
+        "type",
+        "authorization_token",
+        "connection_limit",
+        "endpoint",
+        "endpoint_port",
+        "expiration",
+    ] {
+        assert!(!item[field].is_null(), "{field} missing from {auth}");
+    }
+    assert_eq!(item["target_id"], TARGET);
+    assert_eq!(item["user_id"], "u_1234567890");
+    assert_eq!(item["host_id"], "hst_1234567890");
+    assert_eq!(item["host_set_id"], "hsst_1234567890");
+    assert_eq!(item["endpoint"], "tcp://127.0.0.1:22");
+    assert_eq!(item["endpoint_port"], 22);
+    assert_eq!(item["connection_limit"], -1);
+    assert_eq!(item["type"], "tcp");
+    assert_eq!(item["scope"]["id"], PROJECT);
+
+    let data = postern_proto::token::decode(&auth.to_string()).unwrap();
+    assert_eq!(data.session_id, item["session_id"].as_str().unwrap());
+    assert_eq!(data.target_id, TARGET);
+    assert_eq!(data.endpoint, "tcp://127.0.0.1:22");
+    assert_eq!(data.worker_info[0].address, WORKER);
+    assert_eq!(data.host_id, "hst_1234567890");
+
+    // By name, with the scope in the body (Boundary's -target-name/-target-scope-id).
+    let by_name = admin
+        .post(
+            "/v1/targets/Generated%20target:authorize-session",
+            json!({"scope_id": PROJECT}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(by_name["item"]["target_id"], TARGET);
+
+    admin
+        .post("/v1/targets/ttcp_0000000000:authorize-session", json!({}))
+        .await
+        .error(404, "NotFound");
+}
+
+#[tokio::test]
+async fn sessions_list_filter_and_paging() {
+    let anon = start().await;
+    let admin = anon.login("admin", "password").await;
+    let user = anon.login("user", "password").await;
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        created.push(
+            admin.authorize(TARGET).await["item"]["session_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mine = user.authorize(TARGET).await["item"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    created.push(mine.clone());
+    let newest_first: Vec<String> = created.iter().rev().cloned().collect();
+
+    let list = admin
+        .get(&format!("/v1/sessions?scope_id={PROJECT}"))
+        .await
+        .expect(200);
+    assert_eq!(ids(&list), newest_first);
+    assert_eq!(list["response_type"], "complete");
+    assert_eq!(list["est_item_count"], 4);
+    assert!(list["list_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(
+        list["items"][0]["authorized_actions"],
+        json!(["no-op", "read", "read:self", "cancel", "cancel:self"])
+    );
+
+    // A user sees only their own.
+    let theirs = user
+        .get("/v1/sessions?scope_id=global&recursive=true")
+        .await
+        .expect(200);
+    assert_eq!(ids(&theirs), vec![mine.clone()]);
+    assert_eq!(
+        theirs["items"][0]["authorized_actions"],
+        json!(["no-op", "read:self", "cancel:self"])
+    );
+
+    // Without recursive, scope_id must be a project.
+    let err = admin
+        .get("/v1/sessions?scope_id=global")
+        .await
+        .error(400, "InvalidArgument");
+    assert!(
+        err["message"].as_str().unwrap().contains("project"),
+        "{err}"
+    );
+    let err = admin
+        .get("/v1/sessions")
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&err), "scope_id");
+
+    // Filter.
+    let by_user = admin
+        .get(&format!("/v1/sessions?scope_id={PROJECT}&filter=%22%2Fitem%2Fuser_id%22%20%3D%3D%20%22u_0987654321%22"))
+        .await
+        .expect(200);
+    assert_eq!(ids(&by_user), vec![mine.clone()]);
+    let bad = admin
+        .get(&format!(
+            "/v1/sessions?scope_id={PROJECT}&filter=%22%2Fitem%2Fstatus%22%20%3D%3D"
+        ))
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&bad), "filter");
+    assert!(bad["message"].as_str().unwrap().contains("filter"), "{bad}");
+
+    // Terminated sessions only with include_terminated.
+    let old = &created[0];
+    admin
+        .post(&format!("/v1/sessions/{old}:cancel"), json!({"version": 1}))
+        .await
+        .expect(200);
+    let read = admin.get(&format!("/v1/sessions/{old}")).await.expect(200);
+    assert_eq!(read["status"], "terminated", "{read}");
+    let live = admin
+        .get(&format!("/v1/sessions?scope_id={PROJECT}"))
+        .await
+        .expect(200);
+    assert_eq!(ids(&live), newest_first[..3].to_vec());
+    let everything = admin
+        .get(&format!(
+            "/v1/sessions?scope_id={PROJECT}&include_terminated=true"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(ids(&everything), newest_first);
+
+    // page_size=1 walks every item with list_token.
+    let mut walked = Vec::new();
+    let mut path = format!("/v1/sessions?scope_id={PROJECT}&include_terminated=true&page_size=1");
+    for round in 0.. {
+        assert!(round < 10, "paging does not end");
+        let page = admin.get(&path).await.expect(200);
+        assert_eq!(page["est_item_count"], 4);
+        assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+        walked.extend(ids(&page));
+        if page["response_type"] == "complete" {
+            break;
+        }
+        assert_eq!(page["response_type"], "delta");
+        let token = page["list_token"].as_str().unwrap();
+        path = format!("/v1/sessions?scope_id={PROJECT}&include_terminated=true&page_size=1&list_token={token}");
+    }
+    assert_eq!(walked, newest_first);
+
+    let err = admin
+        .get(&format!(
+            "/v1/sessions?scope_id={PROJECT}&list_token=not-a-token"
+        ))
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&err), "list_token");
+    let err = admin
+        .get(&format!("/v1/sessions?scope_id={PROJECT}&page_size=0"))
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&err), "page_size");
+    admin
+        .get(&format!("/v1/sessions?scope_id={PROJECT}&page_size=lots"))
+        .await
+        .error(400, "InvalidArgument");
+}
+
+#[tokio::test]
+async fn sessions_read_and_cancel() {
+    let anon = start().await;
+    let admin = anon.login("admin", "password").await;
+    let user = anon.login("user", "password").await;
+    let admins = admin.authorize(TARGET).await["item"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let users = user.authorize(TARGET).await["item"]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let read = admin
+        .get(&format!("/v1/sessions/{admins}"))
+        .await
+        .expect(200);
+    assert_eq!(read["id"], admins.as_str());
+    assert_eq!(read["status"], "pending");
+    assert_eq!(read["version"], 1);
+    assert_eq!(read["worker_info"][0]["address"], WORKER);
+    assert_eq!(read["user_id"], "u_1234567890");
+    admin
+        .get("/v1/sessions/s_0000000000")
+        .await
+        .error(404, "NotFound");
+
+    // Another user's session: 403 for read and cancel; their own: fine.
+    user.get(&format!("/v1/sessions/{admins}"))
+        .await
+        .error(403, "PermissionDenied");
+    user.post(
+        &format!("/v1/sessions/{admins}:cancel"),
+        json!({"version": 1}),
+    )
+    .await
+    .error(403, "PermissionDenied");
+    let own = user.get(&format!("/v1/sessions/{users}")).await.expect(200);
+    assert_eq!(
+        own["authorized_actions"],
+        json!(["no-op", "read:self", "cancel:self"])
+    );
+    let canceled = user
+        .post(
+            &format!("/v1/sessions/{users}:cancel"),
+            json!({"version": 1}),
+        )
+        .await
+        .expect(200);
+    assert!(
+        matches!(
+            canceled["status"].as_str(),
+            Some("canceling" | "terminated")
+        ),
+        "{canceled}"
+    );
+
+    // Cancel: missing version, stale version, right version, again.
+    let path = format!("/v1/sessions/{admins}:cancel");
+    let err = admin
+        .post(&path, json!({}))
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&err), "version");
+    let err = admin
+        .post(&path, json!({"version": 7}))
+        .await
+        .error(400, "InvalidArgument");
+    assert!(
+        err["message"].as_str().unwrap().contains("version 1"),
+        "{err}"
+    );
+    let done = admin.post(&path, json!({"version": 1})).await.expect(200);
+    assert!(
+        matches!(done["status"].as_str(), Some("canceling" | "terminated")),
+        "{done}"
+    );
+    assert_eq!(done["id"], admins.as_str());
+    let again = admin.post(&path, json!({"version": 1})).await.expect(200);
+    assert_eq!(again["status"], done["status"]);
+    assert_eq!(again["version"], done["version"]);
+    assert_eq!(again["states"], done["states"]);
+
+    admin
+        .post("/v1/sessions/s_0000000000:cancel", json!({"version": 1}))
+        .await
+        .error(404, "NotFound");
+    admin
+        .post(&format!("/v1/sessions/{admins}:explode"), json!({}))
+        .await
+        .error(404, "NotFound");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_our_error_shape() {
+    let anon = start().await;
+    let admin = anon.login("admin", "password").await;
+
+    let bad = admin
+        .send(
+            "POST",
+            "/v1/targets",
+            Some("{\"scope_id\": \"p_1234567890\","),
+        )
+        .await
+        .error(400, "InvalidArgument");
+    assert!(bad["message"].as_str().unwrap().contains("JSON"), "{bad}");
+    admin
+        .send("POST", "/v1/targets", Some("[1, 2]"))
+        .await
+        .error(400, "InvalidArgument");
+    let wrong_type = admin
+        .post(
+            "/v1/targets",
+            json!({"scope_id": PROJECT, "name": "t", "attributes": {"default_port": "ssh"}}),
+        )
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&wrong_type), "attributes.default_port");
+    let missing = admin
+        .post(
+            "/v1/targets",
+            json!({"scope_id": PROJECT, "attributes": {"default_port": 22}, "unknown": 1}),
+        )
+        .await
+        .error(400, "InvalidArgument");
+    assert_eq!(field_name(&missing), "name");
+    assert_eq!(
+        missing["details"]["request_fields"][0]["description"],
+        "Required field."
+    );
+
+    admin
+        .get("/v1/targets/ttcp_0000000000")
+        .await
+        .error(404, "NotFound");
+    admin.get("/v1/nothing-here").await.error(404, "NotFound");
+    admin
+        .send("PUT", "/v1/targets", None)
+        .await
+        .error(405, "Unimplemented");
+    admin
+        .get("/v1/scopes?recursive=maybe")
+        .await
+        .error(400, "InvalidArgument");
+}

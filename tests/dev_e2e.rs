@@ -1,0 +1,444 @@
+//! Boundary's "Manage Sessions" tutorial with postern in place of boundary: a real
+//! `postern dev`, the real CLI, a real sshd, ssh and scp through the session.
+
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::sshd::Sshd;
+use common::*;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A running `postern dev` and the CLI environment pointing at it.
+struct Dev {
+    /// Kept so the dev process lives exactly as long as the test's `Dev` (kill on drop).
+    _process: PosternProcess,
+    api: String,
+    config_dir: tempfile::TempDir,
+}
+
+impl Dev {
+    async fn start(target_port: u16) -> Dev {
+        let port = target_port.to_string();
+        let mut process = PosternProcess::spawn(&[
+            "dev",
+            "-api-listen-address",
+            "127.0.0.1:0",
+            "-proxy-listen-address",
+            "127.0.0.1:0",
+            "-target-default-port",
+            &port,
+        ]);
+        let mut api = None;
+        loop {
+            let line = within("postern dev's banner", process.stdout.next_line())
+                .await
+                .unwrap()
+                .expect("postern dev exited before it was ready");
+            if let Some(addr) = line.trim().strip_prefix("Controller API Address: ") {
+                api = Some(addr.to_owned());
+            }
+            if line == postern_controller::dev::READY_LINE {
+                break;
+            }
+        }
+        let dev = Dev {
+            _process: process,
+            api: api.expect("banner names the API address"),
+            config_dir: tempfile::tempdir().unwrap(),
+        };
+        let out = dev
+            .cli_env(
+                &[
+                    "authenticate",
+                    "password",
+                    "-auth-method-id",
+                    "ampw_1234567890",
+                    "-login-name",
+                    "admin",
+                    "-password",
+                    "env://DEV_PASSWORD",
+                ],
+                &[("DEV_PASSWORD", "password")],
+            )
+            .await;
+        assert!(out.contains("Authentication information"), "{out}");
+        let token_file = dev.config_dir.path().join("token");
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&token_file).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "token file mode");
+        dev
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = postern(args);
+        command
+            .env("POSTERN_ADDR", &self.api)
+            .env("POSTERN_CONFIG_DIR", self.config_dir.path())
+            .env_remove("POSTERN_TOKEN");
+        command
+    }
+
+    async fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut command = self.command(args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let output = within("the CLI", command.output()).await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "postern {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    }
+
+    async fn cli(&self, args: &[&str]) -> String {
+        self.cli_env(args, &[]).await
+    }
+
+    async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["-format", "json"]);
+        let out = self.cli(&args).await;
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("postern {args:?} printed non-JSON ({e}): {out}"))
+    }
+
+    /// Starts `postern proxy` for a fresh session of `target`; returns it and its local port.
+    async fn proxy(&self, target: &str) -> (PosternProcess, u16, String) {
+        let auth = self
+            .json(&["targets", "authorize-session", "-id", target])
+            .await;
+        let token = auth["item"]["authorization_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let session_id = auth["item"]["session_id"].as_str().unwrap().to_owned();
+        let mut proxy = PosternProcess::spawn(&["proxy", "-authz", &token, "-format", "json"]);
+        let info = proxy.next_json().await;
+        (proxy, info["port"].as_u64().unwrap() as u16, session_id)
+    }
+
+    async fn session(&self, id: &str) -> serde_json::Value {
+        let read = self.json(&["sessions", "read", "-id", id]).await;
+        if read.get("item").is_some() {
+            read["item"].clone()
+        } else {
+            read
+        }
+    }
+}
+
+async fn ssh(sshd: &Sshd, port: u16, command: &str) -> std::process::Output {
+    let mut ssh = tokio::process::Command::new("ssh");
+    ssh.args(sshd.client_args(port))
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .arg(command);
+    within("ssh", ssh.output()).await.unwrap()
+}
+
+fn sha256_file(path: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(path).unwrap()).to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manage_sessions_tutorial_with_real_ssh() {
+    let sshd = Sshd::start().await;
+    let dev = Dev::start(sshd.port).await;
+
+    let (mut proxy, port, id) = dev.proxy("ttcp_1234567890").await;
+    let out = ssh(&sshd, port, "echo hello through postern").await;
+    assert!(
+        out.status.success(),
+        "ssh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello through postern\n"
+    );
+
+    // scp 50 MiB there and back, through the same session.
+    let local = sshd.dir.path().join("payload");
+    std::fs::write(&local, random_bytes(50 << 20, 50)).unwrap();
+    let remote = sshd.dir.path().join("uploaded");
+    let back = sshd.dir.path().join("downloaded");
+    for (from, to) in [
+        (
+            local.display().to_string(),
+            format!("{}@127.0.0.1:{}", sshd.user, remote.display()),
+        ),
+        (
+            format!("{}@127.0.0.1:{}", sshd.user, remote.display()),
+            back.display().to_string(),
+        ),
+    ] {
+        let mut args = sshd.client_args(port);
+        args[0] = "-P".into(); // scp spells the port flag in capitals
+        let out = within(
+            "scp",
+            tokio::process::Command::new("scp")
+                .args(&args)
+                .arg(&from)
+                .arg(&to)
+                .output(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "scp {from} {to}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(sha256_file(&remote), sha256_file(&local));
+    assert_eq!(sha256_file(&back), sha256_file(&local));
+
+    let list = dev
+        .json(&["sessions", "list", "-scope-id", "p_1234567890"])
+        .await;
+    let items = list["items"].as_array().unwrap();
+    let mine = items
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .expect("session listed");
+    assert_eq!(mine["status"], "active");
+    assert_eq!(mine["host_id"], "hst_1234567890");
+    assert_eq!(mine["host_set_id"], "hsst_1234567890");
+    let read = dev.session(&id).await;
+    assert_eq!(read["status"], "active");
+    let states: Vec<_> = read["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["active", "pending"]);
+    let connections = read["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 3, "ssh and two scp");
+    let up: u64 = connections
+        .iter()
+        .map(|c| c["bytes_up"].as_str().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(up > 50 << 20, "uploads counted: {up}");
+
+    // A live ssh is cut by the cancel.
+    let mut live = tokio::process::Command::new("ssh");
+    live.args(sshd.client_args(port))
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .arg("echo ready; sleep 60");
+    live.stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    let mut live = live.spawn().unwrap();
+    let mut ready = tokio::io::BufReader::new(live.stdout.take().unwrap()).lines();
+    assert_eq!(
+        within("ssh to start", ready.next_line())
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ready")
+    );
+    dev.cli(&["sessions", "cancel", "-id", &id]).await;
+    let status = within("the live ssh to be cut", live.wait()).await.unwrap();
+    assert!(!status.success(), "ssh was cut, not finished");
+    let ended = eventually_async(&dev, &id, "terminated").await;
+    assert_eq!(ended["termination_reason"], "canceled");
+    let states: Vec<_> = ended["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["terminated", "canceling", "active", "pending"]);
+
+    let list = dev
+        .json(&["sessions", "list", "-scope-id", "p_1234567890"])
+        .await;
+    assert!(
+        list["items"]
+            .as_array()
+            .is_none_or(|items| items.iter().all(|s| s["id"] != id.as_str())),
+        "terminated hidden by default"
+    );
+    let list = dev
+        .json(&[
+            "sessions",
+            "list",
+            "-scope-id",
+            "p_1234567890",
+            "-include-terminated",
+        ])
+        .await;
+    assert!(list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == id.as_str()));
+    // The proxy outlives its canceled session until told to stop.
+    proxy.interrupt();
+    let (status, stderr) = proxy.wait().await;
+    assert!(status.success(), "{stderr}");
+}
+
+/// Reads the session until its status is `status` (bounded).
+async fn eventually_async(dev: &Dev, id: &str, status: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let session = dev.session(id).await;
+        if session["status"] == status {
+            return session;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session {id} never became {status}: {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_counts_are_exact_and_users_only_see_their_own_sessions() {
+    let endpoint = echo_endpoint().await;
+    let dev = Dev::start(22).await;
+    let created = dev
+        .json(&[
+            "targets",
+            "create",
+            "tcp",
+            "-scope-id",
+            "p_1234567890",
+            "-name",
+            "echo",
+            "-default-port",
+            &endpoint.port().to_string(),
+            "-address",
+            "127.0.0.1",
+        ])
+        .await;
+    let target = created.get("item").unwrap_or(&created)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut proxy, port, id) = dev.proxy(&target).await;
+    let sent = random_bytes(1_234_567, 9);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let (mut read, mut write) = stream.split();
+    let writer = async {
+        write.write_all(&sent).await.unwrap();
+        write.shutdown().await.unwrap();
+    };
+    let mut back = Vec::new();
+    let (_, got) = tokio::join!(writer, read.read_to_end(&mut back));
+    got.unwrap();
+    assert_eq!(back, sent);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let session = dev.session(&id).await;
+        let conn = &session["connections"][0];
+        if conn["bytes_up"] == "1234567"
+            && conn["bytes_down"] == "1234567"
+            && conn["closed_reason"] == "closed by end-user"
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "byte counts never exact: {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The unprivileged dev user can neither read nor cancel the admin's session.
+    let user_dir = tempfile::tempdir().unwrap();
+    let as_user = |args: &[&str]| {
+        let mut command = postern(args);
+        command
+            .env("POSTERN_ADDR", &dev.api)
+            .env("POSTERN_CONFIG_DIR", user_dir.path())
+            .env("USER_PASSWORD", "password");
+        command
+    };
+    let out = as_user(&[
+        "authenticate",
+        "password",
+        "-auth-method-id",
+        "ampw_1234567890",
+        "-login-name",
+        "user",
+        "-password",
+        "env://USER_PASSWORD",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for action in ["read", "cancel"] {
+        let out = as_user(&["sessions", action, "-id", &id])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "user {action}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("PermissionDenied") || text.contains("403"),
+            "user {action}: {text}"
+        );
+    }
+    proxy.interrupt();
+    assert!(proxy.wait().await.0.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_ssh_runs_the_system_ssh_through_a_new_session() {
+    let sshd = Sshd::start().await;
+    let dev = Dev::start(sshd.port).await;
+    let key = sshd.client_key.display().to_string();
+    let out = within(
+        "connect ssh",
+        dev.command(&[
+            "connect",
+            "ssh",
+            "-target-id",
+            "ttcp_1234567890",
+            "-username",
+            &sshd.user,
+            "--",
+            "-i",
+            &key,
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "echo",
+            "via connect ssh",
+        ])
+        .output(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "connect ssh: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("via connect ssh"));
+}
