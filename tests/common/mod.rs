@@ -1,9 +1,9 @@
 //! Test harness: a real worker on 127.0.0.1:0 backed by the controller's session store,
 //! endpoints that echo or sink-then-reply, client proxies in-process or as real `postern`
 //! processes. Every wait is bounded.
-#![allow(dead_code)]
+// Each test binary uses a different part of the harness; a test says "this must hold" with unwrap.
+#![allow(dead_code, clippy::unwrap_used)]
 
-#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::Arc;
