@@ -220,6 +220,8 @@ impl ClientProxy {
         if end == ProxyEnd::Shutdown && SystemTime::now() < self.expiration {
             match self.dialer.cancel_session().await {
                 Ok(()) => info!("session canceled"),
+                // The worker no longer knows the session: it already ended (canceled elsewhere).
+                Err(ProxyError::WorkerTls { .. }) => info!("session had already ended"),
                 Err(e) => warn!(error = %e, "could not cancel the session"),
             }
         }

@@ -59,8 +59,9 @@ pub fn worker_server_name(worker_address: &str) -> Result<ServerName<'static>, T
         .map_err(|_| invalid())
 }
 
-/// The host of `host:port`, `[v6]:port`, a bare host or a bare IPv6 literal.
-fn worker_host(address: &str) -> Option<&str> {
+/// The host of `host:port`, `[v6]:port`, a bare host or a bare IPv6 literal: what goes into
+/// the session certificate's SANs and the client's SNI. `None` for an unusable address.
+pub fn worker_host(address: &str) -> Option<&str> {
     let (host, port) = if let Some(bracketed) = address.strip_prefix('[') {
         let (host, rest) = bracketed.split_once(']')?;
         match rest {

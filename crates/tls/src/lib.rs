@@ -25,7 +25,9 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 
-pub use config::{client_config, requested_session, worker_config, worker_server_name};
+pub use config::{
+    client_config, requested_session, worker_config, worker_host, worker_server_name,
+};
 pub use credentials::{SessionCredentials, SessionKey};
 pub use error::TlsError;
 pub use refusal::refusal_config;

@@ -6,7 +6,6 @@ use std::time::SystemTime;
 use postern_proto::pb::targets::{ScopeInfo, SessionAuthorizationData, WorkerInfo};
 use postern_tls::{SessionCredentials, TlsError};
 
-use super::ids::worker_host;
 use super::model::Session;
 
 /// Issues the session certificate: valid until the session expires, naming the session id and
@@ -18,7 +17,7 @@ pub(super) fn issue_credentials(
 ) -> Result<SessionCredentials, TlsError> {
     let mut hosts: Vec<String> = Vec::with_capacity(worker_addresses.len());
     for address in worker_addresses {
-        let host = worker_host(address);
+        let host = postern_tls::worker_host(address).unwrap_or(address);
         if !host.is_empty() && !hosts.iter().any(|known| known == host) {
             hosts.push(host.to_owned());
         }
