@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -128,6 +128,196 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
+/// Size of one socket read under TLS while bytes flow.
+pub const READ_AHEAD: usize = 64 * 1024;
+
+/// Serves small reads from one large socket read.
+///
+/// rustls asks its transport for at most 4 KiB at a time, so a 16 KiB record costs four
+/// `recv` calls and as many wake-ups. Under TLS this wrapper reads up to [`READ_AHEAD`] bytes
+/// per syscall instead. The buffer is released whenever a read finds it empty and the socket
+/// has nothing either, so an idle connection holds none. Writes pass straight through.
+#[derive(Debug)]
+pub struct ReadAhead<S> {
+    inner: S,
+    /// Empty, or exactly `READ_AHEAD` long while bytes flow.
+    buffer: Vec<u8>,
+    /// The unread bytes are `buffer[start..end]`.
+    start: usize,
+    end: usize,
+}
+
+impl<S> ReadAhead<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            buffer: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.start == this.end {
+            // Nothing buffered. A caller asking for a large read gets it directly.
+            if buf.remaining() >= READ_AHEAD {
+                return Pin::new(&mut this.inner).poll_read(cx, buf);
+            }
+            if this.buffer.is_empty() {
+                this.buffer = vec![0; READ_AHEAD];
+            }
+            let mut ahead = ReadBuf::new(&mut this.buffer);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut ahead) {
+                Poll::Pending => {
+                    // Idle: give the memory back until bytes arrive.
+                    this.buffer = Vec::new();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {
+                    this.start = 0;
+                    this.end = ahead.filled().len();
+                }
+            }
+            if this.end == 0 {
+                this.buffer = Vec::new();
+                return Poll::Ready(Ok(()));
+            }
+        }
+        let n = buf.remaining().min(this.end - this.start);
+        buf.put_slice(&this.buffer[this.start..this.start + n]);
+        this.start += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Gathers small writes into one socket write.
+///
+/// The TLS side hands over at most one record's plaintext (16 KiB) per read, and the splice
+/// writes each piece out at once; this wrapper collects up to [`READ_AHEAD`] bytes and writes
+/// them with one syscall when full or when the splice flushes (it does whenever its reader
+/// would block). Like [`ReadAhead`], it holds a buffer only while bytes wait. Reads pass
+/// straight through.
+#[derive(Debug)]
+pub struct WriteBatch<S> {
+    inner: S,
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<S> WriteBatch<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            pending: Vec::new(),
+            written: 0,
+        }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncWrite + Unpin> WriteBatch<S> {
+    /// Writes out everything gathered; releases the buffer once it is empty.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.pending = Vec::new();
+        self.written = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteBatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteBatch<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.pending.len() + buf.len() > READ_AHEAD {
+            ready!(this.poll_drain(cx))?;
+            if buf.len() >= READ_AHEAD {
+                return Pin::new(&mut this.inner).poll_write(cx, buf);
+            }
+        }
+        if this.pending.capacity() == 0 {
+            this.pending.reserve_exact(READ_AHEAD);
+        }
+        this.pending.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Copies both ways until both directions have ended, passing half-close through: EOF read
 /// on one side shuts down writing on the other while the other direction keeps flowing.
 /// Returns the bytes copied `(a_to_b, b_to_a)`.
@@ -154,5 +344,58 @@ mod tests {
         let mut buf = [0u8; 7];
         endpoint.read_exact(&mut buf).await.unwrap();
         assert_eq!((counts.up(), counts.down()), (5, 7));
+    }
+
+    #[tokio::test]
+    async fn read_ahead_serves_small_reads_in_order_and_keeps_no_buffer_when_drained() {
+        let (a, mut b) = tokio::io::duplex(256 * 1024);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        b.write_all(&data).await.unwrap();
+        drop(b);
+        let mut ahead = ReadAhead::new(a);
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = ahead.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(got, data);
+        assert_eq!(ahead.buffer.capacity(), 0, "buffer released at EOF");
+    }
+
+    #[tokio::test]
+    async fn read_ahead_releases_its_buffer_while_idle() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut ahead = ReadAhead::new(a);
+        b.write_all(b"hello").await.unwrap();
+        let mut chunk = [0u8; 16];
+        assert_eq!(ahead.read(&mut chunk).await.unwrap(), 5);
+        // Nothing more has arrived: the next read parks and must not hold 64 KiB meanwhile.
+        let pending =
+            tokio::time::timeout(std::time::Duration::from_millis(20), ahead.read(&mut chunk))
+                .await;
+        assert!(pending.is_err());
+        assert_eq!(ahead.buffer.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn write_batch_delivers_everything_in_order_on_flush_and_shutdown() {
+        let (a, mut b) = tokio::io::duplex(1 << 20);
+        let mut batch = WriteBatch::new(a);
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        for chunk in data.chunks(16 * 1024 + 7) {
+            batch.write_all(chunk).await.unwrap();
+        }
+        batch.flush().await.unwrap();
+        assert_eq!(batch.pending.capacity(), 0, "flushed batch holds no buffer");
+        batch.write_all(b"tail").await.unwrap();
+        batch.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        b.read_to_end(&mut got).await.unwrap();
+        assert_eq!(&got[..data.len()], &data[..]);
+        assert_eq!(&got[data.len()..], b"tail");
     }
 }

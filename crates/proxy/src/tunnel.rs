@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use postern_proto::io::tune_tcp;
+use postern_proto::io::{tune_tcp, ReadAhead};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsError, WsStream};
 use postern_proto::TofuToken;
@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::error::ProxyError;
 
-pub(crate) type WorkerWs = WsStream<TlsStream<TcpStream>>;
+pub(crate) type WorkerWs = WsStream<TlsStream<ReadAhead<TcpStream>>>;
 
 /// Largest HandshakeResult accepted; a real one is about 20 bytes.
 const MAX_RESULT_MESSAGE: usize = 4 * 1024;
@@ -83,7 +83,7 @@ impl Dialer {
         }
         let tls = phase("TLS handshake with the worker", after, async {
             self.tls
-                .connect(self.server_name.clone(), tcp)
+                .connect(self.server_name.clone(), ReadAhead::new(tcp))
                 .await
                 .map_err(|source| ProxyError::WorkerTls {
                     address: self.worker_address.clone(),

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, ReadAhead, Side, WriteBatch};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsStream};
 use postern_proto::TofuToken;
@@ -34,7 +34,7 @@ use crate::Shared;
 /// Largest ClientHandshake accepted; a real one is about 30 bytes.
 const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;
 
-type ClientWs = WsStream<TlsStream<TcpStream>>;
+type ClientWs = WsStream<TlsStream<ReadAhead<TcpStream>>>;
 
 /// Runs `fut` under the deadline of `phase`.
 async fn phase<T>(
@@ -108,9 +108,9 @@ pub(crate) async fn serve<A: SessionAuthority>(
 async fn accept_tls<A: SessionAuthority>(
     authority: &A,
     tcp: TcpStream,
-) -> Result<(TlsStream<TcpStream>, WorkerSession), WorkerError> {
+) -> Result<(TlsStream<ReadAhead<TcpStream>>, WorkerSession), WorkerError> {
     let acceptor = rustls::server::Acceptor::default();
-    let start = LazyConfigAcceptor::new(acceptor, tcp)
+    let start = LazyConfigAcceptor::new(acceptor, ReadAhead::new(tcp))
         .await
         .map_err(WorkerError::ClientTls)?;
     let requested = postern_tls::requested_session(&start.client_hello());
@@ -414,7 +414,7 @@ async fn proxy<A: SessionAuthority>(
         return (ClosedReason::SystemError, Err(e));
     }
     debug!("proxying");
-    let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
+    let mut endpoint = WriteBatch::new(Counted::new(endpoint, Side::Endpoint, counts.clone()));
     let expires = tokio::time::sleep(until(session.expiration));
     let cut = tokio::select! {
         copied = splice(ws, &mut endpoint) => Err(copied),
