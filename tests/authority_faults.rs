@@ -139,7 +139,13 @@ async fn close_for(fault: Fault, command: Handshakecommand) -> (CloseFrame, Sess
         shutdown,
     ));
     let endpoint = echo_endpoint().await;
-    let auth = worker_session(&store, &format!("tcp://{endpoint}"), &addr.to_string());
+    let request = new_session(
+        &format!("tcp://{endpoint}"),
+        &addr.to_string(),
+        -1,
+        Duration::from_secs(3600),
+    );
+    let auth = store.authorize_session(request).unwrap();
     *authority.fault.lock().unwrap() = fault;
 
     let data = postern_proto::token::decode(&auth.authorization_token).unwrap();
@@ -171,35 +177,6 @@ async fn close_for(fault: Fault, command: Handshakecommand) -> (CloseFrame, Sess
         }
     }
     panic!("no close frame after the handshake result");
-}
-
-fn worker_session(
-    store: &SessionStore,
-    endpoint: &str,
-    worker: &str,
-) -> postern_controller::sessions::SessionAuthorization {
-    store
-        .authorize_session(postern_controller::sessions::NewSession {
-            target_id: "ttcp_1234567890".into(),
-            scope: postern_controller::sessions::Scope {
-                id: "p_1234567890".into(),
-                scope_type: "project".into(),
-                name: String::new(),
-                description: String::new(),
-                parent_scope_id: "o_1234567890".into(),
-            },
-            user_id: "u_1234567890".into(),
-            auth_token_id: "at_1234567890".into(),
-            host_id: "hst_1234567890".into(),
-            host_set_id: "hsst_1234567890".into(),
-            endpoint: endpoint.into(),
-            endpoint_port: 0,
-            connection_limit: -1,
-            max_duration: Duration::from_secs(3600),
-            worker_addresses: vec![worker.into()],
-            default_client_port: 0,
-        })
-        .unwrap()
 }
 
 fn frame(code: u16, reason: &str) -> CloseFrame {

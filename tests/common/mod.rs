@@ -92,35 +92,50 @@ impl Worker {
         max_duration: Duration,
     ) -> SessionAuthorization {
         self.store
-            .authorize_session(NewSession {
-                target_id: "ttcp_1234567890".into(),
-                scope: Scope {
-                    id: "p_1234567890".into(),
-                    scope_type: "project".into(),
-                    name: "Generated project scope".into(),
-                    description: String::new(),
-                    parent_scope_id: "o_1234567890".into(),
-                },
-                user_id: "u_1234567890".into(),
-                auth_token_id: "at_1234567890".into(),
-                host_id: "hst_1234567890".into(),
-                host_set_id: "hsst_1234567890".into(),
-                endpoint: endpoint.into(),
-                endpoint_port: endpoint
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0),
+            .authorize_session(new_session(
+                endpoint,
+                &self.addr.to_string(),
                 connection_limit,
                 max_duration,
-                worker_addresses: vec![self.addr.to_string()],
-                default_client_port: 0,
-            })
+            ))
             .unwrap()
     }
 
     pub fn session(&self, id: &str) -> Session {
         self.store.get(id).unwrap()
+    }
+}
+
+/// A session request for the dev target's IDs, to `endpoint` through the worker at `worker`.
+pub fn new_session(
+    endpoint: &str,
+    worker: &str,
+    connection_limit: i32,
+    max_duration: Duration,
+) -> NewSession {
+    NewSession {
+        target_id: "ttcp_1234567890".into(),
+        scope: Scope {
+            id: "p_1234567890".into(),
+            scope_type: "project".into(),
+            name: "Generated project scope".into(),
+            description: String::new(),
+            parent_scope_id: "o_1234567890".into(),
+        },
+        user_id: "u_1234567890".into(),
+        auth_token_id: "at_1234567890".into(),
+        host_id: "hst_1234567890".into(),
+        host_set_id: "hsst_1234567890".into(),
+        endpoint: endpoint.into(),
+        endpoint_port: endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
+        connection_limit,
+        max_duration,
+        worker_addresses: vec![worker.into()],
+        default_client_port: 0,
     }
 }
 
