@@ -230,39 +230,37 @@ impl ClientProxy {
 
     /// Tunnels one local connection; never fails the proxy except through `state`.
     async fn serve_connection(self: Arc<Self>, local: TcpStream, state: Arc<RunState>) {
-        {
-            if let Err(e) = tune_tcp(&local) {
-                debug!(error = %e, "could not tune local socket");
-            }
-            let (mut ws, result) = tokio::select! {
-                () = state.cut.cancelled() => return,
-                opened = self.dialer.connect() => match opened {
-                    Ok(opened) => opened,
-                    Err(e) => return state.connection_failed(e),
-                },
-            };
-            if result.connections_left != -1 {
-                state.send(ProxyEvent::ConnectionsLeft(result.connections_left));
-            }
-            if result.connections_left == 0 {
-                state.exhausted.cancel();
-            }
-            let mut local = WriteBatch::new(Counted::new(local, Side::Client, self.bytes.clone()));
-            tokio::select! {
-                copied = splice(&mut local, &mut ws) => match copied {
-                    Ok((up, down)) => {
-                        debug!(up, down, "connection done");
-                        // Whichever side closed first, finish TLS with close_notify.
-                        if tokio::time::timeout(Duration::from_secs(1), ws.shutdown()).await.is_err() {
-                            debug!("TLS shutdown with the worker timed out");
-                        }
+        if let Err(e) = tune_tcp(&local) {
+            debug!(error = %e, "could not tune local socket");
+        }
+        let (mut ws, result) = tokio::select! {
+            () = state.cut.cancelled() => return,
+            opened = self.dialer.connect() => match opened {
+                Ok(opened) => opened,
+                Err(e) => return state.connection_failed(e),
+            },
+        };
+        if result.connections_left != -1 {
+            state.send(ProxyEvent::ConnectionsLeft(result.connections_left));
+        }
+        if result.connections_left == 0 {
+            state.exhausted.cancel();
+        }
+        let mut local = WriteBatch::new(Counted::new(local, Side::Client, self.bytes.clone()));
+        tokio::select! {
+            copied = splice(&mut local, &mut ws) => match copied {
+                Ok((up, down)) => {
+                    debug!(up, down, "connection done");
+                    // Whichever side closed first, finish TLS with close_notify.
+                    if tokio::time::timeout(Duration::from_secs(1), ws.shutdown()).await.is_err() {
+                        debug!("TLS shutdown with the worker timed out");
                     }
-                    Err(e) => debug!(error = %e, "connection ended with an error"),
-                },
-                () = state.cut.cancelled() => {
-                    if tokio::time::timeout(Duration::from_secs(1), ws.close(close::NORMAL, close::DONE)).await.is_err() {
-                        debug!("closing handshake with the worker timed out");
-                    }
+                }
+                Err(e) => debug!(error = %e, "connection ended with an error"),
+            },
+            () = state.cut.cancelled() => {
+                if tokio::time::timeout(Duration::from_secs(1), ws.close(close::NORMAL, close::DONE)).await.is_err() {
+                    debug!("closing handshake with the worker timed out");
                 }
             }
         }
