@@ -394,25 +394,29 @@ fn users_and_accounts_crud() {
     let got = outcome(d.create_user(user(PROJECT, "")));
     assert_eq!(got, "invalid scope_id");
     assert_eq!(outcome(d.create_user(user(&org.id, "Alice"))), "conflict");
-    let set = d.set_user_accounts(&u, 1, &v(&[&alice.id])).unwrap();
+    let set = d
+        .change_user_accounts(&u, 1, Change::Set, &v(&[&alice.id]))
+        .unwrap();
     assert_eq!((set.version, set.login_name.as_str()), (2, "alice2"));
-    let got = outcome(d.add_user_accounts(&u, 1, &v(&[&bob.id])));
+    let got = outcome(d.change_user_accounts(&u, 1, Change::Add, &v(&[&bob.id])));
     assert_eq!(got, stale(&u, 1, 2));
     let both = v(&[&bob.id, &alice.id]);
-    let added = d.add_user_accounts(&u, 2, &both).unwrap();
+    let added = d.change_user_accounts(&u, 2, Change::Add, &both).unwrap();
     assert_eq!(added.account_ids, [alice.id.clone(), bob.id.clone()]);
-    let removed = d.remove_user_accounts(&u, 3, &v(&[&alice.id])).unwrap();
+    let removed = d
+        .change_user_accounts(&u, 3, Change::Remove, &v(&[&alice.id]))
+        .unwrap();
     let got = (removed.account_ids, removed.primary_account_id);
     assert_eq!(got, (v(&[&bob.id]), bob.id.clone()));
-    let not_member = d.remove_user_accounts(&u, 4, &v(&[&alice.id]));
+    let not_member = d.change_user_accounts(&u, 4, Change::Remove, &v(&[&alice.id]));
     assert_eq!(outcome(not_member), "invalid account_ids");
     // Accounts of another scope's auth method, and accounts of another user, are refused.
-    let elsewhere = d.add_user_accounts(&u, 4, &v(&["acctpw_0987654321"]));
+    let elsewhere = d.change_user_accounts(&u, 4, Change::Add, &v(&["acctpw_0987654321"]));
     assert_eq!(outcome(elsewhere), "invalid account_ids");
-    let got = outcome(d.add_user_accounts(&u, 4, &v(&["acctpw_nope"])));
+    let got = outcome(d.change_user_accounts(&u, 4, Change::Add, &v(&["acctpw_nope"])));
     assert_eq!(got, "invalid account_ids");
     let other = d.create_user(user(&org.id, "")).unwrap().id;
-    let got = outcome(d.add_user_accounts(&other, 1, &v(&[&bob.id])));
+    let got = outcome(d.change_user_accounts(&other, 1, Change::Add, &v(&[&bob.id])));
     assert_eq!(got, "conflict");
     let patch = UserPatch {
         name: Some("Bob".into()),
@@ -491,17 +495,26 @@ fn host_catalogs_hosts_and_host_sets_crud() {
     let s = d.create_host_set(host_set(&c, "s")).unwrap();
     assert!(s.id.starts_with("hsst_") && s.host_ids.is_empty());
     let s = s.id;
-    let added = d.add_host_set_hosts(&s, 1, &v(&[&web, &db, &web])).unwrap();
+    let added = d
+        .change_host_set_hosts(&s, 1, Change::Add, &v(&[&web, &db, &web]))
+        .unwrap();
     assert_eq!((added.host_ids, added.version), (v(&[&web, &db]), 2));
     assert_eq!(d.host(&db).unwrap().host_set_ids, std::slice::from_ref(&s));
-    assert_eq!(outcome(d.set_host_set_hosts(&s, 1, &[])), stale(&s, 1, 2));
-    let other_catalog = d.add_host_set_hosts(&s, 2, &v(&[HOST]));
+    assert_eq!(
+        outcome(d.change_host_set_hosts(&s, 1, Change::Set, &[])),
+        stale(&s, 1, 2)
+    );
+    let other_catalog = d.change_host_set_hosts(&s, 2, Change::Add, &v(&[HOST]));
     assert_eq!(outcome(other_catalog), "invalid host_ids");
-    let got = outcome(d.add_host_set_hosts(&s, 2, &v(&["hst_nope"])));
+    let got = outcome(d.change_host_set_hosts(&s, 2, Change::Add, &v(&["hst_nope"])));
     assert_eq!(got, "invalid host_ids");
-    let removed = d.remove_host_set_hosts(&s, 2, &v(&[&web])).unwrap();
+    let removed = d
+        .change_host_set_hosts(&s, 2, Change::Remove, &v(&[&web]))
+        .unwrap();
     assert_eq!(removed.host_ids, std::slice::from_ref(&db));
-    let replaced = d.set_host_set_hosts(&s, 3, &v(&[&web])).unwrap();
+    let replaced = d
+        .change_host_set_hosts(&s, 3, Change::Set, &v(&[&web]))
+        .unwrap();
     assert_eq!((replaced.host_ids, replaced.version), (v(&[&web]), 4));
     let patch = HostSetPatch {
         description: Some("d".into()),
@@ -579,7 +592,9 @@ fn targets_crud_with_versions() {
     let version = d.target(&t).unwrap().version;
     assert_eq!(version, 2, "a refused update changes nothing");
 
-    let sources = d.add_target_host_sources(&t, 2, &v(&[SET])).unwrap();
+    let sources = d
+        .change_target_host_sources(&t, 2, Change::Add, &v(&[SET]))
+        .unwrap();
     assert_eq!((sources.host_source_ids, sources.version), (v(&[SET]), 3));
     let address = TargetPatch {
         address: Some("db.internal".into()),
@@ -587,15 +602,16 @@ fn targets_crud_with_versions() {
     };
     let got = outcome(d.update_target(&t, 3, address.clone()));
     assert_eq!(got, "invalid address");
-    let unknown = d.add_target_host_sources(&t, 3, &v(&["hsst_nope"]));
+    let unknown = d.change_target_host_sources(&t, 3, Change::Add, &v(&["hsst_nope"]));
     assert_eq!(outcome(unknown), "invalid host_source_ids");
-    let got = outcome(d.set_target_host_sources(&t, 2, &[]));
+    let got = outcome(d.change_target_host_sources(&t, 2, Change::Set, &[]));
     assert_eq!(got, stale(&t, 2, 3));
-    d.remove_target_host_sources(&t, 3, &v(&[SET])).unwrap();
+    d.change_target_host_sources(&t, 3, Change::Remove, &v(&[SET]))
+        .unwrap();
     let direct = d.update_target(&t, 4, address).unwrap();
     let got = (direct.address.as_deref(), direct.version);
     assert_eq!(got, (Some("db.internal"), 5));
-    let both = d.set_target_host_sources(&t, 5, &v(&[SET]));
+    let both = d.change_target_host_sources(&t, 5, Change::Set, &v(&[SET]));
     assert_eq!(outcome(both), "invalid host_source_ids");
     assert_eq!(d.list_targets(PROJECT, false).unwrap().len(), 2);
     d.delete_target(&t).unwrap();
@@ -641,7 +657,8 @@ fn plan_session_for_the_dev_target() {
 fn plan_session_picks_among_all_hosts_or_uses_the_address() {
     let d = dev();
     let second = d.create_host(host(CATALOG, "", "::1")).unwrap().id;
-    d.add_host_set_hosts(SET, 2, &v(&[&second])).unwrap();
+    d.change_host_set_hosts(SET, 2, Change::Add, &v(&[&second]))
+        .unwrap();
     let plan = d.plan_session(TARGET, Some(&second)).unwrap();
     let got = (plan.endpoint.as_str(), plan.host_set_id.as_str());
     assert_eq!(got, ("tcp://[::1]:22", SET));

@@ -158,6 +158,18 @@ impl<'a> Fields<'a> {
 
     /// The id list of an add-/remove- action, which must name at least one id; for a set-
     /// action (`allow_empty`) absent, `null` and `[]` all mean "none".
+    /// The body of a membership action: `{"version", "<ids_field>": [...]}`; only a set
+    /// may leave the list empty.
+    pub fn membership(
+        &self,
+        ids_field: &str,
+        change: crate::resources::Change,
+    ) -> Result<(u32, Vec<String>), ApiError> {
+        let version = self.version()?;
+        let ids = self.str_list(ids_field, change == crate::resources::Change::Set)?;
+        Ok((version, ids))
+    }
+
     pub fn str_list(&self, field: &str, allow_empty: bool) -> Result<Vec<String>, ApiError> {
         match self.opt_str_list(field)? {
             Some(list) if !list.is_empty() => Ok(list),

@@ -13,8 +13,8 @@ use super::error::ApiError;
 use super::items::{self, Actions, ListParams, ADMIN_CRUD};
 use super::{require_admin, split_action, unknown_action, ApiState};
 use crate::resources::{
-    Host, HostCatalog, HostCatalogPatch, HostPatch, HostSet, HostSetPatch, NewHost, NewHostCatalog,
-    NewHostSet, Principal,
+    Change, Host, HostCatalog, HostCatalogPatch, HostPatch, HostSet, HostSetPatch, NewHost,
+    NewHostCatalog, NewHostSet, Principal,
 };
 
 const HOST_SET_ACTIONS: Actions = Actions {
@@ -218,18 +218,11 @@ async fn set_action(
     require_admin(&principal)?;
     let fields = body.fields();
     let directory = &state.directory;
-    let set = match action {
-        "add-hosts" | "set-hosts" | "remove-hosts" => {
-            let version = fields.version()?;
-            let ids = fields.str_list("host_ids", action == "set-hosts")?;
-            match action {
-                "add-hosts" => directory.add_host_set_hosts(id, version, &ids)?,
-                "set-hosts" => directory.set_host_set_hosts(id, version, &ids)?,
-                _ => directory.remove_host_set_hosts(id, version, &ids)?,
-            }
-        }
-        other => return Err(unknown_action("host sets", other)),
+    let Some(change) = Change::from_action(action, "hosts") else {
+        return Err(unknown_action("host sets", action));
     };
+    let (version, ids) = fields.membership("host_ids", change)?;
+    let set = directory.change_host_set_hosts(id, version, change, &ids)?;
     Ok(items::one(
         set,
         HOST_SET_ACTIONS.for_caller(Some(&principal)),

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::items::{self, Actions, ListParams, ADMIN_CRUD};
 use super::{require_admin, split_action, unknown_action, ApiState};
 use crate::resources::{
-    Account, AccountPatch, AuthMethod, AuthMethodPatch, NewAccount, NewAuthMethod, NewUser,
+    Account, AccountPatch, AuthMethod, AuthMethodPatch, Change, NewAccount, NewAuthMethod, NewUser,
     Principal, User, UserPatch, GLOBAL_SCOPE_ID,
 };
 
@@ -288,18 +288,11 @@ async fn user_action(
     require_admin(&principal)?;
     let fields = body.fields();
     let directory = &state.directory;
-    let user = match action {
-        "add-accounts" | "set-accounts" | "remove-accounts" => {
-            let version = fields.version()?;
-            let ids = fields.str_list("account_ids", action == "set-accounts")?;
-            match action {
-                "add-accounts" => directory.add_user_accounts(id, version, &ids)?,
-                "set-accounts" => directory.set_user_accounts(id, version, &ids)?,
-                _ => directory.remove_user_accounts(id, version, &ids)?,
-            }
-        }
-        other => return Err(unknown_action("users", other)),
+    let Some(change) = Change::from_action(action, "accounts") else {
+        return Err(unknown_action("users", action));
     };
+    let (version, ids) = fields.membership("account_ids", change)?;
+    let user = directory.change_user_accounts(id, version, change, &ids)?;
     Ok(items::one(user, USER_ACTIONS.for_caller(Some(&principal))))
 }
 

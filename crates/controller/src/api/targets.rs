@@ -13,7 +13,7 @@ use super::body::{Fields, JsonBody, Params};
 use super::error::ApiError;
 use super::items::{self, Actions, ListParams};
 use super::{require_admin, split_action, unknown_action, ApiState};
-use crate::resources::{NewTarget, Principal, ResourceError, Target, TargetPatch};
+use crate::resources::{Change, NewTarget, Principal, ResourceError, Target, TargetPatch};
 use crate::sessions::NewSession;
 
 const ACTIONS: Actions = Actions {
@@ -139,17 +139,14 @@ async fn action(
     let directory = &state.directory;
     let target = match action {
         "authorize-session" => return authorize_session(&state, &principal, id, &fields),
-        "add-host-sources" | "set-host-sources" | "remove-host-sources" => {
+        action => {
+            let Some(change) = Change::from_action(action, "host-sources") else {
+                return Err(unknown_action("targets", action));
+            };
             require_admin(&principal)?;
-            let version = fields.version()?;
-            let ids = fields.str_list("host_source_ids", action == "set-host-sources")?;
-            match action {
-                "add-host-sources" => directory.add_target_host_sources(id, version, &ids)?,
-                "set-host-sources" => directory.set_target_host_sources(id, version, &ids)?,
-                _ => directory.remove_target_host_sources(id, version, &ids)?,
-            }
+            let (version, ids) = fields.membership("host_source_ids", change)?;
+            directory.change_target_host_sources(id, version, change, &ids)?
         }
-        other => return Err(unknown_action("targets", other)),
     };
     let target = items::one(target, ACTIONS.for_caller(Some(&principal))).0;
     Ok(Json(items::to_json(&target)?))

@@ -97,6 +97,31 @@ impl ResourceError {
     }
 }
 
+/// The three membership actions: `:add-…`, `:set-…` and `:remove-…` of users' accounts,
+/// host sets' hosts and targets' host sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Add,
+    Set,
+    Remove,
+}
+
+impl Change {
+    /// The change an action names for `members` (`add-hosts` -> `Add` for "hosts").
+    pub fn from_action(action: &str, members: &str) -> Option<Self> {
+        let (verb, rest) = action.split_once('-')?;
+        if rest != members {
+            return None;
+        }
+        match verb {
+            "add" => Some(Self::Add),
+            "set" => Some(Self::Set),
+            "remove" => Some(Self::Remove),
+            _ => None,
+        }
+    }
+}
+
 /// Storage of the directory: [`MemoryDirectory`] now, a durable one later. All methods are
 /// synchronous; the API calls them directly.
 ///
@@ -172,22 +197,12 @@ pub trait Directory: Send + Sync + 'static {
     fn update_user(&self, id: &str, version: u32, patch: UserPatch) -> Result<User, ResourceError>;
     /// Deletes the user's auth tokens too; its accounts stay, unassociated.
     fn delete_user(&self, id: &str) -> Result<(), ResourceError>;
-    fn add_user_accounts(
+    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
+    fn change_user_accounts(
         &self,
         id: &str,
         version: u32,
-        account_ids: &[String],
-    ) -> Result<User, ResourceError>;
-    fn set_user_accounts(
-        &self,
-        id: &str,
-        version: u32,
-        account_ids: &[String],
-    ) -> Result<User, ResourceError>;
-    fn remove_user_accounts(
-        &self,
-        id: &str,
-        version: u32,
+        change: Change,
         account_ids: &[String],
     ) -> Result<User, ResourceError>;
 
@@ -245,22 +260,12 @@ pub trait Directory: Send + Sync + 'static {
     /// Drops the set from the targets that use it as a host source.
     fn delete_host_set(&self, id: &str) -> Result<(), ResourceError>;
     /// Hosts must be in the set's catalog.
-    fn add_host_set_hosts(
+    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
+    fn change_host_set_hosts(
         &self,
         id: &str,
         version: u32,
-        host_ids: &[String],
-    ) -> Result<HostSet, ResourceError>;
-    fn set_host_set_hosts(
-        &self,
-        id: &str,
-        version: u32,
-        host_ids: &[String],
-    ) -> Result<HostSet, ResourceError>;
-    fn remove_host_set_hosts(
-        &self,
-        id: &str,
-        version: u32,
+        change: Change,
         host_ids: &[String],
     ) -> Result<HostSet, ResourceError>;
 
@@ -290,22 +295,12 @@ pub trait Directory: Send + Sync + 'static {
     ) -> Result<Target, ResourceError>;
     fn delete_target(&self, id: &str) -> Result<(), ResourceError>;
     /// Host sets must be in the target's project.
-    fn add_target_host_sources(
+    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
+    fn change_target_host_sources(
         &self,
         id: &str,
         version: u32,
-        host_source_ids: &[String],
-    ) -> Result<Target, ResourceError>;
-    fn set_target_host_sources(
-        &self,
-        id: &str,
-        version: u32,
-        host_source_ids: &[String],
-    ) -> Result<Target, ResourceError>;
-    fn remove_target_host_sources(
-        &self,
-        id: &str,
-        version: u32,
+        change: Change,
         host_source_ids: &[String],
     ) -> Result<Target, ResourceError>;
 
@@ -319,4 +314,35 @@ pub trait Directory: Send + Sync + 'static {
         target_id: &str,
         host_id: Option<&str>,
     ) -> Result<SessionPlan, ResourceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Change;
+
+    #[test]
+    fn membership_actions_parse_only_for_their_members() {
+        assert_eq!(Change::from_action("add-hosts", "hosts"), Some(Change::Add));
+        assert_eq!(
+            Change::from_action("set-host-sources", "host-sources"),
+            Some(Change::Set)
+        );
+        assert_eq!(
+            Change::from_action("remove-accounts", "accounts"),
+            Some(Change::Remove)
+        );
+        for (action, members) in [
+            ("add-hosts", "accounts"),
+            ("replace-hosts", "hosts"),
+            ("add-host", "hosts"),
+            ("add", "hosts"),
+            ("", "hosts"),
+        ] {
+            assert_eq!(
+                Change::from_action(action, members),
+                None,
+                "{action} for {members}"
+            );
+        }
+    }
 }

@@ -117,22 +117,16 @@ impl Directory for MemoryDirectory {
         self.lock().delete_user(id)
     }
 
-    fn add_user_accounts(&self, id: &str, version: u32, account_ids: &[String]) -> Result<User> {
+    fn change_user_accounts(
+        &self,
+        id: &str,
+        version: u32,
+        change: Change,
+        account_ids: &[String],
+    ) -> Result<User> {
         let now = self.now();
         self.lock()
-            .change_user_accounts(id, version, account_ids, Change::Add, now)
-    }
-
-    fn set_user_accounts(&self, id: &str, version: u32, account_ids: &[String]) -> Result<User> {
-        let now = self.now();
-        self.lock()
-            .change_user_accounts(id, version, account_ids, Change::Set, now)
-    }
-
-    fn remove_user_accounts(&self, id: &str, version: u32, account_ids: &[String]) -> Result<User> {
-        let now = self.now();
-        self.lock()
-            .change_user_accounts(id, version, account_ids, Change::Remove, now)
+            .change_user_accounts(id, version, account_ids, change, now)
     }
 
     fn account(&self, id: &str) -> Result<Account> {
@@ -208,27 +202,16 @@ impl Directory for MemoryDirectory {
         self.lock().delete_host_set(id)
     }
 
-    fn add_host_set_hosts(&self, id: &str, version: u32, host_ids: &[String]) -> Result<HostSet> {
-        let now = self.now();
-        self.lock()
-            .change_host_set_hosts(id, version, host_ids, Change::Add, now)
-    }
-
-    fn set_host_set_hosts(&self, id: &str, version: u32, host_ids: &[String]) -> Result<HostSet> {
-        let now = self.now();
-        self.lock()
-            .change_host_set_hosts(id, version, host_ids, Change::Set, now)
-    }
-
-    fn remove_host_set_hosts(
+    fn change_host_set_hosts(
         &self,
         id: &str,
         version: u32,
+        change: Change,
         host_ids: &[String],
     ) -> Result<HostSet> {
         let now = self.now();
         self.lock()
-            .change_host_set_hosts(id, version, host_ids, Change::Remove, now)
+            .change_host_set_hosts(id, version, host_ids, change, now)
     }
 
     fn host(&self, id: &str) -> Result<Host> {
@@ -276,37 +259,16 @@ impl Directory for MemoryDirectory {
         self.lock().delete_target(id)
     }
 
-    fn add_target_host_sources(
+    fn change_target_host_sources(
         &self,
         id: &str,
         version: u32,
+        change: Change,
         host_source_ids: &[String],
     ) -> Result<Target> {
         let now = self.now();
         self.lock()
-            .change_target_host_sources(id, version, host_source_ids, Change::Add, now)
-    }
-
-    fn set_target_host_sources(
-        &self,
-        id: &str,
-        version: u32,
-        host_source_ids: &[String],
-    ) -> Result<Target> {
-        let now = self.now();
-        self.lock()
-            .change_target_host_sources(id, version, host_source_ids, Change::Set, now)
-    }
-
-    fn remove_target_host_sources(
-        &self,
-        id: &str,
-        version: u32,
-        host_source_ids: &[String],
-    ) -> Result<Target> {
-        let now = self.now();
-        self.lock()
-            .change_target_host_sources(id, version, host_source_ids, Change::Remove, now)
+            .change_target_host_sources(id, version, host_source_ids, change, now)
     }
 
     fn plan_session(&self, target_id: &str, host_id: Option<&str>) -> Result<SessionPlan> {

@@ -160,13 +160,7 @@ pub(super) fn membership(
     }
 }
 
-/// The three membership actions (`:add-…`, `:set-…`, `:remove-…`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Change {
-    Add,
-    Set,
-    Remove,
-}
+pub(super) use crate::resources::Change;
 
 impl State {
     /// A fresh id with `prefix` that no item of `map` has.
