@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side, WriteBatch};
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
 use postern_proto::pb::targets::SessionAuthorizationData;
 use postern_proto::ws::close;
 use postern_tls::SessionCredentials;
@@ -246,7 +246,7 @@ impl ClientProxy {
         if result.connections_left == 0 {
             state.exhausted.cancel();
         }
-        let mut local = WriteBatch::new(Counted::new(local, Side::Client, self.bytes.clone()));
+        let mut local = Counted::new(local, Side::Client, self.bytes.clone());
         tokio::select! {
             copied = splice(&mut local, &mut ws) => match copied {
                 Ok((up, down)) => {

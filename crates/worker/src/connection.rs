@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, ReadAhead, Side, WriteBatch};
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, ReadAhead, Side};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsStream};
 use postern_proto::TofuToken;
@@ -414,7 +414,7 @@ async fn proxy<A: SessionAuthority>(
         return (ClosedReason::SystemError, Err(e));
     }
     debug!("proxying");
-    let mut endpoint = WriteBatch::new(Counted::new(endpoint, Side::Endpoint, counts.clone()));
+    let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
     let expires = tokio::time::sleep(until(session.expiration));
     let cut = tokio::select! {
         copied = splice(ws, &mut endpoint) => Err(copied),
