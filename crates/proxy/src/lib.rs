@@ -235,7 +235,9 @@ impl ClientProxy {
         }
         let (mut ws, result) = tokio::select! {
             () = state.cut.cancelled() => return,
-            opened = self.dialer.connect() => match opened {
+            // Boxed: the setup's state is large (~7 KiB) and would otherwise stay part of the
+            // task, idle connections included, long after setup is over.
+            opened = Box::pin(self.dialer.connect()) => match opened {
                 Ok(opened) => opened,
                 Err(e) => return state.connection_failed(e),
             },

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use postern_proto::io::{tune_tcp, ReadAhead};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsError, WsStream};
@@ -41,14 +42,15 @@ impl std::fmt::Debug for Dialer {
     }
 }
 
-async fn phase<T>(
+/// (`map`, not an async fn or block: those would hold `fut` twice, as the argument and
+/// inside the timeout.)
+fn phase<T>(
     phase: &'static str,
     after: Duration,
     fut: impl Future<Output = Result<T, ProxyError>>,
-) -> Result<T, ProxyError> {
-    tokio::time::timeout(after, fut)
-        .await
-        .map_err(|_| ProxyError::Timeout { phase, after })?
+) -> impl Future<Output = Result<T, ProxyError>> {
+    let timed = tokio::time::timeout(after, fut);
+    timed.map(move |done| done.map_err(|_| ProxyError::Timeout { phase, after })?)
 }
 
 impl Dialer {

@@ -35,8 +35,13 @@ pub fn client_config(creds: &SessionCredentials) -> Result<Arc<ClientConfig>, Tl
 }
 
 /// The worker's config for a known session: presents the session certificate, answers ALPN
-/// `http/1.1`, requires the client to present the session certificate too.
+/// `http/1.1`, requires the client to present the session certificate too. Built once per
+/// session and shared by its connections (each would otherwise hold its own copy).
 pub fn worker_config(creds: &SessionCredentials) -> Result<Arc<ServerConfig>, TlsError> {
+    creds.worker_config(build_worker_config)
+}
+
+fn build_worker_config(creds: &SessionCredentials) -> Result<Arc<ServerConfig>, TlsError> {
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(creds.verifier())

@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
@@ -16,6 +16,7 @@ use rcgen::{
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::OID_SIG_ED25519;
@@ -92,6 +93,8 @@ struct Inner {
     not_after: SystemTime,
     certified_key: Arc<CertifiedKey>,
     verifier: Arc<SessionCertVerifier>,
+    /// Built at the first connection, then shared by all of this session's connections.
+    worker_config: OnceLock<Arc<ServerConfig>>,
 }
 
 impl fmt::Debug for SessionCredentials {
@@ -182,7 +185,20 @@ impl SessionCredentials {
             not_after: system_time(facts.not_after),
             certified_key,
             verifier,
+            worker_config: OnceLock::new(),
         })))
+    }
+
+    /// The worker's config for this session, built once (see [`crate::worker_config`]).
+    pub(crate) fn worker_config(
+        &self,
+        build: impl FnOnce(&Self) -> Result<Arc<ServerConfig>, TlsError>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        if let Some(config) = self.0.worker_config.get() {
+            return Ok(config.clone());
+        }
+        let config = build(self)?;
+        Ok(self.0.worker_config.get_or_init(|| config).clone())
     }
 
     pub fn session_id(&self) -> &str {

@@ -9,9 +9,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
 use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, ReadAhead, Side};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsStream};
@@ -37,14 +39,17 @@ const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;
 type ClientWs = WsStream<TlsStream<ReadAhead<TcpStream>>>;
 
 /// Runs `fut` under the deadline of `phase`.
-async fn phase<T>(
+///
+/// Boxed: a setup phase's state (a TLS handshake in progress is ~6 KiB) lives on the heap
+/// while the phase runs, instead of in every connection's task for the connection's life.
+fn phase<T>(
     phase: Phase,
     after: Duration,
     fut: impl Future<Output = Result<T, WorkerError>>,
-) -> Result<T, WorkerError> {
-    tokio::time::timeout(after, fut)
-        .await
-        .map_err(|_| WorkerError::Timeout { phase, after })?
+) -> Pin<Box<impl Future<Output = Result<T, WorkerError>>>> {
+    let timed = tokio::time::timeout(after, fut);
+    // `map`, not an async block, which would hold the inner future twice.
+    Box::pin(timed.map(move |done| done.map_err(|_| WorkerError::Timeout { phase, after })?))
 }
 
 fn until(deadline: SystemTime) -> Duration {
