@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Cores, Counted, Side};
 use postern_proto::pb::targets::SessionAuthorizationData;
 use postern_proto::ws::close;
 use postern_tls::SessionCredentials;
@@ -39,6 +39,9 @@ pub struct ProxySettings {
     pub setup_timeout: Duration,
     /// End the proxy once no connection has been open for this long.
     pub inactive_timeout: Option<Duration>,
+    /// Threads carrying connections (each a single-threaded runtime; a connection stays on
+    /// one); 0 means one per core.
+    pub connection_threads: usize,
 }
 
 impl Default for ProxySettings {
@@ -48,6 +51,7 @@ impl Default for ProxySettings {
             listen_port: 0,
             setup_timeout: Duration::from_secs(10),
             inactive_timeout: None,
+            connection_threads: 0,
         }
     }
 }
@@ -167,6 +171,7 @@ impl ClientProxy {
             events,
         });
         let tracker = TaskTracker::new();
+        let cores = Cores::start(settings.connection_threads);
         let inactive = settings.inactive_timeout;
         let end = loop {
             // Armed only while no connection is open.
@@ -202,11 +207,14 @@ impl ClientProxy {
             };
             let span =
                 tracing::info_span!("connection", session = %self.session_id, client = %peer);
-            tracker.spawn(
-                self.clone()
-                    .serve_connection(local, state.clone())
-                    .instrument(span),
-            );
+            let (proxy, state, tracked) = (self.clone(), state.clone(), tracker.token());
+            cores.spawn_connection(local, move |local| {
+                async move {
+                    proxy.serve_connection(local, state).await;
+                    drop(tracked);
+                }
+                .instrument(span)
+            });
         };
         // Whatever ended the proxy ends its connections too.
         state.cut.cancel();

@@ -17,6 +17,7 @@ mod live;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postern_proto::io::Cores;
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +48,9 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// How often byte counts of live connections go to the authority.
     pub progress_interval: Duration,
+    /// Threads carrying connections, each with its own single-threaded runtime; 0 means one
+    /// per core available to the process.
+    pub connection_threads: usize,
 }
 
 impl Default for WorkerConfig {
@@ -60,6 +64,7 @@ impl Default for WorkerConfig {
             close_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(5),
             progress_interval: Duration::from_secs(1),
+            connection_threads: 0,
         }
     }
 }
@@ -81,6 +86,7 @@ pub async fn serve<A: SessionAuthority>(
     shutdown: CancellationToken,
 ) {
     let grace = config.shutdown_grace;
+    let cores = Cores::start(config.connection_threads);
     let shared = Arc::new(Shared {
         authority,
         config,
@@ -111,14 +117,17 @@ pub async fn serve<A: SessionAuthority>(
             connection = tracing::field::Empty
         );
         let shared = shared.clone();
-        tracker.spawn(
+        let tracked = tracker.token();
+        let serve_one = move |tcp| {
             async move {
                 if let Err(e) = connection::serve(shared, tcp, client).await {
                     info!(error = %e, "connection ended early");
                 }
+                drop(tracked);
             }
-            .instrument(span),
-        );
+            .instrument(span)
+        };
+        cores.spawn_connection(tcp, serve_one);
     }
     drop(listener);
     tracker.close();
@@ -128,6 +137,8 @@ pub async fn serve<A: SessionAuthority>(
             "connections still open after the shutdown grace; abandoning them"
         );
     }
+    // Dropping the threads' runtimes drops whatever connection outlived the grace.
+    drop(cores);
 }
 
 /// Cuts live connections of sessions the authority cancels.

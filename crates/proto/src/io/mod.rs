@@ -14,10 +14,12 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+mod cores;
 mod pool;
 mod read_ahead;
 mod splice;
 
+pub use cores::Cores;
 pub use pool::BUFFER_SIZE;
 pub use read_ahead::ReadAhead;
 pub use splice::splice;
