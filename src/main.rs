@@ -90,14 +90,13 @@ fn init_logging(dev: bool) {
         .init();
 }
 
-/// Which tokio runtime a command runs on.
+/// Which tokio runtime a command runs on. Either way, proxied connections run on
+/// connection threads of their own ([`postern_proto::io::Cores`]).
 #[derive(Clone, Copy)]
 enum Runtime {
-    /// Work-stealing threads: `postern dev` (the controller API; the worker carries its
-    /// connections on threads of its own).
+    /// Work-stealing threads: `postern dev`'s controller API.
     Threads,
-    /// One thread: the client proxy. A stream's socket events, task and wake-ups stay on
-    /// one core, which on 2 cores moved iperf3 through the proxy from ~4.8 to ~6.0 Gbit/s.
+    /// One thread: the client proxy's listener and signals.
     Single,
 }
 
