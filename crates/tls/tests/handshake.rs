@@ -206,6 +206,11 @@ async fn session_handshake_succeeds() {
         server_conn.protocol_version(),
         Some(rustls::ProtocolVersion::TLSv1_3)
     );
+    // Go's order on AES hardware, which Boundary's peers use too.
+    assert_eq!(
+        server_conn.negotiated_cipher_suite().map(|s| s.suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
     let presented = |certs: Option<&[CertificateDer<'_>]>| certs.unwrap()[0].to_vec();
     assert_eq!(
         presented(server_conn.peer_certificates()),

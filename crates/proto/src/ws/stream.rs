@@ -75,6 +75,8 @@ pub struct WsStream<S> {
     cpos: usize,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// `wbuf` starts with the unsent tail of a data frame (see `poll_write_unmasked`).
+    wbuf_mid_frame: bool,
     close_sent: bool,
     inner_shut: bool,
 }
@@ -125,6 +127,7 @@ impl<S> WsStream<S> {
             cpos: 0,
             wbuf: Vec::new(),
             wpos: 0,
+            wbuf_mid_frame: false,
             close_sent: false,
             inner_shut: false,
         }
@@ -167,6 +170,17 @@ impl<S> WsStream<S> {
             Role::Client => Some(rand::random()),
             Role::Server => None,
         }
+    }
+
+    /// Largest payload per data frame: header and payload then fill exactly two TLS records
+    /// (2 x 16 KiB), where a whole [`MAX_SEND_MESSAGE`] would leave a record of a few header
+    /// bytes behind every frame. A 32 KiB frame's header is 4 bytes, plus the client's mask.
+    fn frame_payload_limit(&self) -> usize {
+        let header = match self.role {
+            Role::Client => 8,
+            Role::Server => 4,
+        };
+        MAX_SEND_MESSAGE - header
     }
 
     /// Buffers one binary frame carrying `payload`.
@@ -230,7 +244,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// rest of the data.
     pub(super) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let data_started = self.wpos > 0 && self.wpos < self.wbuf.len();
+            let data_started =
+                self.wpos < self.wbuf.len() && (self.wpos > 0 || self.wbuf_mid_frame);
             let from_ctrl = !data_started && self.cpos < self.ctrl.len();
             let pending = if from_ctrl {
                 &self.ctrl[self.cpos..]
@@ -253,7 +268,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         self.cpos = 0;
         self.wbuf.clear();
         self.wpos = 0;
+        self.wbuf_mid_frame = false;
         Poll::Ready(Ok(()))
+    }
+
+    /// Server side (no mask to apply): sends one data frame's header and payload to the
+    /// inner stream in one vectored write, so the payload is not copied into `wbuf` first.
+    /// Whatever the inner stream does not take waits in `wbuf`, ahead of anything else.
+    fn poll_write_unmasked(
+        &mut self,
+        cx: &mut Context<'_>,
+        payload: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        frame::encode_header(&mut self.wbuf, true, OpCode::Binary, payload.len(), None);
+        let header = self.wbuf.len();
+        let frame = [io::IoSlice::new(&self.wbuf), io::IoSlice::new(payload)];
+        let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &frame) {
+            Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(result) => result,
+            Poll::Pending => {
+                self.wbuf.clear();
+                return Poll::Pending;
+            }
+        };
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => {
+                self.wbuf.clear();
+                return Poll::Ready(Err(e));
+            }
+        };
+        if written < header {
+            // Part of the header is out: the rest of the frame follows it from `wbuf`.
+            self.wpos = written;
+            self.wbuf.extend_from_slice(payload);
+        } else {
+            self.wbuf.clear();
+            let sent = written - header;
+            if sent < payload.len() {
+                self.wbuf.extend_from_slice(&payload[sent..]);
+                self.wbuf_mid_frame = true;
+            }
+        }
+        Poll::Ready(Ok(payload.len()))
     }
 
     /// Writes out pending frames, then flushes the inner stream.
@@ -298,7 +355,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
             return Poll::Ready(Ok(0));
         }
         ready!(this.poll_drain(cx))?;
-        let n = buf.len().min(MAX_SEND_MESSAGE);
+        let n = buf.len().min(this.frame_payload_limit());
+        if this.role == Role::Server && this.io.is_write_vectored() {
+            return this.poll_write_unmasked(cx, &buf[..n]);
+        }
         this.queue_data(&buf[..n]);
         // The frame is ours now; push it on if the inner stream takes it, else at the next poll.
         if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
