@@ -177,6 +177,7 @@ impl SessionStore {
             }
         };
         let session = &mut session_mut(&mut records, session_id)?.session;
+        let index = session.connections.len();
         session.connections.push(Connection {
             id: connection_id.clone(),
             status: ConnectionStatus::Authorized,
@@ -194,7 +195,7 @@ impl SessionStore {
         };
         records
             .connection_sessions
-            .insert(connection_id, session_id.to_owned());
+            .insert(connection_id, (session_id.to_owned(), index));
         Ok(authorized)
     }
 
@@ -259,18 +260,15 @@ fn connection_position<'a>(
     connection_id: &str,
 ) -> Result<(&'a mut Record, usize), SessionError> {
     let not_found = || SessionError::ConnectionNotFound(connection_id.to_owned());
-    let session_id = records
+    let (session_id, index) = records
         .connection_sessions
         .get(connection_id)
         .ok_or_else(not_found)?;
     let record = records.sessions.get_mut(session_id).ok_or_else(not_found)?;
-    let index = record
-        .session
-        .connections
-        .iter()
-        .position(|c| c.id == connection_id)
-        .ok_or_else(not_found)?;
-    Ok((record, index))
+    match record.session.connections.get(*index) {
+        Some(c) if c.id == connection_id => Ok((record, *index)),
+        _ => Err(not_found()),
+    }
 }
 
 fn connection_mut<'a>(

@@ -126,8 +126,9 @@ pub(super) struct Shared {
 #[derive(Default)]
 pub(super) struct Records {
     pub(super) sessions: HashMap<String, Record>,
-    /// Connection id -> session id.
-    pub(super) connection_sessions: HashMap<String, String>,
+    /// Connection id -> its session's id and its index in that session's connections
+    /// (which only ever grow), so finding a connection does not scan its session.
+    pub(super) connection_sessions: HashMap<String, (String, usize)>,
     next_seq: u64,
 }
 
