@@ -168,7 +168,7 @@ impl SessionCredentials {
         let certificate = CertificateDer::from(certificate_der.to_vec());
         let mut pkcs8 = key.pkcs8();
         let signing_key =
-            rustls::crypto::ring::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(&pkcs8[..]));
+            rustls::crypto::aws_lc_rs::sign::any_eddsa_type(&PrivatePkcs8KeyDer::from(&pkcs8[..]));
         wipe(&mut pkcs8);
         let certified_key = Arc::new(CertifiedKey::new(vec![certificate.clone()], signing_key?));
         let verifier = Arc::new(SessionCertVerifier::new(
