@@ -318,8 +318,8 @@ pub fn targets(results: &BTreeMap<PathKind, PathResult>, metrics: &[Metric]) -> 
             )
         } else {
             format!(
-                "10000 concurrent connections (ran {}: use --idle 10000)",
-                idle.requested
+                "10000 concurrent connections (ran {}, {} failed: needs --idle 10000 and an open-file hard limit above 20256)",
+                idle.opened, idle.failed
             )
         };
         list.push(target(text, clean, 10_000.0, true));
