@@ -285,3 +285,30 @@ async fn stopping_the_proxy_cancels_the_session() {
         Some("canceled")
     );
 }
+
+/// -inactive-timeout counts from the moment no connection is open: not while one is, and
+/// not only from the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inactivity_timeout_runs_while_no_connection_is_open() {
+    let worker = start_worker().await;
+    let endpoint = echo_endpoint().await;
+    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let settings = postern_proxy::ProxySettings {
+        inactive_timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let mut proxy = start_proxy_with(&auth.authorization_token, settings).await;
+    let open = tunnelled(proxy.addr).await.expect("tunnel works");
+    // Held well past the timeout: an open connection keeps the proxy up.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!proxy.ended.is_finished(), "ended with a connection open");
+    drop(open);
+    let started = Instant::now();
+    assert_eq!(
+        within("the proxy to time out", &mut proxy.ended)
+            .await
+            .unwrap(),
+        ProxyEnd::InactivityTimeout
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}

@@ -229,8 +229,11 @@ pub struct InProcessProxy {
 }
 
 pub async fn start_proxy(token: &str) -> InProcessProxy {
+    start_proxy_with(token, ProxySettings::default()).await
+}
+
+pub async fn start_proxy_with(token: &str, settings: ProxySettings) -> InProcessProxy {
     let data = postern_proto::token::decode(token).unwrap();
-    let settings = ProxySettings::default();
     let proxy = Arc::new(ClientProxy::new(&data, &settings).unwrap());
     let listener = proxy.bind(&settings).await.unwrap();
     let addr = listener.local_addr().unwrap();

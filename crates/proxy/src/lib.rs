@@ -22,7 +22,7 @@ use postern_proto::ws::close;
 use postern_tls::SessionCredentials;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
@@ -169,16 +169,24 @@ impl ClientProxy {
             fatal: CancellationToken::new(),
             fatal_reason: std::sync::Mutex::new(None),
             events,
+            connection_ended: Notify::new(),
         });
         let tracker = TaskTracker::new();
         let cores = Cores::start(settings.connection_threads);
         let inactive = settings.inactive_timeout;
         let end = loop {
-            // Armed only while no connection is open.
+            // Runs only while no connection is open; a new connection restarts the loop.
             let idle = async {
-                match inactive {
-                    Some(after) if tracker.is_empty() => tokio::time::sleep(after).await,
-                    _ => std::future::pending().await,
+                let Some(after) = inactive else {
+                    return std::future::pending().await;
+                };
+                loop {
+                    // Created before the check, so an end in between still wakes it.
+                    let ended = state.connection_ended.notified();
+                    if tracker.is_empty() {
+                        return tokio::time::sleep(after).await;
+                    }
+                    ended.await;
                 }
             };
             let accepted = tokio::select! {
@@ -210,8 +218,9 @@ impl ClientProxy {
             let (proxy, state, tracked) = (self.clone(), state.clone(), tracker.token());
             cores.spawn_connection(local, move |local| {
                 async move {
-                    proxy.serve_connection(local, state).await;
+                    proxy.serve_connection(local, state.clone()).await;
                     drop(tracked);
+                    state.connection_ended.notify_waiters();
                 }
                 .instrument(span)
             });
@@ -288,6 +297,8 @@ struct RunState {
     fatal: CancellationToken,
     fatal_reason: std::sync::Mutex<Option<String>>,
     events: mpsc::UnboundedSender<ProxyEvent>,
+    /// A connection has ended (the inactivity timer may start).
+    connection_ended: Notify,
 }
 
 impl RunState {
