@@ -252,7 +252,7 @@ impl ClientProxy {
         }
         let (mut ws, result) = tokio::select! {
             () = state.cut.cancelled() => return,
-            // Boxed: the setup's state is large (~7 KiB) and would otherwise stay part of the
+            // Boxed: the setup's state is large (~4 KiB) and would otherwise stay part of the
             // task, idle connections included, long after setup is over.
             opened = Box::pin(self.dialer.connect()) => match opened {
                 Ok(opened) => opened,
