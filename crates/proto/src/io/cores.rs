@@ -65,11 +65,17 @@ impl Cores {
     /// The default thread count: `POSTERN_CONNECTION_THREADS` if set to a positive number,
     /// else one per core the process may use.
     pub fn available() -> usize {
-        let configured = std::env::var("POSTERN_CONNECTION_THREADS")
-            .ok()
-            .and_then(|n| n.trim().parse::<usize>().ok())
-            .filter(|&n| n > 0);
-        configured.unwrap_or_else(|| thread::available_parallelism().map_or(1, |n| n.get()))
+        let cores = || thread::available_parallelism().map_or(1, |n| n.get());
+        let Ok(configured) = std::env::var("POSTERN_CONNECTION_THREADS") else {
+            return cores();
+        };
+        match configured.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                warn!(value = %configured, "POSTERN_CONNECTION_THREADS is not a positive whole number; using one connection thread per core");
+                cores()
+            }
+        }
     }
 
     /// Moves `tcp` (accepted on another runtime) to the next thread in turn and runs
