@@ -36,11 +36,6 @@ impl<S> ReadAhead<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
-
-    /// Whether a pooled buffer is held right now.
-    pub fn holds_buffer(&self) -> bool {
-        self.buffer.is_some()
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
@@ -133,7 +128,7 @@ mod tests {
             got.extend_from_slice(&chunk[..n]);
         }
         assert_eq!(got, data);
-        assert!(!ahead.holds_buffer(), "buffer released at EOF");
+        assert!(ahead.buffer.is_none(), "buffer released at EOF");
     }
 
     #[tokio::test]
@@ -148,6 +143,6 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(20), ahead.read(&mut chunk))
                 .await;
         assert!(pending.is_err());
-        assert!(!ahead.holds_buffer());
+        assert!(ahead.buffer.is_none());
     }
 }

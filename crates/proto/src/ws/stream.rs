@@ -283,19 +283,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         frame::encode_header(&mut self.wbuf, true, OpCode::Binary, payload.len(), None);
         let header = self.wbuf.len();
         let frame = [io::IoSlice::new(&self.wbuf), io::IoSlice::new(payload)];
-        let written = match Pin::new(&mut self.io).poll_write_vectored(cx, &frame) {
-            Poll::Ready(Ok(0)) => Err(io::ErrorKind::WriteZero.into()),
-            Poll::Ready(result) => result,
-            Poll::Pending => {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, &frame);
+        let written = match polled {
+            Poll::Ready(Ok(written)) if written > 0 => written,
+            // Nothing of the frame went out: it is not ours to keep.
+            _ => {
                 self.wbuf.clear();
-                return Poll::Pending;
-            }
-        };
-        let written = match written {
-            Ok(written) => written,
-            Err(e) => {
-                self.wbuf.clear();
-                return Poll::Ready(Err(e));
+                return match polled {
+                    Poll::Ready(Ok(_)) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    other => other,
+                };
             }
         };
         if written < header {
