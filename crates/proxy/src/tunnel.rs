@@ -6,19 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use postern_proto::io::{tune_tcp, ReadAhead};
+use postern_proto::io::tune_tcp;
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsError, WsStream};
 use postern_proto::TofuToken;
+use postern_tls::TlsStream;
 use prost::Message;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 use crate::error::ProxyError;
 
-pub(crate) type WorkerWs = WsStream<TlsStream<ReadAhead<TcpStream>>>;
+pub(crate) type WorkerWs = WsStream<TlsStream>;
 
 /// Largest HandshakeResult accepted; a real one is about 20 bytes.
 const MAX_RESULT_MESSAGE: usize = 4 * 1024;
@@ -27,7 +26,7 @@ const MAX_RESULT_MESSAGE: usize = 4 * 1024;
 pub(crate) struct Dialer {
     pub(crate) worker_address: String,
     pub(crate) server_name: ServerName<'static>,
-    pub(crate) tls: TlsConnector,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
     pub(crate) tofu: TofuToken,
     pub(crate) setup_timeout: Duration,
 }
@@ -62,7 +61,7 @@ impl Dialer {
         Ok(Self {
             worker_address: worker_address.to_owned(),
             server_name: postern_tls::worker_server_name(worker_address)?,
-            tls: TlsConnector::from(tls),
+            tls,
             tofu: TofuToken::generate(),
             setup_timeout,
         })
@@ -84,8 +83,7 @@ impl Dialer {
             tracing::debug!(error = %e, "could not tune worker socket");
         }
         let tls = phase("TLS handshake with the worker", after, async {
-            self.tls
-                .connect(self.server_name.clone(), ReadAhead::new(tcp))
+            postern_tls::connect(self.tls.clone(), self.server_name.clone(), tcp)
                 .await
                 .map_err(|source| ProxyError::WorkerTls {
                     address: self.worker_address.clone(),

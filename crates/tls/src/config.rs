@@ -31,6 +31,7 @@ pub fn client_config(creds: &SessionCredentials) -> Result<Arc<ClientConfig>, Tl
         creds.session_id().as_bytes().to_vec(),
     ];
     config.resumption = Resumption::disabled();
+    hand_over_to_record_layer(&mut config.enable_secret_extraction, &mut config.key_log);
     Ok(Arc::new(config))
 }
 
@@ -49,7 +50,15 @@ fn build_worker_config(creds: &SessionCredentials) -> Result<Arc<ServerConfig>, 
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});
+    hand_over_to_record_layer(&mut config.enable_secret_extraction, &mut config.key_log);
     Ok(Arc::new(config))
+}
+
+/// What [`crate::handshake`] needs of a config: the keys may be extracted after the
+/// handshake, and the traffic secrets are captured (for KeyUpdate), never written anywhere.
+fn hand_over_to_record_layer(extract: &mut bool, key_log: &mut Arc<dyn rustls::KeyLog>) {
+    *extract = true;
+    *key_log = Arc::new(crate::handshake::CaptureTrafficSecrets);
 }
 
 /// The ServerName a client sends: host part of "host:port" (IPv6 "[::1]:9202" too). An IP

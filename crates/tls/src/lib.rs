@@ -1,4 +1,5 @@
-//! Session certificates and the rustls configurations both ends of a data connection use.
+//! Session certificates, the rustls configurations both ends of a data connection use, and
+//! the TLS connection itself.
 //!
 //! A Boundary session has one self-signed Ed25519 certificate that BOTH the client proxy and
 //! the worker present. Credentials enter this crate either freshly minted
@@ -8,17 +9,22 @@
 //! exactly the session certificate: it is a CA certificate used as a leaf, which stock WebPKI
 //! verification rejects.
 //!
-//! A worker reads the ClientHello first (`tokio_rustls::LazyConfigAcceptor`), asks
-//! [`requested_session`] which session it names, then finishes the handshake with
-//! [`worker_config`] for a known session or [`refusal_config`] for an unknown one.
+//! A client runs [`connect`]. A worker runs [`accept`], which reads the ClientHello, asks
+//! [`requested_session`] which session it names, then finishes the handshake
+//! ([`Accepting::finish`]) with [`worker_config`] for a known session or [`refusal_config`]
+//! for an unknown one. Either way the bytes then flow through [`TlsStream`], our own TLS 1.3
+//! record layer (`handshake.rs` says why and how it takes over from rustls).
 //!
-//! All configs use the `ring` provider explicitly, never the process-wide default.
+//! All configs use the `aws-lc-rs` provider explicitly, never the process-wide default.
 #![forbid(unsafe_code)]
 
 mod config;
 mod credentials;
 mod error;
+mod handshake;
+mod record;
 mod refusal;
+mod stream;
 mod verifier;
 
 use std::sync::{Arc, OnceLock};
@@ -30,7 +36,10 @@ pub use config::{
 };
 pub use credentials::{SessionCredentials, SessionKey};
 pub use error::TlsError;
+pub use handshake::{accept, connect, Accepting};
+pub use record::RecordError;
 pub use refusal::refusal_config;
+pub use stream::TlsStream;
 
 /// The ALPN protocol a worker answers with (and a client offers first).
 pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";

@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, ReadAhead, Side};
+use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsStream};
 use postern_proto::TofuToken;
+use postern_tls::TlsStream;
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::LazyConfigAcceptor;
 use tracing::{debug, info};
 
 use crate::authority::{
@@ -36,7 +35,7 @@ use crate::Shared;
 /// Largest ClientHandshake accepted; a real one is about 30 bytes.
 const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;
 
-type ClientWs = WsStream<TlsStream<ReadAhead<TcpStream>>>;
+type ClientWs = WsStream<TlsStream>;
 
 /// Runs `fut` under the deadline of `phase`.
 ///
@@ -113,9 +112,8 @@ pub(crate) async fn serve<A: SessionAuthority>(
 async fn accept_tls<A: SessionAuthority>(
     authority: &A,
     tcp: TcpStream,
-) -> Result<(TlsStream<ReadAhead<TcpStream>>, WorkerSession), WorkerError> {
-    let acceptor = rustls::server::Acceptor::default();
-    let start = LazyConfigAcceptor::new(acceptor, ReadAhead::new(tcp))
+) -> Result<(TlsStream, WorkerSession), WorkerError> {
+    let start = postern_tls::accept(tcp)
         .await
         .map_err(WorkerError::ClientTls)?;
     let requested = postern_tls::requested_session(&start.client_hello());
@@ -127,7 +125,7 @@ async fn accept_tls<A: SessionAuthority>(
         .filter(|s| s.status != SessionStatus::Terminated && s.expiration > SystemTime::now());
     let Some(session) = servable else {
         // The handshake is expected to fail here: that failure is the refusal.
-        if let Err(e) = start.into_stream(postern_tls::refusal_config()).await {
+        if let Err(e) = start.finish(postern_tls::refusal_config()).await {
             debug!(error = %e, "refused TLS handshake");
         }
         return Err(match requested {
@@ -141,10 +139,7 @@ async fn accept_tls<A: SessionAuthority>(
             source,
         }
     })?;
-    let tls = start
-        .into_stream(config)
-        .await
-        .map_err(WorkerError::ClientTls)?;
+    let tls = start.finish(config).await.map_err(WorkerError::ClientTls)?;
     Ok((tls, session))
 }
 

@@ -16,12 +16,10 @@ use tokio::net::TcpStream;
 
 mod cores;
 mod pool;
-mod read_ahead;
 mod splice;
 
 pub use cores::Cores;
-pub use pool::BUFFER_SIZE;
-pub use read_ahead::ReadAhead;
+pub use pool::{PoolBuf, BUFFER_SIZE};
 pub use splice::splice;
 
 /// Disables Nagle (interactive protocols such as ssh must not wait 40 ms per keystroke) and

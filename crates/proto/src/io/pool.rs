@@ -16,10 +16,10 @@ const POOL_LIMIT: usize = 128;
 static POOL: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
 
 /// A buffer from the pool; dropping it gives it back.
-pub(crate) struct PoolBuf(Option<Box<[u8]>>);
+pub struct PoolBuf(Option<Box<[u8]>>);
 
 impl PoolBuf {
-    pub(crate) fn take() -> Self {
+    pub fn take() -> Self {
         let reused = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
         PoolBuf(Some(
             reused.unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice()),
