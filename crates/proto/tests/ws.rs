@@ -808,3 +808,50 @@ async fn close_reason_is_cut_to_123_bytes() {
     })
     .await;
 }
+
+/// The splice's write path on a client: the payload is masked where it lies, and whatever
+/// the inner stream does not take now leaves the caller's bytes as they were.
+#[tokio::test]
+async fn a_client_splice_write_masks_in_place_and_restores_what_was_not_taken() {
+    use postern_proto::io::SpliceWrite;
+    // Unconstrained: the loop below polls by hand, never through the scheduler, so tokio's
+    // cooperative budget would never refill and the duplex would stall for good.
+    bounded(tokio::task::unconstrained(async {
+        for seed in 0..8 {
+            let (c, s) = duplex(1 << 20);
+            let mut client = WsStream::new(Awkward::new(c, 7, seed).vectored(), Role::Client);
+            let mut server = WsStream::new(s, Role::Server);
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+            let mut buf = data.clone();
+            let mut at = 0;
+            let mut pending = 0;
+            while at < buf.len() {
+                let polled = std::future::poll_fn(|cx| {
+                    Poll::Ready(client.poll_splice_write(cx, &mut buf[at..]))
+                })
+                .await;
+                match polled {
+                    Poll::Ready(Ok(n)) => {
+                        assert!(n > 0);
+                        at += n;
+                    }
+                    Poll::Ready(Err(e)) => panic!("seed {seed}: {e}"),
+                    Poll::Pending => {
+                        pending += 1;
+                        assert!(pending < 1_000_000, "seed {seed}: no progress");
+                        assert!(
+                            buf[at..] == data[at..],
+                            "seed {seed}: untaken bytes changed"
+                        );
+                    }
+                }
+            }
+            assert!(pending > 0, "the inner stream stalled at least once");
+            client.flush().await.unwrap();
+            let mut got = vec![0u8; data.len()];
+            server.read_exact(&mut got).await.unwrap();
+            assert!(got == data, "seed {seed}: the server read other bytes");
+        }
+    }))
+    .await;
+}

@@ -3,7 +3,8 @@
 //! Reading: socket bytes land in a pooled 64 KiB buffer; each record is decrypted where it
 //! lies and its plaintext handed out from there (one copy, into the caller's buffer; rustls'
 //! own stream made three). Writing: plaintext, gathered from the caller's slices, is sealed
-//! into records in a pooled buffer and sent in one write. Both buffers go back to the pool
+//! into records in a pooled buffer, sent when the buffer is full or at a flush (like a
+//! `BufWriter`: callers flush when they have nothing more to write for now). Both buffers go back to the pool
 //! whenever they are empty, so an idle connection holds neither.
 //!
 //! After the handshake only these may arrive: application data, alerts (close_notify is
@@ -403,10 +404,12 @@ impl AsyncWrite for TlsStream {
             this.seal(record::APPLICATION_DATA, &parts[..count])?;
             taken += got;
         }
-        // The records are ours now: push them on if the socket takes them, else at the next
-        // write or flush.
-        if let Poll::Ready(Err(e)) = this.poll_send(cx) {
-            return Poll::Ready(Err(e));
+        // The records are ours now. They go out once the buffer cannot take another full
+        // record, or at the next flush: 64 KiB per send instead of one send per frame.
+        if this.room() < record::MAX_PLAINTEXT {
+            if let Poll::Ready(Err(e)) = this.poll_send(cx) {
+                return Poll::Ready(Err(e));
+            }
         }
         Poll::Ready(Ok(taken))
     }

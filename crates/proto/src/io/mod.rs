@@ -20,7 +20,7 @@ mod splice;
 
 pub use cores::Cores;
 pub use pool::{PoolBuf, BUFFER_SIZE};
-pub use splice::splice;
+pub use splice::{splice, SpliceWrite};
 
 /// Disables Nagle (interactive protocols such as ssh must not wait 40 ms per keystroke) and
 /// turns on keepalive so a vanished peer of an idle tunnel is noticed.
@@ -110,6 +110,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         result
     }
 }
+
+impl<S: AsyncWrite + Unpin> SpliceWrite for Counted<S> {}
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     fn poll_write(

@@ -8,6 +8,25 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::pool::PoolBuf;
 
+/// How a [`splice`] hands bytes to a writer. By default `poll_write`; a writer that can work
+/// on the bytes where they lie (the WebSocket client masks them in place instead of copying
+/// them into a frame first) overrides it.
+///
+/// Contract: on `Ready(Ok(n))` the first `n` bytes of `buf` may have been changed and the rest
+/// are as they were; on `Pending` or an error, `buf` is as it was (the splice writes it again).
+pub trait SpliceWrite: AsyncWrite + Unpin {
+    fn poll_splice_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write(cx, buf)
+    }
+}
+
+impl SpliceWrite for tokio::net::TcpStream {}
+impl SpliceWrite for tokio::io::DuplexStream {}
+
 /// Copies both ways until both directions have ended, passing half-close through: EOF read
 /// on one side shuts down writing on the other while the other direction keeps flowing.
 /// Returns the bytes copied `(a_to_b, b_to_a)`; the first error of either direction ends it.
@@ -18,8 +37,8 @@ use super::pool::PoolBuf;
 /// pool for one read-and-write round, so an idle connection holds none.
 pub async fn splice<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
 where
-    A: AsyncRead + AsyncWrite + Unpin + ?Sized,
-    B: AsyncRead + AsyncWrite + Unpin + ?Sized,
+    A: AsyncRead + SpliceWrite + ?Sized,
+    B: AsyncRead + SpliceWrite + ?Sized,
 {
     let mut a_to_b = OneWay::default();
     let mut b_to_a = OneWay::default();
@@ -58,16 +77,16 @@ impl OneWay {
     ) -> Poll<io::Result<u64>>
     where
         R: AsyncRead + Unpin + ?Sized,
-        W: AsyncWrite + Unpin + ?Sized,
+        W: SpliceWrite + ?Sized,
     {
         loop {
             if self.done {
                 return Poll::Ready(Ok(self.copied));
             }
-            if let Some(buffer) = &self.buffer {
+            if let Some(buffer) = &mut self.buffer {
                 while self.start < self.end {
-                    let pending = &buffer[self.start..self.end];
-                    let n = ready!(Pin::new(&mut *writer).poll_write(cx, pending))?;
+                    let pending = &mut buffer[self.start..self.end];
+                    let n = ready!(writer.poll_splice_write(cx, pending))?;
                     if n == 0 {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
@@ -185,6 +204,7 @@ mod tests {
                 Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()))
             }
         }
+        impl SpliceWrite for Failing {}
         impl AsyncWrite for Failing {
             fn poll_write(
                 self: Pin<&mut Self>,

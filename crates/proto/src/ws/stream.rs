@@ -272,15 +272,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Server side (no mask to apply): sends one data frame's header and payload to the
-    /// inner stream in one vectored write, so the payload is not copied into `wbuf` first.
-    /// Whatever the inner stream does not take waits in `wbuf`, ahead of anything else.
-    fn poll_write_unmasked(
+    /// Sends one data frame's header and `payload` (already masked with `mask`, if any) to
+    /// the inner stream in one vectored write, so the payload is not copied into `wbuf`
+    /// first. Whatever the inner stream does not take waits in `wbuf`, ahead of anything else.
+    fn poll_write_frame(
         &mut self,
         cx: &mut Context<'_>,
         payload: &[u8],
+        mask: Option<[u8; 4]>,
     ) -> Poll<io::Result<usize>> {
-        frame::encode_header(&mut self.wbuf, true, OpCode::Binary, payload.len(), None);
+        frame::encode_header(&mut self.wbuf, true, OpCode::Binary, payload.len(), mask);
         let header = self.wbuf.len();
         let frame = [io::IoSlice::new(&self.wbuf), io::IoSlice::new(payload)];
         let polled = Pin::new(&mut self.io).poll_write_vectored(cx, &frame);
@@ -310,6 +311,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         Poll::Ready(Ok(payload.len()))
     }
 
+    /// The checks every data write starts with: `Some` ends the write with that result.
+    fn poll_write_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        if self.close_sent {
+            let err = io::Error::new(io::ErrorKind::BrokenPipe, "websocket Close already sent");
+            return Some(Poll::Ready(Err(err)));
+        }
+        if len == 0 {
+            return Some(Poll::Ready(Ok(0)));
+        }
+        match self.poll_drain(cx) {
+            Poll::Ready(Ok(())) => None,
+            other => Some(other.map_ok(|()| 0)),
+        }
+    }
+
     /// Writes out pending frames, then flushes the inner stream.
     pub(super) fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_drain(cx))?;
@@ -327,12 +347,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         Poll::Ready(Ok(()))
     }
 
-    /// Sends pending frames if the inner stream takes them now; never blocks reading.
+    /// Sends pending frames (and flushes the inner stream, which may buffer) if it takes them
+    /// now; never blocks reading.
     fn push_pending(&mut self, cx: &mut Context<'_>) {
         if self.cpos < self.ctrl.len() || self.wpos < self.wbuf.len() {
             // A write error shows again at the next write or flush, where it belongs.
-            if let Poll::Ready(Err(_)) = self.poll_drain(cx) {}
+            if let Poll::Ready(Err(_)) = self.poll_flush_all(cx) {}
         }
+    }
+}
+
+/// A client masks the payload where it lies, in the splice's buffer, and sends it with one
+/// vectored write: one pass over the bytes instead of a masking copy into `wbuf`.
+impl<S: AsyncRead + AsyncWrite + Unpin> crate::io::SpliceWrite for WsStream<S> {
+    fn poll_splice_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Some(done) = self.poll_write_ready(cx, buf.len()) {
+            return done;
+        }
+        let n = buf.len().min(self.frame_payload_limit());
+        if !self.io.is_write_vectored() {
+            return Pin::new(self).poll_write(cx, &buf[..n]);
+        }
+        let mask = self.mask();
+        let payload = &mut buf[..n];
+        if let Some(key) = mask {
+            frame::apply_mask(payload, key, 0);
+        }
+        let polled = self.poll_write_frame(cx, payload, mask);
+        if let (Some(key), false) = (mask, matches!(polled, Poll::Ready(Ok(_)))) {
+            // Not taken: the caller's bytes go back as they were, for the next try.
+            frame::apply_mask(payload, key, 0);
+        }
+        polled
     }
 }
 
@@ -344,17 +394,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.close_sent {
-            let err = io::Error::new(io::ErrorKind::BrokenPipe, "websocket Close already sent");
-            return Poll::Ready(Err(err));
+        if let Some(done) = this.poll_write_ready(cx, buf.len()) {
+            return done;
         }
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        ready!(this.poll_drain(cx))?;
         let n = buf.len().min(this.frame_payload_limit());
         if this.role == Role::Server && this.io.is_write_vectored() {
-            return this.poll_write_unmasked(cx, &buf[..n]);
+            return this.poll_write_frame(cx, &buf[..n], None);
         }
         this.queue_data(&buf[..n]);
         // The frame is ours now; push it on if the inner stream takes it, else at the next poll.
