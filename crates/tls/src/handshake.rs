@@ -157,6 +157,14 @@ fn take_over(
     while conn.wants_write() {
         conn.write_tls(&mut unsent)?;
     }
+    // In practice nothing (the handshake flushes); a whole send buffer would be absurd.
+    if unsent.len() > postern_proto::io::BUFFER_SIZE {
+        let what = format!(
+            "{} bytes of TLS output left unsent by the handshake",
+            unsent.len()
+        );
+        return Err(io::Error::other(what));
+    }
     let secrets = conn
         .dangerous_extract_secrets()
         .map_err(|e| io::Error::other(format!("TLS hand-over failed: {e}")))?;

@@ -2,10 +2,12 @@
 //!
 //! Read side: frame headers and control frames go through a small buffer (`rbuf`); data
 //! payload is copied (or read straight from the inner stream) into the caller's `ReadBuf`
-//! and unmasked there. Write side: each write becomes one binary frame, header and payload
-//! contiguous in `wbuf` so the inner stream gets one write per frame (one TLS record);
-//! Pongs wait in `ctrl` and go out before any data frame not yet started. The Close frame is
-//! appended to `wbuf`, so it always follows the data written before it.
+//! and unmasked there. Write side: each write becomes one binary frame. Where the inner
+//! stream takes vectored writes, header and payload go to it in one write without a copy (a
+//! server's payload as it is; a client's masked in place in the splice's buffer, see
+//! `SpliceWrite`); otherwise the frame is built in `wbuf`. Whatever the inner stream leaves
+//! of a frame waits in `wbuf`. Pongs wait in `ctrl` and go out before any data frame not yet
+//! started. The Close frame is appended to `wbuf`, so it always follows the data before it.
 
 use std::fmt;
 use std::io;
