@@ -307,3 +307,82 @@ impl AsyncWrite for HandshakeIo {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind, 3, 3];
+        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let far = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (near, _) = listener.accept().await.unwrap();
+        (far, near)
+    }
+
+    /// Two records arrive in one segment: rustls is given the first alone, and the second
+    /// stays behind for the record layer.
+    #[tokio::test]
+    async fn rustls_gets_one_record_per_read_and_the_rest_is_handed_over() {
+        let (mut far, near) = pair().await;
+        let (first, second) = (record(22, &[1; 300]), record(23, &[2; 5000]));
+        far.write_all(&[first.clone(), second.clone()].concat())
+            .await
+            .unwrap();
+        // Both records in the socket before the first read.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut io = HandshakeIo::new(near);
+        let mut got = vec![0u8; 64 * 1024];
+        let n = io.read(&mut got).await.unwrap();
+        assert_eq!(&got[..n], &first[..]);
+        let (_, ahead) = io.into_parts();
+        let (buffer, start, end) = ahead.expect("the second record is kept");
+        assert_eq!(&buffer[start..end], &second[..]);
+    }
+
+    /// A header split across segments is waited for, then the record is served up to its end.
+    #[tokio::test]
+    async fn a_record_in_pieces_is_served_up_to_its_end() {
+        let (mut far, near) = pair().await;
+        let (first, second) = (record(22, &[7; 40]), record(22, &[8; 10]));
+        let mut io = HandshakeIo::new(near);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while got.len() < 45 {
+                let n = io.read(&mut chunk).await.unwrap();
+                got.extend_from_slice(&chunk[..n]);
+                assert!(got.len() <= 45, "a read ran past the first record");
+            }
+            (got, io)
+        });
+        far.write_all(&first[..3]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        far.write_all(&[&first[3..], &second[..]].concat())
+            .await
+            .unwrap();
+        let (got, mut io) = tokio::time::timeout(Duration::from_secs(10), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, first);
+        let mut rest = [0u8; 100];
+        let n = io.read(&mut rest).await.unwrap();
+        assert_eq!(&rest[..n], &second[..]);
+    }
+}
