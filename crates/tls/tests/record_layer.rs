@@ -208,3 +208,46 @@ async fn data_sent_with_the_clients_finished_survives_the_hand_over() {
     assert_eq!(echo, b"early");
     timeout(DEADLINE, worker).await.unwrap().unwrap();
 }
+
+/// Bytes that are not a record sealed with the session's keys, sent raw after a good
+/// handshake: each read ends in an error that names what was wrong, never a panic.
+#[tokio::test]
+async fn garbage_after_the_handshake_is_an_error_that_names_it() {
+    let mut forged = vec![23, 3, 3, 0, 40];
+    forged.extend_from_slice(&[0x5a; 40]);
+    let cases: [(Vec<u8>, &str); 4] = [
+        (vec![23, 3, 3, 0x50, 0x00], "larger than TLS 1.3 allows"),
+        (forged, "failed to decrypt"),
+        (vec![21, 3, 3, 0, 2, 2, 40], "TLS record of type 21"),
+        (
+            vec![23, 3, 3, 0, 100, 1, 2, 3],
+            "in the middle of a TLS record",
+        ),
+    ];
+    let creds = credentials();
+    for (garbage, expect) in cases {
+        let (listener, address) = listener().await;
+        let acceptor = tokio_rustls::TlsAcceptor::from(worker_config(&creds).unwrap());
+        let worker = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let tls = acceptor.accept(tcp).await.unwrap();
+            let (mut tcp, _) = tls.into_inner();
+            tcp.write_all(&garbage).await.unwrap();
+            tcp.shutdown().await.unwrap();
+            // Hold the socket until the client has read.
+            let mut rest = Vec::new();
+            let _ = tcp.read_to_end(&mut rest).await;
+        });
+        let tcp = TcpStream::connect(&address).await.unwrap();
+        let name = worker_server_name(&address).unwrap();
+        let mut tls = postern_tls::connect(client_config(&creds).unwrap(), name, tcp)
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let read = timeout(DEADLINE, tls.read_to_end(&mut got)).await.unwrap();
+        let err = read.expect_err("garbage must not read as data");
+        assert!(err.to_string().contains(expect), "{expect:?} not in {err}");
+        drop(tls);
+        timeout(DEADLINE, worker).await.unwrap().unwrap();
+    }
+}
