@@ -17,9 +17,8 @@ use std::future::{poll_fn, Future};
 use std::io::{self, Read};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use postern_proto::io::PoolBuf;
 use rustls::pki_types::ServerName;
 use rustls::server::{Acceptor, ClientHello};
 use rustls::{ClientConfig, KeyLog, ServerConfig};
@@ -29,7 +28,7 @@ use tokio_rustls::{LazyConfigAcceptor, StartHandshake, TlsConnector};
 use zeroize::Zeroizing;
 
 use crate::record::{self, RecordKey};
-use crate::stream::{Received, TlsStream};
+use crate::stream::{Inbound, Received, TlsStream};
 
 const CLIENT_SECRET: &str = "CLIENT_TRAFFIC_SECRET_0";
 const SERVER_SECRET: &str = "SERVER_TRAFFIC_SECRET_0";
@@ -187,10 +186,7 @@ fn take_over(
 #[derive(Debug)]
 pub struct HandshakeIo {
     tcp: TcpStream,
-    /// Lent while bytes flow; the unread bytes are `buffer[start..end]`.
-    buffer: Option<PoolBuf>,
-    start: usize,
-    end: usize,
+    inbound: Inbound,
     /// Bytes of the current record not yet given to rustls.
     record_left: usize,
 }
@@ -199,39 +195,14 @@ impl HandshakeIo {
     fn new(tcp: TcpStream) -> Self {
         Self {
             tcp,
-            buffer: None,
-            start: 0,
-            end: 0,
+            inbound: Inbound::default(),
             record_left: 0,
         }
     }
 
     /// The socket and the bytes read but not given to rustls.
-    fn into_parts(self) -> (TcpStream, Option<(PoolBuf, usize, usize)>) {
-        let ahead = match self.buffer {
-            Some(buffer) if self.start < self.end => Some((buffer, self.start, self.end)),
-            _ => None,
-        };
-        (self.tcp, ahead)
-    }
-
-    /// Reads more from the socket behind the unread bytes.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let buffer = self.buffer.get_or_insert_with(PoolBuf::take);
-        if self.start > 0 {
-            buffer.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let mut ahead = ReadBuf::new(&mut buffer[self.end..]);
-        let polled = Pin::new(&mut self.tcp).poll_read(cx, &mut ahead);
-        let filled = ahead.filled().len();
-        self.end += filled;
-        if self.start == self.end {
-            // Idle, at EOF or failed: the buffer goes back until bytes arrive.
-            self.buffer = None;
-        }
-        polled.map_ok(|()| filled)
+    fn into_parts(self) -> (TcpStream, Inbound) {
+        (self.tcp, self.inbound)
     }
 }
 
@@ -244,36 +215,24 @@ impl AsyncRead for HandshakeIo {
         let this = &mut *self;
         if this.record_left == 0 {
             // A new record: its header says how long it is.
-            while this.end - this.start < record::HEADER_LEN {
-                if std::task::ready!(this.poll_fill(cx))? == 0 {
+            while this.inbound.unread.len() < record::HEADER_LEN {
+                if ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0 {
                     // EOF: rustls gets the last bytes (if any) and reports the cut.
                     break;
                 }
             }
-            let unread = this
-                .buffer
-                .as_deref()
-                .map_or(&[][..], |b| &b[this.start..this.end]);
+            let unread = this.inbound.unread();
             this.record_left = record::record_len(unread).unwrap_or(unread.len());
         }
-        if this.start == this.end && std::task::ready!(this.poll_fill(cx))? == 0 {
+        if this.inbound.unread.is_empty() && ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0
+        {
             return Poll::Ready(Ok(()));
         }
-        let Some(buffer) = &this.buffer else {
-            return Poll::Ready(Ok(()));
-        };
-        let n = buf
-            .remaining()
-            .min(this.end - this.start)
-            .min(this.record_left);
-        buf.put_slice(&buffer[this.start..this.start + n]);
-        this.start += n;
+        let unread = this.inbound.unread();
+        let n = buf.remaining().min(unread.len()).min(this.record_left);
+        buf.put_slice(&unread[..n]);
+        this.inbound.unread.start += n;
         this.record_left -= n;
-        if this.start == this.end {
-            this.buffer = None;
-            this.start = 0;
-            this.end = 0;
-        }
         Poll::Ready(Ok(()))
     }
 }
@@ -351,8 +310,7 @@ mod tests {
         let n = io.read(&mut got).await.unwrap();
         assert_eq!(&got[..n], &first[..]);
         let (_, ahead) = io.into_parts();
-        let (buffer, start, end) = ahead.expect("the second record is kept");
-        assert_eq!(&buffer[start..end], &second[..]);
+        assert_eq!(ahead.unread(), &second[..], "the second record is kept");
     }
 
     /// A header split across segments is waited for, then the record is served up to its end.

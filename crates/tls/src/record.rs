@@ -26,6 +26,8 @@ pub(crate) const MAX_PLAINTEXT: usize = 1 << 14;
 const TAG_LEN: usize = 16;
 /// Most ciphertext one record may carry: plaintext, content type, padding and tag.
 pub(crate) const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
+/// The longest record on the wire.
+pub(crate) const MAX_RECORD: usize = HEADER_LEN + MAX_CIPHERTEXT;
 /// Bytes a record adds to its plaintext when we seal it (no padding).
 pub(crate) const OVERHEAD: usize = HEADER_LEN + 1 + TAG_LEN;
 

@@ -21,14 +21,57 @@ use postern_proto::io::PoolBuf;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::record::{self, RecordError, RecordKey};
+use crate::record::{self, RecordError, RecordKey, MAX_RECORD};
 
-/// The longest record on the wire.
-const MAX_RECORD: usize = record::HEADER_LEN + record::MAX_CIPHERTEXT;
 /// Post-handshake messages longer than this are refused (a ticket is a few hundred bytes).
 const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
 const CLOSE_NOTIFY: u8 = 0;
 const USER_CANCELED: u8 = 90;
+
+/// Bytes read from the socket and not used yet, `buffer[unread]`, in a pooled buffer lent
+/// only while bytes are waiting. The handshake's reader and the record layer share this, so
+/// where the one stops the other goes on.
+#[derive(Debug, Default)]
+pub(crate) struct Inbound {
+    pub(crate) buffer: Option<PoolBuf>,
+    pub(crate) unread: Range<usize>,
+}
+
+impl Inbound {
+    pub(crate) fn unread(&self) -> &[u8] {
+        self.buffer
+            .as_deref()
+            .map_or(&[][..], |b| &b[self.unread.clone()])
+    }
+
+    /// Reads more from `tcp` behind the unread bytes, first moving them to the front when
+    /// less than a whole record's room is left behind them. With nothing unread after the
+    /// read (idle, EOF or an error), the buffer goes back to the pool.
+    ///
+    /// The record layer keeps decrypted plaintext in front of `unread`: it calls this only
+    /// once that plaintext is all handed out.
+    pub(crate) fn poll_fill(
+        &mut self,
+        cx: &mut Context<'_>,
+        tcp: &mut TcpStream,
+    ) -> Poll<io::Result<usize>> {
+        let buffer = self.buffer.get_or_insert_with(PoolBuf::take);
+        if self.unread.is_empty() {
+            self.unread = 0..0;
+        } else if buffer.len() - self.unread.end < MAX_RECORD {
+            buffer.copy_within(self.unread.clone(), 0);
+            self.unread = 0..self.unread.len();
+        }
+        let mut dst = ReadBuf::new(&mut buffer[self.unread.end..]);
+        let polled = Pin::new(tcp).poll_read(cx, &mut dst);
+        let n = dst.filled().len();
+        self.unread.end += n;
+        if self.unread.is_empty() {
+            self.buffer = None;
+        }
+        polled.map_ok(|()| n)
+    }
+}
 
 /// What the handshake left behind for the record layer.
 pub(crate) struct Received {
@@ -36,8 +79,8 @@ pub(crate) struct Received {
     pub(crate) plaintext: Vec<u8>,
     /// The peer's close_notify came during the hand-over.
     pub(crate) peer_closed: bool,
-    /// Records read from the socket but not given to rustls: `buffer[start..end]`.
-    pub(crate) ahead: Option<(PoolBuf, usize, usize)>,
+    /// Records read from the socket but not given to rustls.
+    pub(crate) ahead: Inbound,
 }
 
 #[derive(Debug)]
@@ -57,11 +100,11 @@ pub struct TlsStream {
     /// Plaintext from the hand-over, served before anything else.
     prefix: Vec<u8>,
     prefix_pos: usize,
-    inbuf: Option<PoolBuf>,
-    /// Decrypted application data in `inbuf` not yet handed out.
+    /// Received bytes not yet decrypted (whole records and the start of one) are its
+    /// `unread`; decrypted records stay in front of them in the same buffer.
+    inbound: Inbound,
+    /// Decrypted application data in `inbound`'s buffer not yet handed out.
     plain: Range<usize>,
-    /// Received bytes in `inbuf` not yet decrypted (whole records and the start of one).
-    sealed: Range<usize>,
     /// A post-handshake message that spans records, as far as it has arrived.
     handshake: Vec<u8>,
     read: ReadSide,
@@ -77,7 +120,7 @@ impl fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsStream")
             .field("read", &self.read)
-            .field("unread", &(self.plain.len() + self.sealed.len()))
+            .field("unread", &(self.plain.len() + self.inbound.unread.len()))
             .field("unsent", &self.out.len())
             .field("close_sent", &self.close_sent)
             .finish_non_exhaustive()
@@ -116,19 +159,14 @@ impl TlsStream {
         received: Received,
         unsent: Vec<u8>,
     ) -> Self {
-        let (inbuf, sealed) = match received.ahead {
-            Some((buffer, start, end)) => (Some(buffer), start..end),
-            None => (None, 0..0),
-        };
         let mut stream = TlsStream {
             tcp,
             tx,
             rx,
             prefix: received.plaintext,
             prefix_pos: 0,
-            inbuf,
+            inbound: received.ahead,
             plain: 0..0,
-            sealed,
             handshake: Vec::new(),
             read: if received.peer_closed {
                 ReadSide::Closed
@@ -153,13 +191,13 @@ impl TlsStream {
         &self.tcp
     }
 
-    /// Decrypts the next whole record in `inbuf`, if there is one. `Ok(false)`: more bytes
-    /// are needed.
+    /// Decrypts the next whole received record, if there is one. `Ok(false)`: more bytes are
+    /// needed.
     fn open_next(&mut self) -> io::Result<bool> {
-        let Some(buffer) = self.inbuf.as_deref_mut() else {
+        let Some(buffer) = self.inbound.buffer.as_deref_mut() else {
             return Ok(false);
         };
-        let sealed = &mut buffer[self.sealed.clone()];
+        let sealed = &mut buffer[self.inbound.unread.clone()];
         let Some(len) = record::record_len(sealed) else {
             return Ok(false);
         };
@@ -170,8 +208,8 @@ impl TlsStream {
             return Ok(false);
         }
         let (kind, plain) = self.rx.open(&mut sealed[..len]).map_err(invalid)?;
-        let at = self.sealed.start;
-        self.sealed.start += len;
+        let at = self.inbound.unread.start;
+        self.inbound.unread.start += len;
         let plain = at + plain.start..at + plain.end;
         match kind {
             record::APPLICATION_DATA => self.plain = plain,
@@ -225,27 +263,6 @@ impl TlsStream {
         }
         self.handshake.drain(..at);
         Ok(())
-    }
-
-    /// Reads more from the socket behind the undecrypted bytes, moving a partial record to
-    /// the front first when too little room is left behind it.
-    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let buffer = self.inbuf.get_or_insert_with(PoolBuf::take);
-        if self.sealed.is_empty() {
-            self.sealed = 0..0;
-        } else if buffer.len() - self.sealed.end < MAX_RECORD {
-            buffer.copy_within(self.sealed.clone(), 0);
-            self.sealed = 0..self.sealed.len();
-        }
-        let mut dst = ReadBuf::new(&mut buffer[self.sealed.end..]);
-        let polled = Pin::new(&mut self.tcp).poll_read(cx, &mut dst);
-        let n = dst.filled().len();
-        self.sealed.end += n;
-        if self.sealed.is_empty() {
-            // Idle, at EOF or failed: the buffer goes back until bytes arrive.
-            self.inbuf = None;
-        }
-        polled.map_ok(|()| n)
     }
 
     /// Seals `parts` (at most one record's worth) as one record of `kind` behind the unsent
@@ -317,7 +334,7 @@ impl AsyncRead for TlsStream {
         }
         loop {
             if !this.plain.is_empty() {
-                if let Some(buffer) = this.inbuf.as_deref() {
+                if let Some(buffer) = this.inbound.buffer.as_deref() {
                     let n = buf.remaining().min(this.plain.len());
                     buf.put_slice(&buffer[this.plain.start..this.plain.start + n]);
                     this.plain.start += n;
@@ -340,8 +357,8 @@ impl AsyncRead for TlsStream {
                     return Poll::Ready(Err(e));
                 }
             }
-            let pending = this.sealed.len();
-            if ready!(this.poll_receive(cx))? == 0 {
+            let pending = this.inbound.unread.len();
+            if ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0 {
                 if pending > 0 {
                     let what = "connection closed in the middle of a TLS record";
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, what)));
