@@ -237,8 +237,9 @@ impl RecordKey {
         if body.len() > MAX_CIPHERTEXT {
             return Err(RecordError::Oversized(body.len()));
         }
-        // No limit on opening: a peer that never updates its key (Go does not) is the
-        // peer's risk to take, and refusing its records would end the connection.
+        // No limit on opening: a peer that never updates its key (Go, as far as we know, does
+        // not start KeyUpdates) takes that risk itself; refusing its records would end the
+        // connection.
         let nonce = self.next_nonce();
         let plain = self
             .key
