@@ -4,8 +4,8 @@
 //! lies and its plaintext handed out from there (one copy, into the caller's buffer; rustls'
 //! own stream made three). Writing: plaintext, gathered from the caller's slices, is sealed
 //! into records in a pooled buffer, sent when the buffer is full or at a flush (like a
-//! `BufWriter`: callers flush when they have nothing more to write for now). Both buffers go back to the pool
-//! whenever they are empty, so an idle connection holds neither.
+//! `BufWriter`: callers flush when they have nothing more to write for now). Both buffers
+//! go back to the pool whenever they are empty, so an idle connection holds neither.
 //!
 //! After the handshake only these may arrive: application data, alerts (close_notify is
 //! the end of the stream), NewSessionTickets (ignored: resumption is off) and KeyUpdates
@@ -185,10 +185,6 @@ impl TlsStream {
             stream.out = 0..unsent.len();
         }
         stream
-    }
-
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.tcp
     }
 
     /// Decrypts the next whole received record, if there is one. `Ok(false)`: more bytes are
