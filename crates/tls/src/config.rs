@@ -3,7 +3,8 @@
 //! Both are TLS 1.3 only, present the session certificate and verify the peer with the shared
 //! [`SessionCertVerifier`](crate::verifier::SessionCertVerifier). Resumption is off on both
 //! sides: every connection proves possession of the session key again, and a ticket would be
-//! useless across sessions anyway.
+//! useless across sessions anyway. Both allow secret extraction: the keys are handed to our
+//! record layer once the handshake is done (see `handshake.rs`).
 
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ pub fn client_config(creds: &SessionCredentials) -> Result<Arc<ClientConfig>, Tl
         creds.session_id().as_bytes().to_vec(),
     ];
     config.resumption = Resumption::disabled();
-    hand_over_to_record_layer(&mut config.enable_secret_extraction, &mut config.key_log);
+    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 
@@ -50,15 +51,8 @@ fn build_worker_config(creds: &SessionCredentials) -> Result<Arc<ServerConfig>, 
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});
-    hand_over_to_record_layer(&mut config.enable_secret_extraction, &mut config.key_log);
+    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
-}
-
-/// What [`crate::handshake`] needs of a config: the keys may be extracted after the
-/// handshake, and the traffic secrets are captured (for KeyUpdate), never written anywhere.
-fn hand_over_to_record_layer(extract: &mut bool, key_log: &mut Arc<dyn rustls::KeyLog>) {
-    *extract = true;
-    *key_log = Arc::new(crate::handshake::CaptureTrafficSecrets);
 }
 
 /// The ServerName a client sends: host part of "host:port" (IPv6 "[::1]:9202" too). An IP

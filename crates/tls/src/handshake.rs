@@ -1,346 +1,366 @@
-//! The handshake, run by rustls, and the hand-over to [`TlsStream`] once it is done.
+//! The handshake, run by rustls' unbuffered connections, and the hand-over to [`TlsStream`].
 //!
 //! rustls' own stream keeps every received record's plaintext in a fresh `Vec` and copies it
-//! out again: on a busy tunnel that copy was the costliest thing a worker did (perf: 13% of all
-//! CPU samples of an iperf3 run, more than AES-GCM itself). So rustls runs only the handshake;
-//! then `dangerous_extract_secrets` (rustls' hand-over for kernel TLS) gives the keys to our
-//! record layer, which decrypts in place.
+//! out again: on a busy tunnel that copy was the costliest thing a worker did. So rustls runs
+//! the handshake and keeps the key schedule, and our record layer carries the bytes.
 //!
-//! Two things make the hand-over exact:
-//! - [`HandshakeIo`] gives rustls at most one record per read, so when the handshake is done
-//!   rustls holds no part of a later record; bytes read beyond go to [`TlsStream`].
-//! - [`CaptureTrafficSecrets`], a rustls key log, catches this connection's traffic secrets
-//!   while its handshake is polled ([`capturing`]), so the record layer can follow KeyUpdates.
+//! The hand-over is exact by construction: rustls is given one whole record at a time
+//! ([`HandshakeBuffer`]), so when it reports `WriteTraffic` it has seen nothing after the
+//! peer's Finished, and everything behind it (the first application data, a KeyUpdate sent in
+//! the same flight) is the record layer's. `dangerous_into_kernel_connection` (rustls' API for
+//! kernel TLS) then hands over the keys and sequence numbers, and the `KernelConnection` that
+//! derives every later key.
+//!
+//! Before the handshake is done a connection holds only the handshake buffer: 4 KiB, grown to
+//! fit one record when a record needs it, never more than two records.
 
-use std::cell::RefCell;
-use std::future::{poll_fn, Future};
-use std::io::{self, Read};
-use std::pin::Pin;
+use std::io;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
 
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::pki_types::ServerName;
-use rustls::server::{Acceptor, ClientHello};
-use rustls::{ClientConfig, KeyLog, ServerConfig};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use rustls::server::{Acceptor, ClientHello, ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
+use rustls::{ClientConfig, ExtractedSecrets, ServerConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::{LazyConfigAcceptor, StartHandshake, TlsConnector};
-use zeroize::Zeroizing;
 
-use crate::record::{self, RecordKey};
-use crate::stream::{Inbound, Received, TlsStream};
+use crate::keys::{Kernel, Keys};
+use crate::record::{self, MAX_RECORD};
+use crate::stream::TlsStream;
 
-const CLIENT_SECRET: &str = "CLIENT_TRAFFIC_SECRET_0";
-const SERVER_SECRET: &str = "SERVER_TRAFFIC_SECRET_0";
+/// What the handshake buffer starts with: a whole flight of either side fits.
+const INITIAL_BUFFER: usize = 4 * 1024;
+/// Most the handshake buffer may hold: a handshake message spanning two records.
+const MAX_BUFFER: usize = 2 * MAX_RECORD;
+/// A ClientHello must arrive within one record's worth of bytes.
+const MAX_CLIENT_HELLO: usize = MAX_RECORD;
 
-/// The first application traffic secrets of the handshake being polled on this thread.
-#[derive(Default)]
-struct Captured {
-    client: Option<Zeroizing<Vec<u8>>>,
-    server: Option<Zeroizing<Vec<u8>>>,
+/// Bytes read during the handshake. rustls is offered whole records only, one more each time
+/// it says it needs more; bytes beyond what it was offered wait here.
+#[derive(Debug, Default)]
+struct HandshakeBuffer {
+    /// Zero-filled to its length; `filled` bytes are real.
+    buf: Vec<u8>,
+    filled: usize,
+    /// Bytes at the front offered to rustls: whole records, some maybe already processed
+    /// but kept by rustls (a message spanning records) until it says to discard them.
+    offered: usize,
 }
 
-thread_local! {
-    static CAPTURE: RefCell<Option<Captured>> = const { RefCell::new(None) };
+fn protocol_error(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
 }
 
-/// The key log the client and worker configs carry: it keeps the traffic secrets of the
-/// handshake being polled in [`capturing`] on this thread, and nothing else, nowhere else.
-#[derive(Debug)]
-pub(crate) struct CaptureTrafficSecrets;
+fn tls_error(error: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
+}
 
-impl KeyLog for CaptureTrafficSecrets {
-    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
-        CAPTURE.with(|slot| {
-            if let Some(captured) = slot.borrow_mut().as_mut() {
-                let secret = Some(Zeroizing::new(secret.to_vec()));
-                match label {
-                    CLIENT_SECRET => captured.client = secret,
-                    SERVER_SECRET => captured.server = secret,
-                    _ => {}
+impl HandshakeBuffer {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    fn offered_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.offered]
+    }
+
+    /// rustls is done with the first `n` offered bytes.
+    fn discard(&mut self, n: usize) {
+        if n > 0 {
+            self.buf.copy_within(n..self.filled, 0);
+            self.filled -= n;
+            self.offered -= n;
+        }
+    }
+
+    /// Offers rustls the next whole record, if it has arrived. A record longer than TLS
+    /// allows is offered by its header alone: rustls refuses it with the right alert.
+    fn offer_next_record(&mut self) -> bool {
+        let ahead = &self.buf[self.offered..self.filled];
+        match record::record_len(ahead) {
+            Some(len) if len > MAX_RECORD => {
+                self.offered += record::HEADER_LEN;
+                true
+            }
+            Some(len) if len <= ahead.len() => {
+                self.offered += len;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves `offered` past the records that have arrived whole, so the next read knows
+    /// which record it is completing.
+    fn pass_whole_records(&mut self) {
+        while let Some(len) = record::record_len(&self.buf[self.offered..self.filled]) {
+            if len > MAX_RECORD || self.offered + len > self.filled {
+                break;
+            }
+            self.offered += len;
+        }
+    }
+
+    /// Reads more from `io`, growing the buffer to fit the record being read. EOF is an error:
+    /// the handshake is not done.
+    async fn read_more<IO: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut IO,
+        cap: usize,
+    ) -> io::Result<()> {
+        let pending = &self.buf[self.offered..self.filled];
+        let wanted = match record::record_len(pending) {
+            Some(len) => self.offered + len.min(MAX_RECORD),
+            None => self.offered + record::HEADER_LEN,
+        };
+        let size = wanted.max(INITIAL_BUFFER).min(cap);
+        if self.filled >= size {
+            let what = format!("TLS handshake needs more than {cap} bytes buffered");
+            return Err(protocol_error(what));
+        }
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
+        }
+        match io.read(&mut self.buf[self.filled..size]).await? {
+            0 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed during the TLS handshake",
+            )),
+            n => {
+                self.filled += n;
+                Ok(())
+            }
+        }
+    }
+
+    /// The bytes after the last record rustls was offered: the record layer's first input.
+    fn ahead(&self) -> &[u8] {
+        &self.buf[self.offered..self.filled]
+    }
+}
+
+/// The two unbuffered connection types, driven by one loop.
+trait Unbuffered: Sized {
+    type Data;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data>;
+    fn is_handshaking(&self) -> bool;
+    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error>;
+}
+
+impl Unbuffered for UnbufferedClientConnection {
+    type Data = ClientConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+    fn is_handshaking(&self) -> bool {
+        (**self).is_handshaking()
+    }
+    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
+        let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
+        Ok((secrets, Kernel::Client(kernel)))
+    }
+}
+
+impl Unbuffered for UnbufferedServerConnection {
+    type Data = ServerConnectionData;
+    fn process<'c, 'i>(
+        &'c mut self,
+        incoming: &'i mut [u8],
+    ) -> UnbufferedStatus<'c, 'i, Self::Data> {
+        self.process_tls_records(incoming)
+    }
+    fn is_handshaking(&self) -> bool {
+        (**self).is_handshaking()
+    }
+    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
+        let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
+        Ok((secrets, Kernel::Server(kernel)))
+    }
+}
+
+/// What the driving loop does after one step of rustls.
+enum Next {
+    Again,
+    NeedMore,
+    Done,
+    Failed(io::Error),
+}
+
+/// Encodes one pending handshake record behind `outgoing`, growing it as rustls asks.
+fn encode(
+    data: &mut rustls::unbuffered::EncodeTlsData<'_, impl Sized>,
+    outgoing: &mut Vec<u8>,
+) -> io::Result<()> {
+    let at = outgoing.len();
+    loop {
+        match data.encode(&mut outgoing[at..]) {
+            Ok(n) => {
+                outgoing.truncate(at + n);
+                return Ok(());
+            }
+            Err(EncodeError::InsufficientSize(need)) => {
+                outgoing.resize(at + need.required_size, 0);
+            }
+            Err(e) => return Err(io::Error::other(format!("TLS handshake: {e}"))),
+        }
+    }
+}
+
+/// Runs `conn` through the handshake over `io` and hands it over to the record layer.
+async fn drive<C: Unbuffered, IO: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: C,
+    mut io: IO,
+    mut incoming: HandshakeBuffer,
+) -> io::Result<TlsStream<IO>> {
+    let mut outgoing = Vec::new();
+    loop {
+        let status = conn.process(incoming.offered_mut());
+        let discard = status.discard;
+        let next = match status.state {
+            Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                match encode(&mut data, &mut outgoing) {
+                    Ok(()) => Next::Again,
+                    Err(e) => Next::Failed(e),
                 }
             }
-        });
+            Ok(ConnectionState::TransmitTlsData(data)) => {
+                io.write_all(&outgoing).await?;
+                io.flush().await?;
+                outgoing.clear();
+                data.done();
+                Next::Again
+            }
+            Ok(ConnectionState::BlockedHandshake) => Next::NeedMore,
+            Ok(ConnectionState::WriteTraffic(_)) => Next::Done,
+            Ok(ConnectionState::PeerClosed | ConnectionState::Closed) => {
+                Next::Failed(protocol_error("the peer closed TLS during the handshake"))
+            }
+            Ok(_) => Next::Failed(protocol_error("unexpected TLS data during the handshake")),
+            Err(e) => Next::Failed(tls_error(e)),
+        };
+        incoming.discard(discard);
+        match next {
+            Next::Again => {}
+            // The server may send before the client's Finished (not postern's worker, which
+            // asks for a certificate); the handshake is done only once both ways are open.
+            Next::Done | Next::NeedMore if !conn.is_handshaking() => break,
+            Next::Done | Next::NeedMore => {
+                if !incoming.offer_next_record() {
+                    incoming.read_more(&mut io, MAX_BUFFER).await?;
+                    incoming.offer_next_record();
+                }
+            }
+            Next::Failed(error) => {
+                send_pending_alert(&mut conn, &mut io).await;
+                return Err(error);
+            }
+        }
     }
+    let (secrets, kernel) = conn.into_kernel().map_err(tls_error)?;
+    let keys = Keys::new(secrets, kernel).map_err(io::Error::other)?;
+    Ok(TlsStream::new(io, keys, incoming.ahead()))
+}
 
-    fn will_log(&self, label: &str) -> bool {
-        label == CLIENT_SECRET || label == SERVER_SECRET
+/// After a failed handshake rustls has queued the alert that says why: send it, best effort.
+async fn send_pending_alert<C: Unbuffered, IO: AsyncWrite + Unpin>(conn: &mut C, io: &mut IO) {
+    let mut outgoing = Vec::new();
+    // An alert is one record; the bound only guards against a loop that never ends.
+    for _ in 0..4 {
+        match conn.process(&mut []).state {
+            Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                if encode(&mut data, &mut outgoing).is_err() {
+                    break;
+                }
+            }
+            Ok(ConnectionState::TransmitTlsData(data)) => {
+                data.done();
+                break;
+            }
+            _ => break,
+        }
+    }
+    if !outgoing.is_empty() && io.write_all(&outgoing).await.is_ok() {
+        // Nothing more to do if the peer has gone.
+        let _flushed = io.flush().await;
     }
 }
 
-/// Polls `fut` with this thread's capture slot holding `captured`, so the secrets rustls
-/// derives inside the poll land there.
-async fn capturing<F: Future + Unpin>(captured: &mut Captured, mut fut: F) -> F::Output {
-    poll_fn(|cx| {
-        CAPTURE.with(|slot| *slot.borrow_mut() = Some(std::mem::take(captured)));
-        let polled = Pin::new(&mut fut).poll(cx);
-        *captured = CAPTURE
-            .with(|slot| slot.borrow_mut().take())
-            .unwrap_or_default();
-        polled
-    })
-    .await
-}
-
-/// The client side: TLS with `config` over `tcp`, then the record layer takes over.
-pub async fn connect(
+/// The client side: TLS with `config` over `io`, then the record layer takes over.
+pub async fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
-    tcp: TcpStream,
-) -> io::Result<TlsStream> {
-    let mut captured = Captured::default();
-    let connecting = TlsConnector::from(config).connect(server_name, HandshakeIo::new(tcp));
-    let tls = capturing(&mut captured, connecting).await?;
-    let (io, conn) = tls.into_inner();
-    let (tx, rx) = (captured.client, captured.server);
-    take_over(io, conn.into(), tx, rx)
+    io: IO,
+) -> io::Result<TlsStream<IO>> {
+    let conn = UnbufferedClientConnection::new(config, server_name).map_err(tls_error)?;
+    drive(conn, io, HandshakeBuffer::default()).await
 }
 
-/// The worker side, first half: the ClientHello has arrived (see [`Accepting::client_hello`]).
-pub async fn accept(tcp: TcpStream) -> io::Result<Accepting> {
-    let start = LazyConfigAcceptor::new(Acceptor::default(), HandshakeIo::new(tcp)).await?;
-    Ok(Accepting { start })
+/// The worker side, first half: reads the ClientHello (see [`Accepting::client_hello`]).
+pub async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) -> io::Result<Accepting<IO>> {
+    let mut incoming = HandshakeBuffer::default();
+    let mut acceptor = Acceptor::default();
+    let mut fed = 0;
+    loop {
+        incoming.read_more(&mut io, MAX_CLIENT_HELLO).await?;
+        // rustls parses the ClientHello from a copy; the bytes stay here for the connection
+        // made once the config is chosen.
+        let mut fresh = &incoming.bytes()[fed..];
+        while !fresh.is_empty() {
+            if acceptor.read_tls(&mut fresh)? == 0 {
+                break;
+            }
+        }
+        fed = incoming.filled;
+        incoming.pass_whole_records();
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                incoming.offered = 0;
+                return Ok(Accepting {
+                    io,
+                    accepted,
+                    incoming,
+                });
+            }
+            Ok(None) => {}
+            Err((error, mut alert)) => {
+                let mut bytes = Vec::new();
+                if alert.write_all(&mut bytes).is_ok() && io.write_all(&bytes).await.is_ok() {
+                    let _flushed = io.flush().await;
+                }
+                return Err(tls_error(error));
+            }
+        }
+    }
 }
 
 /// A worker's handshake whose ClientHello has been read; the config is chosen from it.
-pub struct Accepting {
-    start: StartHandshake<HandshakeIo>,
+pub struct Accepting<IO = TcpStream> {
+    io: IO,
+    accepted: rustls::server::Accepted,
+    incoming: HandshakeBuffer,
 }
 
-impl std::fmt::Debug for Accepting {
+impl<IO> std::fmt::Debug for Accepting<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Accepting").finish_non_exhaustive()
     }
 }
 
-impl Accepting {
+impl<IO: AsyncRead + AsyncWrite + Unpin> Accepting<IO> {
     pub fn client_hello(&self) -> ClientHello<'_> {
-        self.start.client_hello()
+        self.accepted.client_hello()
     }
 
     /// Finishes the handshake with `config`; then the record layer takes over.
-    pub async fn finish(self, config: Arc<ServerConfig>) -> io::Result<TlsStream> {
-        let mut captured = Captured::default();
-        // rustls derives the server's traffic secrets while `into_stream` takes the
-        // ClientHello, before its future is first polled: call it inside the capture.
-        let start = self.start;
-        let finishing = Box::pin(async move { start.into_stream(config).await });
-        let tls = capturing(&mut captured, finishing).await?;
-        let (io, conn) = tls.into_inner();
-        let (tx, rx) = (captured.server, captured.client);
-        take_over(io, conn.into(), tx, rx)
-    }
-}
-
-/// Hands a finished handshake to the record layer: whatever rustls still holds (plaintext it
-/// already decrypted, records it has yet to send) moves along with the keys.
-fn take_over(
-    io: HandshakeIo,
-    mut conn: rustls::Connection,
-    tx_secret: Option<Zeroizing<Vec<u8>>>,
-    rx_secret: Option<Zeroizing<Vec<u8>>>,
-) -> io::Result<TlsStream> {
-    let lost = || io::Error::other("TLS traffic secrets were not captured during the handshake");
-    let (tx_secret, rx_secret) = (tx_secret.ok_or_else(lost)?, rx_secret.ok_or_else(lost)?);
-    let mut plaintext = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let peer_closed = loop {
-        match conn.reader().read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => plaintext.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-            Err(e) => return Err(e),
-        }
-    };
-    let mut unsent = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut unsent)?;
-    }
-    // In practice nothing (the handshake flushes); a whole send buffer would be absurd.
-    if unsent.len() > postern_proto::io::BUFFER_SIZE {
-        let what = format!(
-            "{} bytes of TLS output left unsent by the handshake",
-            unsent.len()
-        );
-        return Err(io::Error::other(what));
-    }
-    let secrets = conn
-        .dangerous_extract_secrets()
-        .map_err(|e| io::Error::other(format!("TLS hand-over failed: {e}")))?;
-    let (tx_seq, tx) = secrets.tx;
-    let (rx_seq, rx) = secrets.rx;
-    let tx = RecordKey::new(tx_seq, tx, tx_secret).map_err(io::Error::other)?;
-    let rx = RecordKey::new(rx_seq, rx, rx_secret).map_err(io::Error::other)?;
-    let (tcp, ahead) = io.into_parts();
-    let received = Received {
-        plaintext,
-        peer_closed,
-        ahead,
-    };
-    Ok(TlsStream::new(tcp, tx, rx, received, unsent))
-}
-
-/// Reads ahead from the socket (up to 64 KiB per syscall where rustls asks for 4 KiB at a
-/// time) but gives rustls at most the rest of the current record per read, so a finished
-/// handshake leaves every later byte here, not inside rustls. Writes pass straight through.
-#[derive(Debug)]
-pub struct HandshakeIo {
-    tcp: TcpStream,
-    inbound: Inbound,
-    /// Bytes of the current record not yet given to rustls.
-    record_left: usize,
-}
-
-impl HandshakeIo {
-    fn new(tcp: TcpStream) -> Self {
-        Self {
-            tcp,
-            inbound: Inbound::default(),
-            record_left: 0,
-        }
-    }
-
-    /// The socket and the bytes read but not given to rustls.
-    fn into_parts(self) -> (TcpStream, Inbound) {
-        (self.tcp, self.inbound)
-    }
-}
-
-impl AsyncRead for HandshakeIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.record_left == 0 {
-            // A new record: its header says how long it is.
-            while this.inbound.unread.len() < record::HEADER_LEN {
-                if ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0 {
-                    // EOF: rustls gets the last bytes (if any) and reports the cut.
-                    break;
-                }
-            }
-            let unread = this.inbound.unread();
-            this.record_left = record::record_len(unread).unwrap_or(unread.len());
-        }
-        if this.inbound.unread.is_empty() && ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0
-        {
-            return Poll::Ready(Ok(()));
-        }
-        let unread = this.inbound.unread();
-        let n = buf.remaining().min(unread.len()).min(this.record_left);
-        buf.put_slice(&unread[..n]);
-        this.inbound.unread.start += n;
-        this.record_left -= n;
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl AsyncWrite for HandshakeIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::time::Duration;
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    use super::*;
-
-    fn record(kind: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![kind, 3, 3];
-        out.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        out.extend_from_slice(body);
-        out
-    }
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let far = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (near, _) = listener.accept().await.unwrap();
-        (far, near)
-    }
-
-    /// Two records arrive in one segment: rustls is given the first alone, and the second
-    /// stays behind for the record layer.
-    #[tokio::test]
-    async fn rustls_gets_one_record_per_read_and_the_rest_is_handed_over() {
-        let (mut far, near) = pair().await;
-        let (first, second) = (record(22, &[1; 300]), record(23, &[2; 5000]));
-        far.write_all(&[first.clone(), second.clone()].concat())
-            .await
-            .unwrap();
-        // Both records in the socket before the first read.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut io = HandshakeIo::new(near);
-        let mut got = vec![0u8; 64 * 1024];
-        let n = io.read(&mut got).await.unwrap();
-        assert_eq!(&got[..n], &first[..]);
-        let (_, ahead) = io.into_parts();
-        assert_eq!(ahead.unread(), &second[..], "the second record is kept");
-    }
-
-    /// A header split across segments is waited for, then the record is served up to its end.
-    #[tokio::test]
-    async fn a_record_in_pieces_is_served_up_to_its_end() {
-        let (mut far, near) = pair().await;
-        let (first, second) = (record(22, &[7; 40]), record(22, &[8; 10]));
-        let mut io = HandshakeIo::new(near);
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while got.len() < 45 {
-                let n = io.read(&mut chunk).await.unwrap();
-                got.extend_from_slice(&chunk[..n]);
-                assert!(got.len() <= 45, "a read ran past the first record");
-            }
-            (got, io)
-        });
-        far.write_all(&first[..3]).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        far.write_all(&[&first[3..], &second[..]].concat())
-            .await
-            .unwrap();
-        let (got, mut io) = tokio::time::timeout(Duration::from_secs(10), reader)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, first);
-        let mut rest = [0u8; 100];
-        let n = io.read(&mut rest).await.unwrap();
-        assert_eq!(&rest[..n], &second[..]);
+    pub async fn finish(self, config: Arc<ServerConfig>) -> io::Result<TlsStream<IO>> {
+        let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
+        drive(conn, self.io, self.incoming).await
     }
 }

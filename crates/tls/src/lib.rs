@@ -13,7 +13,9 @@
 //! [`requested_session`] which session it names, then finishes the handshake
 //! ([`Accepting::finish`]) with [`worker_config`] for a known session or [`refusal_config`]
 //! for an unknown one. Either way the bytes then flow through [`TlsStream`], our own TLS 1.3
-//! record layer (`handshake.rs` says why and how it takes over from rustls).
+//! record layer (`handshake.rs` says why and how it takes over from rustls; `stream.rs`
+//! what it accepts from the peer). Both ends work over any `AsyncRead + AsyncWrite`
+//! transport.
 //!
 //! All configs use the `aws-lc-rs` provider explicitly, never the process-wide default.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@ mod config;
 mod credentials;
 mod error;
 mod handshake;
+mod keys;
 mod record;
 mod refusal;
 mod stream;

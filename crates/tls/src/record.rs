@@ -1,18 +1,15 @@
-//! The TLS 1.3 record layer after the handshake (RFC 8446 section 5): one [`RecordKey`] per
-//! direction seals records into a caller's buffer and opens them in place, and follows the
-//! peer's and our own KeyUpdates (section 4.6.3).
+//! TLS 1.3 records after the handshake (RFC 8446 section 5): one [`RecordKey`] per direction
+//! seals records into a caller's buffer and opens them in place.
 //!
-//! rustls runs the handshake; its `dangerous_extract_secrets` hands over the keys, IVs and
-//! sequence numbers (the same hand-over kernel TLS takes), and the traffic secrets come from
-//! [`crate::handshake`]'s key-log capture, for KeyUpdate.
+//! Keys come from rustls: the first pair when the handshake hands over, every later one from
+//! `rustls::kernel::KernelConnection` when a KeyUpdate moves a direction to its next traffic
+//! secret ([`crate::stream`] decides when). No key derivation happens here.
 
 use std::fmt;
 use std::ops::Range;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, NONCE_LEN};
-use aws_lc_rs::hkdf;
-use rustls::ConnectionTrafficSecrets;
-use zeroize::Zeroizing;
+use rustls::{AlertDescription, ConnectionTrafficSecrets};
 
 /// Record content types (RFC 8446 section 5.1).
 pub(crate) const ALERT: u8 = 21;
@@ -21,167 +18,148 @@ pub(crate) const APPLICATION_DATA: u8 = 23;
 
 /// The header every record starts with: type, legacy version, length.
 pub(crate) const HEADER_LEN: usize = 5;
-/// Most plaintext one record carries.
+/// Most plaintext one record may carry (RFC 8446 section 5.1: 2^14).
 pub(crate) const MAX_PLAINTEXT: usize = 1 << 14;
 const TAG_LEN: usize = 16;
-/// Most ciphertext one record may carry: plaintext, content type, padding and tag.
+/// Most ciphertext one record may carry: plaintext, content type, padding and tag
+/// (section 5.2: 2^14 + 256).
 pub(crate) const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
 /// The longest record on the wire.
 pub(crate) const MAX_RECORD: usize = HEADER_LEN + MAX_CIPHERTEXT;
 /// Bytes a record adds to its plaintext when we seal it (no padding).
 pub(crate) const OVERHEAD: usize = HEADER_LEN + 1 + TAG_LEN;
 
-/// Why a record could not be opened or sealed. The messages name the fault; none carries
-/// key material.
+/// What is wrong with what the peer sent, or why we cannot send. Each names the fault and,
+/// for the peer's faults, the alert we answer with; none carries key material.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("TLS record failed to decrypt (corrupted or forged)")]
     Decrypt,
     #[error("TLS record of {0} bytes is larger than TLS 1.3 allows")]
     Oversized(usize),
-    #[error(
-        "TLS record of type {0} where only application data, alerts or handshake messages may come"
-    )]
+    #[error("TLS record carries {0} bytes of plaintext, more than the 16384 TLS 1.3 allows")]
+    PlaintextOversized(usize),
+    #[error("unprotected TLS record of type {0} after the handshake")]
+    Unprotected(u8),
+    #[error("TLS record of inner type {0} where only application data, alerts or handshake messages may come")]
     UnexpectedType(u8),
     #[error("TLS record with no content type (all padding)")]
     NoContentType,
+    #[error("TLS {0} record in the middle of a fragmented handshake message")]
+    Interleaved(&'static str),
+    #[error("zero-length TLS handshake fragment")]
+    EmptyHandshakeFragment,
+    #[error("TLS KeyUpdate does not end its record")]
+    KeyUpdateNotAtRecordEnd,
     #[error("the peer's TLS KeyUpdate carries an invalid request value {0}")]
     InvalidKeyUpdate(u8),
+    #[error("malformed TLS {0} message from the peer")]
+    Malformed(&'static str),
+    #[error("TLS NewSessionTicket sent by a client")]
+    TicketFromClient,
+    #[error("unexpected TLS handshake message of type {0} after the handshake")]
+    UnexpectedHandshake(u8),
+    #[error("TLS handshake message of {0} bytes after the handshake is larger than allowed")]
+    HandshakeTooLarge(usize),
+    #[error("more than {limit} {what} in a row from the peer")]
+    TooMany { what: &'static str, limit: u32 },
+    #[error("TLS warning alert {0:?}, which TLS 1.3 does not allow")]
+    WarningAlert(AlertDescription),
+    #[error("the peer's record sequence number ran out")]
+    SequenceExhausted,
     #[error("unsupported TLS cipher suite after the handshake")]
     UnsupportedSuite,
     #[error("TLS key has sealed the most records it may ({0}) without a KeyUpdate")]
     Exhausted(u64),
+    #[error("TLS key update failed: {0}")]
+    KeyUpdate(rustls::Error),
 }
 
-/// Which AEAD and hash a connection negotiated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Suite {
-    Aes128Gcm,
-    Aes256Gcm,
-    ChaCha20Poly1305,
-}
-
-impl Suite {
-    fn aead(self) -> &'static aead::Algorithm {
+impl RecordError {
+    /// The fatal alert that answers this fault of the peer's (RFC 8446 section 6.2).
+    pub(crate) fn alert(&self) -> AlertDescription {
         match self {
-            Suite::Aes128Gcm => &aead::AES_128_GCM,
-            Suite::Aes256Gcm => &aead::AES_256_GCM,
-            Suite::ChaCha20Poly1305 => &aead::CHACHA20_POLY1305,
-        }
-    }
-
-    fn hkdf(self) -> hkdf::Algorithm {
-        match self {
-            Suite::Aes256Gcm => hkdf::HKDF_SHA384,
-            _ => hkdf::HKDF_SHA256,
-        }
-    }
-
-    /// Records one key may protect before a KeyUpdate: rustls' limits for TLS 1.3 (from
-    /// RFC 8446 section 5.5 and the AEAD limits draft).
-    fn record_limit(self) -> u64 {
-        match self {
-            Suite::Aes128Gcm => 1 << 24,
-            Suite::Aes256Gcm => 1 << 23,
-            Suite::ChaCha20Poly1305 => u64::MAX,
+            RecordError::Decrypt => AlertDescription::BadRecordMac,
+            RecordError::Oversized(_) | RecordError::PlaintextOversized(_) => {
+                AlertDescription::RecordOverflow
+            }
+            RecordError::InvalidKeyUpdate(_) => AlertDescription::IllegalParameter,
+            RecordError::Malformed(_)
+            | RecordError::EmptyHandshakeFragment
+            | RecordError::WarningAlert(_) => AlertDescription::DecodeError,
+            RecordError::Unprotected(_)
+            | RecordError::UnexpectedType(_)
+            | RecordError::NoContentType
+            | RecordError::Interleaved(_)
+            | RecordError::KeyUpdateNotAtRecordEnd
+            | RecordError::TicketFromClient
+            | RecordError::UnexpectedHandshake(_)
+            | RecordError::HandshakeTooLarge(_)
+            | RecordError::TooMany { .. } => AlertDescription::UnexpectedMessage,
+            RecordError::SequenceExhausted
+            | RecordError::UnsupportedSuite
+            | RecordError::Exhausted(_)
+            | RecordError::KeyUpdate(_) => AlertDescription::InternalError,
         }
     }
 }
 
-/// The keys, IV and sequence number of one direction, and the traffic secret they came from.
+/// The AEAD key, IV and sequence number of one direction.
 pub(crate) struct RecordKey {
-    suite: Suite,
     key: LessSafeKey,
     iv: [u8; NONCE_LEN],
     seq: u64,
-    secret: Zeroizing<Vec<u8>>,
-    /// After this many records under one key a KeyUpdate is due (lowered in tests).
+    /// Records this key may protect: the cipher suite's confidentiality limit for sealing,
+    /// none for opening.
     limit: u64,
 }
 
 impl fmt::Debug for RecordKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordKey")
-            .field("suite", &self.suite)
             .field("seq", &self.seq)
+            .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
 }
 
-/// HKDF-Expand-Label(secret, label, "", len) of RFC 8446 section 7.1.
-fn expand_label(alg: hkdf::Algorithm, secret: &[u8], label: &str, out: &mut [u8]) {
-    struct Len(usize);
-    impl hkdf::KeyType for Len {
-        fn len(&self) -> usize {
-            self.0
-        }
-    }
-    let out_len = (out.len() as u16).to_be_bytes();
-    let label_len = [(6 + label.len()) as u8];
-    let info: [&[u8]; 5] = [&out_len, &label_len, b"tls13 ", label.as_bytes(), &[0]];
-    let prk = hkdf::Prk::new_less_safe(alg, secret);
-    // Lengths here are a key, an IV or a hash: far below HKDF's limit of 255 hash lengths.
-    if let Ok(okm) = prk.expand(&info, Len(out.len())) {
-        let _ = okm.fill(out);
-    }
-}
-
 impl RecordKey {
-    /// One direction as rustls hands it over: `seq` and the derived key and IV, plus the
-    /// traffic secret they were derived from.
+    /// One direction as rustls gives it: the next sequence number and the key and IV.
     pub(crate) fn new(
         seq: u64,
-        extracted: ConnectionTrafficSecrets,
-        secret: Zeroizing<Vec<u8>>,
+        secrets: ConnectionTrafficSecrets,
+        limit: u64,
     ) -> Result<Self, RecordError> {
-        let (suite, key, iv) = match extracted {
-            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Suite::Aes128Gcm, key, iv),
-            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Suite::Aes256Gcm, key, iv),
+        let (algorithm, key, iv) = match &secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (&aead::AES_128_GCM, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (&aead::AES_256_GCM, key, iv),
             ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
-                (Suite::ChaCha20Poly1305, key, iv)
+                (&aead::CHACHA20_POLY1305, key, iv)
             }
             _ => return Err(RecordError::UnsupportedSuite),
         };
-        let key = UnboundKey::new(suite.aead(), key.as_ref())
-            .map_err(|_| RecordError::UnsupportedSuite)?;
+        let key =
+            UnboundKey::new(algorithm, key.as_ref()).map_err(|_| RecordError::UnsupportedSuite)?;
         let iv: [u8; NONCE_LEN] = iv
             .as_ref()
             .try_into()
             .map_err(|_| RecordError::UnsupportedSuite)?;
         Ok(RecordKey {
-            suite,
             key: LessSafeKey::new(key),
             iv,
             seq,
-            secret,
-            limit: suite.record_limit(),
+            limit,
         })
     }
 
-    /// Moves to the next traffic secret (a KeyUpdate): new key and IV, sequence from 0.
-    pub(crate) fn update(&mut self) -> Result<(), RecordError> {
-        let alg = self.suite.hkdf();
-        let mut next = Zeroizing::new(vec![0u8; self.secret.len()]);
-        expand_label(alg, &self.secret, "traffic upd", &mut next);
-        let mut key = Zeroizing::new(vec![0u8; self.suite.aead().key_len()]);
-        expand_label(alg, &next, "key", &mut key);
-        expand_label(alg, &next, "iv", &mut self.iv);
-        let key =
-            UnboundKey::new(self.suite.aead(), &key).map_err(|_| RecordError::UnsupportedSuite)?;
-        self.key = LessSafeKey::new(key);
-        self.secret = next;
-        self.seq = 0;
-        Ok(())
-    }
-
-    /// Whether the key is down to its last record, kept for the KeyUpdate (or close_notify)
-    /// that must go under it.
+    /// Whether the key is down to its last record, kept for the KeyUpdate (or alert) that
+    /// must go under it.
     pub(crate) fn needs_update(&self) -> bool {
-        self.seq + 1 >= self.limit
+        self.seq.saturating_add(1) >= self.limit
     }
 
     /// The nonce of the next record: the IV with the sequence number XORed in.
-    fn next_nonce(&mut self) -> Nonce {
+    fn next_nonce(&mut self) -> Result<Nonce, RecordError> {
         let mut nonce = self.iv;
         for (n, s) in nonce[NONCE_LEN - 8..]
             .iter_mut()
@@ -189,8 +167,12 @@ impl RecordKey {
         {
             *n ^= s;
         }
-        self.seq += 1;
-        Nonce::assume_unique_for_key(nonce)
+        // A sequence number never wraps (section 5.3): the connection ends first.
+        self.seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(RecordError::SequenceExhausted)?;
+        Ok(Nonce::assume_unique_for_key(nonce))
     }
 
     /// Seals one record of `content_type` into the front of `out`, its plaintext gathered
@@ -202,7 +184,13 @@ impl RecordKey {
         parts: &[&[u8]],
         out: &mut [u8],
     ) -> Result<usize, RecordError> {
+        if self.seq >= self.limit {
+            return Err(RecordError::Exhausted(self.limit));
+        }
         let plain: usize = parts.iter().map(|p| p.len()).sum();
+        if plain > MAX_PLAINTEXT {
+            return Err(RecordError::PlaintextOversized(plain));
+        }
         let inner = plain + 1;
         let len = HEADER_LEN + inner + TAG_LEN;
         let mut at = HEADER_LEN;
@@ -211,14 +199,10 @@ impl RecordKey {
             at += part.len();
         }
         out[at] = content_type;
-        let body = (inner + TAG_LEN) as u16;
-        let [hi, lo] = body.to_be_bytes();
+        let [hi, lo] = ((inner + TAG_LEN) as u16).to_be_bytes();
         let header = [APPLICATION_DATA, 3, 3, hi, lo];
         out[..HEADER_LEN].copy_from_slice(&header);
-        if self.seq >= self.limit {
-            return Err(RecordError::Exhausted(self.limit));
-        }
-        let nonce = self.next_nonce();
+        let nonce = self.next_nonce()?;
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce, Aad::from(header), &mut out[HEADER_LEN..at + 1])
@@ -227,20 +211,18 @@ impl RecordKey {
         Ok(len)
     }
 
-    /// Opens the record `record` (header included) in place. Returns its content type and
-    /// where its plaintext now lies within `record`.
+    /// Opens the record `record` (header included, its length already checked against
+    /// [`MAX_RECORD`]) in place. Returns its inner content type and where its plaintext now
+    /// lies within `record`.
     pub(crate) fn open(&mut self, record: &mut [u8]) -> Result<(u8, Range<usize>), RecordError> {
         let (header, body) = record.split_at_mut(HEADER_LEN);
         if header[0] != APPLICATION_DATA {
-            return Err(RecordError::UnexpectedType(header[0]));
+            return Err(RecordError::Unprotected(header[0]));
         }
         if body.len() > MAX_CIPHERTEXT {
             return Err(RecordError::Oversized(body.len()));
         }
-        // No limit on opening: a peer that never updates its key (Go, as far as we know, does
-        // not start KeyUpdates) takes that risk itself; refusing its records would end the
-        // connection.
-        let nonce = self.next_nonce();
+        let nonce = self.next_nonce()?;
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(&*header), body)
@@ -250,6 +232,9 @@ impl RecordKey {
             .iter()
             .rposition(|&b| b != 0)
             .ok_or(RecordError::NoContentType)?;
+        if end > MAX_PLAINTEXT {
+            return Err(RecordError::PlaintextOversized(end));
+        }
         Ok((plain[end], HEADER_LEN..HEADER_LEN + end))
     }
 
@@ -279,13 +264,12 @@ pub(crate) fn key_update_message(request: bool) -> [u8; 5] {
 mod tests {
     use super::*;
 
-    fn key(suite_secret: u8) -> RecordKey {
-        // AES-256-GCM: rustls' AeadKey is built from 32 bytes.
+    fn key(secret: u8) -> RecordKey {
         let secrets = ConnectionTrafficSecrets::Aes256Gcm {
-            key: rustls::crypto::cipher::AeadKey::from([suite_secret; 32]),
+            key: rustls::crypto::cipher::AeadKey::from([secret; 32]),
             iv: rustls::crypto::cipher::Iv::new([7; 12]),
         };
-        RecordKey::new(0, secrets, Zeroizing::new(vec![suite_secret; 48])).unwrap()
+        RecordKey::new(0, secrets, u64::MAX).unwrap()
     }
 
     #[test]
@@ -310,21 +294,6 @@ mod tests {
     }
 
     #[test]
-    fn both_sides_follow_a_key_update() {
-        let (mut tx, mut rx) = (key(2), key(2));
-        tx.update().unwrap();
-        rx.update().unwrap();
-        let mut out = vec![0u8; 10 + OVERHEAD];
-        let n = tx.seal(APPLICATION_DATA, &[b"after"], &mut out).unwrap();
-        let (_, plain) = rx.open(&mut out[..n]).unwrap();
-        assert_eq!(&out[plain], b"after");
-        // A side that did not update cannot read it.
-        let mut stale = key(2);
-        let n = tx.seal(APPLICATION_DATA, &[b"after"], &mut out).unwrap();
-        assert!(stale.open(&mut out[..n]).is_err());
-    }
-
-    #[test]
     fn a_key_refuses_to_seal_past_its_limit() {
         let mut tx = key(3);
         tx.set_limit(2);
@@ -340,5 +309,45 @@ mod tests {
             tx.seal(APPLICATION_DATA, &[b"x"], &mut out),
             Err(RecordError::Exhausted(2))
         ));
+    }
+
+    #[test]
+    fn plaintext_over_two_to_the_fourteen_is_refused_both_ways() {
+        let (mut tx, mut rx) = (key(4), key(4));
+        let mut out = vec![0u8; MAX_RECORD + 64];
+        let big = vec![1u8; MAX_PLAINTEXT + 1];
+        assert!(matches!(
+            tx.seal(APPLICATION_DATA, &[&big], &mut out),
+            Err(RecordError::PlaintextOversized(16385))
+        ));
+        // A peer's record whose ciphertext fits the record limit but whose plaintext is one
+        // byte over: 2^14 + 1 bytes of content, then the content type.
+        let over = vec![5u8; MAX_PLAINTEXT + 2];
+        let record_len = seal_unchecked(&mut tx, &over, &mut out);
+        assert!(matches!(
+            rx.open(&mut out[..record_len]),
+            Err(RecordError::PlaintextOversized(16385))
+        ));
+    }
+
+    /// What a hostile peer would send: a record whose inner plaintext is `inner` (content
+    /// type included), with no size check.
+    fn seal_unchecked(key: &mut RecordKey, inner: &[u8], out: &mut [u8]) -> usize {
+        let len = HEADER_LEN + inner.len() + TAG_LEN;
+        let [hi, lo] = ((inner.len() + TAG_LEN) as u16).to_be_bytes();
+        let header = [APPLICATION_DATA, 3, 3, hi, lo];
+        out[..HEADER_LEN].copy_from_slice(&header);
+        out[HEADER_LEN..HEADER_LEN + inner.len()].copy_from_slice(inner);
+        let nonce = key.next_nonce().unwrap();
+        let tag = key
+            .key
+            .seal_in_place_separate_tag(
+                nonce,
+                Aad::from(header),
+                &mut out[HEADER_LEN..HEADER_LEN + inner.len()],
+            )
+            .unwrap();
+        out[HEADER_LEN + inner.len()..len].copy_from_slice(tag.as_ref());
+        len
     }
 }

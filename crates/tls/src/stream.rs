@@ -1,15 +1,18 @@
-//! [`TlsStream`]: a TLS 1.3 connection after its handshake, as a byte stream over TCP.
+//! [`TlsStream`]: a TLS 1.3 connection after its handshake, as a byte stream over any
+//! `AsyncRead + AsyncWrite` transport (a `TcpStream` in postern; scripted streams in tests).
 //!
-//! Reading: socket bytes land in a pooled 64 KiB buffer; each record is decrypted where it
-//! lies and its plaintext handed out from there (one copy, into the caller's buffer; rustls'
-//! own stream made three). Writing: plaintext, gathered from the caller's slices, is sealed
-//! into records in a pooled buffer, sent when the buffer is full or at a flush (like a
-//! `BufWriter`: callers flush when they have nothing more to write for now). Both buffers
-//! go back to the pool whenever they are empty, so an idle connection holds neither.
+//! Reading (`stream/read.rs`): transport bytes land in a pooled 64 KiB buffer; each record is
+//! decrypted where it lies and its plaintext handed out from there (one copy, into the
+//! caller's buffer). Everything RFC 8446 forbids after a handshake is refused with a fatal
+//! alert and a log line, and the peer's KeyUpdates, empty records and warning alerts are
+//! limited as rustls and BoringSSL limit them.
 //!
-//! After the handshake only these may arrive: application data, alerts (close_notify is
-//! the end of the stream), NewSessionTickets (ignored: resumption is off) and KeyUpdates
-//! (followed, and answered when the peer asks).
+//! Writing: plaintext, gathered from the caller's slices, is sealed into records in a pooled
+//! buffer, sent when the buffer is full or at a flush (like a `BufWriter`: callers flush when
+//! they have nothing more to write for now). Both buffers go back to the pool whenever they
+//! are empty, so an idle connection holds neither.
+
+mod read;
 
 use std::fmt;
 use std::io::{self, IoSlice};
@@ -18,19 +21,15 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use postern_proto::io::PoolBuf;
+use rustls::AlertDescription;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::record::{self, RecordError, RecordKey, MAX_RECORD};
+use crate::keys::Keys;
+use crate::record::{self, RecordError, MAX_RECORD};
 
-/// Post-handshake messages longer than this are refused (a ticket is a few hundred bytes).
-const MAX_HANDSHAKE_MESSAGE: usize = 64 * 1024;
-const CLOSE_NOTIFY: u8 = 0;
-const USER_CANCELED: u8 = 90;
-
-/// Bytes read from the socket and not used yet, `buffer[unread]`, in a pooled buffer lent
-/// only while bytes are waiting. The handshake's reader and the record layer share this, so
-/// where the one stops the other goes on.
+/// Bytes read from the transport and not used yet, `buffer[unread]`, in a pooled buffer lent
+/// only while bytes are waiting.
 #[derive(Debug, Default)]
 pub(crate) struct Inbound {
     pub(crate) buffer: Option<PoolBuf>,
@@ -38,22 +37,35 @@ pub(crate) struct Inbound {
 }
 
 impl Inbound {
+    /// Bytes the handshake read beyond its last record: the start of the record layer's input.
+    pub(crate) fn starting_with(ahead: &[u8]) -> Self {
+        if ahead.is_empty() {
+            return Inbound::default();
+        }
+        let mut buffer = PoolBuf::take();
+        buffer[..ahead.len()].copy_from_slice(ahead);
+        Inbound {
+            buffer: Some(buffer),
+            unread: 0..ahead.len(),
+        }
+    }
+
     pub(crate) fn unread(&self) -> &[u8] {
         self.buffer
             .as_deref()
             .map_or(&[][..], |b| &b[self.unread.clone()])
     }
 
-    /// Reads more from `tcp` behind the unread bytes, first moving them to the front when
+    /// Reads more from `io` behind the unread bytes, first moving them to the front when
     /// less than a whole record's room is left behind them. With nothing unread after the
     /// read (idle, EOF or an error), the buffer goes back to the pool.
     ///
     /// The record layer keeps decrypted plaintext in front of `unread`: it calls this only
     /// once that plaintext is all handed out.
-    pub(crate) fn poll_fill(
+    pub(crate) fn poll_fill<R: AsyncRead + Unpin>(
         &mut self,
         cx: &mut Context<'_>,
-        tcp: &mut TcpStream,
+        io: &mut R,
     ) -> Poll<io::Result<usize>> {
         let buffer = self.buffer.get_or_insert_with(PoolBuf::take);
         if self.unread.is_empty() {
@@ -63,7 +75,7 @@ impl Inbound {
             self.unread = 0..self.unread.len();
         }
         let mut dst = ReadBuf::new(&mut buffer[self.unread.end..]);
-        let polled = Pin::new(tcp).poll_read(cx, &mut dst);
+        let polled = Pin::new(io).poll_read(cx, &mut dst);
         let n = dst.filled().len();
         self.unread.end += n;
         if self.unread.is_empty() {
@@ -73,33 +85,28 @@ impl Inbound {
     }
 }
 
-/// What the handshake left behind for the record layer.
-pub(crate) struct Received {
-    /// Plaintext rustls had already decrypted.
-    pub(crate) plaintext: Vec<u8>,
-    /// The peer's close_notify came during the hand-over.
-    pub(crate) peer_closed: bool,
-    /// Records read from the socket but not given to rustls.
-    pub(crate) ahead: Inbound,
-}
-
 #[derive(Debug)]
 enum ReadSide {
     Open,
     /// close_notify arrived: every read is EOF.
     Closed,
-    /// A record could not be read; the message says why.
-    Failed(String),
+    /// The peer broke the protocol or sent a fatal alert; the message says which.
+    Failed(io::ErrorKind, String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteSide {
+    Open,
+    /// Our close_notify is sealed: nothing more may follow it.
+    Closed,
+    /// A fatal alert was sent or received: nothing more may be sent (RFC 8446 section 6.2).
+    Failed,
 }
 
 /// A TLS 1.3 connection with its handshake done: see the module docs.
-pub struct TlsStream {
-    tcp: TcpStream,
-    tx: RecordKey,
-    rx: RecordKey,
-    /// Plaintext from the hand-over, served before anything else.
-    prefix: Vec<u8>,
-    prefix_pos: usize,
+pub struct TlsStream<IO = TcpStream> {
+    io: IO,
+    keys: Keys,
     /// Received bytes not yet decrypted (whole records and the start of one) are its
     /// `unread`; decrypted records stay in front of them in the same buffer.
     inbound: Inbound,
@@ -108,167 +115,58 @@ pub struct TlsStream {
     /// A post-handshake message that spans records, as far as it has arrived.
     handshake: Vec<u8>,
     read: ReadSide,
+    limits: read::PeerLimits,
     outbuf: Option<PoolBuf>,
     /// Sealed records in `outbuf` not yet sent.
     out: Range<usize>,
     /// The peer asked for a KeyUpdate: ours goes out before our next record.
     key_update_owed: bool,
-    close_sent: bool,
+    write: WriteSide,
 }
 
-impl fmt::Debug for TlsStream {
+impl<IO> fmt::Debug for TlsStream<IO> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsStream")
+            .field("keys", &self.keys)
             .field("read", &self.read)
+            .field("write", &self.write)
             .field("unread", &(self.plain.len() + self.inbound.unread.len()))
             .field("unsent", &self.out.len())
-            .field("close_sent", &self.close_sent)
             .finish_non_exhaustive()
     }
 }
 
-/// What an alert means for the read side: `Ok(true)` for close_notify (the end), `Ok(false)`
-/// for a warning to ignore, an error naming the alert otherwise.
-fn alert(alert: &[u8]) -> io::Result<bool> {
-    match alert {
-        [_, CLOSE_NOTIFY] => Ok(true),
-        [_, USER_CANCELED] => Ok(false),
-        [_, description] => {
-            let name = rustls::AlertDescription::from(*description);
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                format!("the peer sent TLS alert {name:?}"),
-            ))
-        }
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "malformed TLS alert from the peer",
-        )),
-    }
+fn io_error(kind: io::ErrorKind, err: RecordError) -> io::Error {
+    io::Error::new(kind, err)
 }
 
-fn invalid(err: RecordError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, err)
-}
-
-impl TlsStream {
-    pub(crate) fn new(
-        tcp: TcpStream,
-        tx: RecordKey,
-        rx: RecordKey,
-        received: Received,
-        unsent: Vec<u8>,
-    ) -> Self {
-        let mut stream = TlsStream {
-            tcp,
-            tx,
-            rx,
-            prefix: received.plaintext,
-            prefix_pos: 0,
-            inbound: received.ahead,
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
+    /// The connection as the handshake leaves it: `ahead` holds the bytes read past the
+    /// handshake's last record.
+    pub(crate) fn new(io: IO, keys: Keys, ahead: &[u8]) -> Self {
+        TlsStream {
+            io,
+            keys,
+            inbound: Inbound::starting_with(ahead),
             plain: 0..0,
             handshake: Vec::new(),
-            read: if received.peer_closed {
-                ReadSide::Closed
-            } else {
-                ReadSide::Open
-            },
+            read: ReadSide::Open,
+            limits: read::PeerLimits::default(),
             outbuf: None,
             out: 0..0,
             key_update_owed: false,
-            close_sent: false,
-        };
-        if !unsent.is_empty() {
-            let mut buffer = PoolBuf::take();
-            buffer[..unsent.len()].copy_from_slice(&unsent);
-            stream.outbuf = Some(buffer);
-            stream.out = 0..unsent.len();
+            write: WriteSide::Open,
         }
-        stream
-    }
-
-    /// Decrypts the next whole received record, if there is one. `Ok(false)`: more bytes are
-    /// needed.
-    fn open_next(&mut self) -> io::Result<bool> {
-        let Some(buffer) = self.inbound.buffer.as_deref_mut() else {
-            return Ok(false);
-        };
-        let sealed = &mut buffer[self.inbound.unread.clone()];
-        let Some(len) = record::record_len(sealed) else {
-            return Ok(false);
-        };
-        if len > MAX_RECORD {
-            return Err(invalid(RecordError::Oversized(len)));
-        }
-        if sealed.len() < len {
-            return Ok(false);
-        }
-        let (kind, plain) = self.rx.open(&mut sealed[..len]).map_err(invalid)?;
-        let at = self.inbound.unread.start;
-        self.inbound.unread.start += len;
-        let plain = at + plain.start..at + plain.end;
-        match kind {
-            record::APPLICATION_DATA => self.plain = plain,
-            record::ALERT => {
-                if alert(&buffer[plain])? {
-                    self.read = ReadSide::Closed;
-                }
-            }
-            record::HANDSHAKE => {
-                self.handshake.extend_from_slice(&buffer[plain]);
-                self.handshake_messages()?;
-            }
-            other => return Err(invalid(RecordError::UnexpectedType(other))),
-        }
-        Ok(true)
-    }
-
-    /// Handles the whole post-handshake messages received so far.
-    fn handshake_messages(&mut self) -> io::Result<()> {
-        let mut at = 0;
-        while let Some(head) = self.handshake.get(at..at + 4) {
-            let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
-            if len > MAX_HANDSHAKE_MESSAGE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("TLS handshake message of {len} bytes after the handshake"),
-                ));
-            }
-            let Some(body) = self.handshake.get(at + 4..at + 4 + len) else {
-                break;
-            };
-            match (head[0], body) {
-                (record::NEW_SESSION_TICKET, _) => {}
-                (record::KEY_UPDATE, [request @ (0 | 1)]) => {
-                    self.rx.update().map_err(invalid)?;
-                    self.key_update_owed |= *request == 1;
-                }
-                (record::KEY_UPDATE, [request]) => {
-                    return Err(invalid(RecordError::InvalidKeyUpdate(*request)))
-                }
-                (kind, _) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "unexpected TLS handshake message of type {kind} after the handshake"
-                        ),
-                    ))
-                }
-            }
-            at += 4 + len;
-        }
-        self.handshake.drain(..at);
-        Ok(())
     }
 
     /// Seals `parts` (at most one record's worth) as one record of `kind` behind the unsent
     /// ones. The caller has made room.
-    fn seal(&mut self, kind: u8, parts: &[&[u8]]) -> io::Result<()> {
+    fn seal(&mut self, kind: u8, parts: &[&[u8]]) -> Result<(), RecordError> {
         let buffer = self.outbuf.get_or_insert_with(PoolBuf::take);
         let n = self
+            .keys
             .tx
-            .seal(kind, parts, &mut buffer[self.out.end..])
-            .map_err(invalid)?;
+            .seal(kind, parts, &mut buffer[self.out.end..])?;
         self.out.end += n;
         Ok(())
     }
@@ -284,13 +182,29 @@ impl TlsStream {
 
     /// Our KeyUpdate, when the peer asked for one or our key has protected all it may (the
     /// caller has made room). It goes under the old key, in the record `needs_update` keeps.
-    fn update_key_if_due(&mut self) -> io::Result<()> {
-        if self.key_update_owed || self.tx.needs_update() {
+    fn update_key_if_due(&mut self) -> Result<(), RecordError> {
+        if self.key_update_owed || self.keys.tx.needs_update() {
             self.seal(record::HANDSHAKE, &[&record::key_update_message(false)])?;
-            self.tx.update().map_err(invalid)?;
+            self.keys.update_tx()?;
             self.key_update_owed = false;
         }
         Ok(())
+    }
+
+    /// Seals a fatal alert and tries to send it without waiting; from now on nothing else is
+    /// sent. Whatever the transport does not take now goes at the next flush or shutdown.
+    fn send_fatal_alert(&mut self, cx: &mut Context<'_>, alert: AlertDescription) {
+        if self.write != WriteSide::Open {
+            return;
+        }
+        self.write = WriteSide::Failed;
+        if self.room() < 2 && self.poll_send(cx).is_pending() {
+            return;
+        }
+        if self.seal(record::ALERT, &[&[2, u8::from(alert)]]).is_ok() {
+            // Best effort: a peer that does not read gets no alert.
+            let _sent = self.poll_send(cx);
+        }
     }
 
     /// Sends the sealed records.
@@ -299,7 +213,7 @@ impl TlsStream {
             let Some(buffer) = self.outbuf.as_deref() else {
                 break;
             };
-            let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &buffer[self.out.clone()]))?;
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &buffer[self.out.clone()]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -309,65 +223,23 @@ impl TlsStream {
         self.outbuf = None;
         Poll::Ready(Ok(()))
     }
-}
 
-impl AsyncRead for TlsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.prefix_pos < this.prefix.len() {
-            let n = buf.remaining().min(this.prefix.len() - this.prefix_pos);
-            buf.put_slice(&this.prefix[this.prefix_pos..this.prefix_pos + n]);
-            this.prefix_pos += n;
-            if this.prefix_pos == this.prefix.len() {
-                this.prefix = Vec::new();
-                this.prefix_pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        loop {
-            if !this.plain.is_empty() {
-                if let Some(buffer) = this.inbound.buffer.as_deref() {
-                    let n = buf.remaining().min(this.plain.len());
-                    buf.put_slice(&buffer[this.plain.start..this.plain.start + n]);
-                    this.plain.start += n;
-                }
-                return Poll::Ready(Ok(()));
-            }
-            match &this.read {
-                ReadSide::Open => {}
-                ReadSide::Closed => return Poll::Ready(Ok(())),
-                ReadSide::Failed(why) => {
-                    let err = io::Error::new(io::ErrorKind::InvalidData, why.clone());
-                    return Poll::Ready(Err(err));
-                }
-            }
-            match this.open_next() {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    this.read = ReadSide::Failed(e.to_string());
-                    return Poll::Ready(Err(e));
-                }
-            }
-            let pending = this.inbound.unread.len();
-            if ready!(this.inbound.poll_fill(cx, &mut this.tcp))? == 0 {
-                if pending > 0 {
-                    let what = "connection closed in the middle of a TLS record";
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, what)));
-                }
-                // EOF without close_notify: the WebSocket above tells a clean end (its
-                // Close frame) from a cut one.
-                return Poll::Ready(Ok(()));
-            }
+    fn write_refused(&self) -> Option<io::Error> {
+        match self.write {
+            WriteSide::Open => None,
+            WriteSide::Closed => Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "TLS close_notify already sent",
+            )),
+            WriteSide::Failed => Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "TLS connection ended with a fatal alert",
+            )),
         }
     }
 }
 
-impl AsyncWrite for TlsStream {
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -376,16 +248,15 @@ impl AsyncWrite for TlsStream {
         self.poll_write_vectored(cx, &[IoSlice::new(buf)])
     }
 
-    /// Seals as much of `bufs` as fits in the send buffer, then sends what the socket takes.
+    /// Seals as much of `bufs` as fits in the send buffer, then sends what the transport takes.
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.close_sent {
-            let err = io::Error::new(io::ErrorKind::BrokenPipe, "TLS close_notify already sent");
-            return Poll::Ready(Err(err));
+        if let Some(refused) = this.write_refused() {
+            return Poll::Ready(Err(refused));
         }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
@@ -394,10 +265,11 @@ impl AsyncWrite for TlsStream {
         if this.room() < record::MAX_PLAINTEXT {
             ready!(this.poll_send(cx))?;
         }
-        this.update_key_if_due()?;
+        let sealing = |e| io_error(io::ErrorKind::Other, e);
+        this.update_key_if_due().map_err(sealing)?;
         let mut taken = 0;
         let (mut slice, mut offset) = (0, 0);
-        while taken < total && this.room() > 0 && !this.tx.needs_update() {
+        while taken < total && this.room() > 0 && !this.keys.tx.needs_update() {
             let want = this.room().min(record::MAX_PLAINTEXT).min(total - taken);
             // Gather `want` bytes from the slices; a record takes parts of at most 4.
             let mut parts: [&[u8]; 4] = [&[]; 4];
@@ -414,7 +286,8 @@ impl AsyncWrite for TlsStream {
                     offset = 0;
                 }
             }
-            this.seal(record::APPLICATION_DATA, &parts[..count])?;
+            this.seal(record::APPLICATION_DATA, &parts[..count])
+                .map_err(sealing)?;
             taken += got;
         }
         // The records are ours now. They go out once the buffer cannot take another full
@@ -433,69 +306,30 @@ impl AsyncWrite for TlsStream {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_send(cx))?;
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Sends close_notify, then shuts the socket's write side.
+    /// Sends close_notify (unless a fatal alert ended the connection), then shuts the
+    /// transport's write side.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.close_sent {
+        if this.write == WriteSide::Open {
             if this.room() < 2 * record::OVERHEAD {
                 ready!(this.poll_send(cx))?;
             }
-            this.update_key_if_due()?;
-            this.seal(record::ALERT, &[&[1, CLOSE_NOTIFY]])?;
-            this.close_sent = true;
+            let sealing = |e| io_error(io::ErrorKind::Other, e);
+            this.update_key_if_due().map_err(sealing)?;
+            this.seal(
+                record::ALERT,
+                &[&[1, u8::from(AlertDescription::CloseNotify)]],
+            )
+            .map_err(sealing)?;
+            this.write = WriteSide::Closed;
         }
         ready!(this.poll_send(cx))?;
-        Pin::new(&mut this.tcp).poll_shutdown(cx)
+        Pin::new(&mut this.io).poll_shutdown(cx)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::time::{Duration, SystemTime};
-
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
-
-    use super::*;
-    use crate::{client_config, worker_config, worker_server_name, SessionCredentials};
-
-    /// Our key runs out every few records: each time a KeyUpdate must go out under the old
-    /// key and the rest under the new one, and rustls on the other end must read it all.
-    #[tokio::test]
-    async fn we_update_our_key_when_it_has_protected_all_it_may() {
-        let not_after = SystemTime::now() + Duration::from_secs(3600);
-        let creds = SessionCredentials::issue("s_1234567890", &["127.0.0.1".to_owned()], not_after)
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
-        let expect = data.clone();
-        let acceptor = tokio_rustls::TlsAcceptor::from(worker_config(&creds).unwrap());
-        let worker = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let mut tls = acceptor.accept(tcp).await.unwrap();
-            let mut got = Vec::new();
-            tls.read_to_end(&mut got).await.unwrap();
-            assert!(got == expect, "got {} bytes", got.len());
-        });
-        let tcp = TcpStream::connect(&address).await.unwrap();
-        let name = worker_server_name(&address).unwrap();
-        let mut tls = crate::connect(client_config(&creds).unwrap(), name, tcp)
-            .await
-            .unwrap();
-        tls.tx.set_limit(3);
-        for chunk in data.chunks(50_000) {
-            tls.write_all(chunk).await.unwrap();
-        }
-        tls.shutdown().await.unwrap();
-        tokio::time::timeout(Duration::from_secs(20), worker)
-            .await
-            .unwrap()
-            .unwrap();
-    }
-}
+mod tests;
