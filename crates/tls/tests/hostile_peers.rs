@@ -118,7 +118,10 @@ async fn our_client_follows_a_key_update_sent_with_the_servers_finished() {
         .await;
         let got = peer.read_data(5).await;
         assert_eq!(got, b"hello");
-        assert_eq!(peer.rx.epoch, 1, "the client answered the requested KeyUpdate first");
+        assert_eq!(
+            peer.rx.epoch, 1,
+            "the client answered the requested KeyUpdate first"
+        );
         let update = peer.tx.key_update(false);
         let after = peer.tx.seal(APPLICATION_DATA, b"again");
         peer.send(&[update, after].concat()).await;
@@ -132,7 +135,9 @@ async fn our_client_follows_a_key_update_sent_with_the_servers_finished() {
     .await
     .unwrap();
     let mut got = [0u8; 5];
-    within("the first data", tls.read_exact(&mut got)).await.unwrap();
+    within("the first data", tls.read_exact(&mut got))
+        .await
+        .unwrap();
     assert_eq!(&got, b"world");
     tls.write_all(b"hello").await.unwrap();
     tls.flush().await.unwrap();
