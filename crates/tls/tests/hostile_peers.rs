@@ -187,7 +187,9 @@ async fn refused(records: impl FnOnce(&mut TestKey) -> Vec<u8>) -> (String, Opti
 #[tokio::test]
 async fn every_forbidden_record_is_refused_with_its_alert() {
     let key_update = [KEY_UPDATE, 0, 0, 1, 0];
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut TestKey) -> Vec<u8>>, &str, u8)> = vec![
+    type Script = Box<dyn FnOnce(&mut TestKey) -> Vec<u8>>;
+    // What is sent, what the worker's error says, the alert it answers with.
+    let cases: Vec<(&str, Script, &str, u8)> = vec![
         (
             "plaintext over 2^14",
             Box::new(|tx| tx.seal(APPLICATION_DATA, &vec![1; 16385])),
