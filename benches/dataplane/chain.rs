@@ -3,7 +3,9 @@
 //! - socat: two `socat -b 65536` relays in a row, no TLS (fork per connection);
 //! - stunnel: stunnel client -> stunnel server, mutual TLS 1.3 with one self-signed Ed25519
 //!   certificate on both ends, as a Boundary session has;
-//! - postern: `postern proxy` -> postern worker (see [`crate::postern`]).
+//! - postern: `postern proxy` -> postern worker (see [`crate::postern`]);
+//! - baseline: the same with another postern binary (`--baseline`), for before/after in one
+//!   run.
 //!
 //! A [`Chain`] owns its processes (they die with it) and names the two sides whose CPU and
 //! memory the report shows: the one the client connects to, and the one nearer the endpoint.
@@ -27,6 +29,7 @@ pub enum PathKind {
     Socat,
     Stunnel,
     Postern,
+    Baseline,
 }
 
 impl PathKind {
@@ -43,13 +46,17 @@ impl PathKind {
             PathKind::Socat => "socat",
             PathKind::Stunnel => "stunnel",
             PathKind::Postern => "postern",
+            PathKind::Baseline => "baseline",
         }
     }
 
     /// Whether idle memory per connection means something here: direct has no relay, and
     /// socat's fork per connection makes RSS per process meaningless.
     pub fn measures_idle(self) -> bool {
-        matches!(self, PathKind::Stunnel | PathKind::Postern)
+        matches!(
+            self,
+            PathKind::Stunnel | PathKind::Postern | PathKind::Baseline
+        )
     }
 }
 
@@ -58,6 +65,8 @@ impl PathKind {
 pub struct Setup {
     pub logs: PathBuf,
     pub postern: PathBuf,
+    /// The binary of the baseline path (`--baseline`).
+    pub baseline: Option<PathBuf>,
     pub worker: WorkerMode,
     /// PEM files for stunnel: (certificate, key).
     pub stunnel_pem: Option<(PathBuf, PathBuf)>,
@@ -91,9 +100,15 @@ impl Chain {
             }),
             PathKind::Socat => start_socat(endpoint, setup, tag),
             PathKind::Stunnel => start_stunnel(endpoint, setup, tag),
-            PathKind::Postern => {
-                let path =
-                    postern::start(&setup.postern, setup.worker, endpoint, &setup.logs, tag)?;
+            PathKind::Postern | PathKind::Baseline => {
+                let (binary, tag) = match kind {
+                    PathKind::Baseline => (
+                        setup.baseline.as_ref().context("no --baseline binary")?,
+                        format!("{tag}-baseline"),
+                    ),
+                    _ => (&setup.postern, tag.to_owned()),
+                };
+                let path = postern::start(binary, setup.worker, endpoint, &setup.logs, &tag)?;
                 let sides = vec![
                     Side {
                         role: "client",

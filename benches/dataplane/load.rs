@@ -170,27 +170,44 @@ pub struct Latency {
     pub errors: usize,
 }
 
-/// `samples` sequential echo connections, after a few unrecorded ones to warm up.
-pub fn setup_latency(entry: SocketAddr, samples: usize) -> Latency {
-    for _ in 0..20 {
-        // Warm-up only: a failure here shows again in the recorded loop.
-        let _warm_up = echo_once(entry);
-    }
-    let mut times = Vec::with_capacity(samples);
-    let mut errors = 0;
-    for _ in 0..samples {
-        match echo_once(entry) {
-            Ok(took) => times.push(took.as_secs_f64() * 1e3),
-            Err(_) => errors += 1,
+/// `samples` sequential echo connections through each entry, after a few unrecorded ones
+/// to warm up; the entries take turns, 50 connections at a time.
+pub fn setup_latency(entries: &[SocketAddr], samples: usize) -> Vec<Latency> {
+    const TURN: usize = 50;
+    for entry in entries {
+        for _ in 0..20 {
+            // Warm-up only: a failure here shows again in the recorded loop.
+            let _warm_up = echo_once(*entry);
         }
     }
-    times.sort_by(f64::total_cmp);
-    Latency {
-        p50_ms: percentile(&times, 0.50),
-        p99_ms: percentile(&times, 0.99),
-        samples: times.len(),
-        errors,
+    let mut times = vec![Vec::with_capacity(samples); entries.len()];
+    let mut errors = vec![0; entries.len()];
+    let mut done = 0;
+    while done < samples {
+        let turn = TURN.min(samples - done);
+        for (i, entry) in entries.iter().enumerate() {
+            for _ in 0..turn {
+                match echo_once(*entry) {
+                    Ok(took) => times[i].push(took.as_secs_f64() * 1e3),
+                    Err(_) => errors[i] += 1,
+                }
+            }
+        }
+        done += turn;
     }
+    times
+        .into_iter()
+        .zip(errors)
+        .map(|(mut times, errors)| {
+            times.sort_by(f64::total_cmp);
+            Latency {
+                p50_ms: percentile(&times, 0.50),
+                p99_ms: percentile(&times, 0.99),
+                samples: times.len(),
+                errors,
+            }
+        })
+        .collect()
 }
 
 /// Nearest-rank percentile of sorted values; NaN when there are none.
@@ -209,8 +226,31 @@ pub struct Rate {
     pub errors: u64,
 }
 
-/// `clients` threads doing echo connections back to back for `seconds`.
-pub fn connection_rate(entry: SocketAddr, clients: usize, seconds: u64) -> Rate {
+/// `clients` threads doing echo connections back to back through each entry for `seconds`
+/// in all, the entries taking turns a second at a time.
+pub fn connection_rate(entries: &[SocketAddr], clients: usize, seconds: u64) -> Vec<Rate> {
+    let mut rates = vec![(0u64, 0u64, Duration::ZERO); entries.len()];
+    for _ in 0..seconds {
+        for (entry, total) in entries.iter().zip(&mut rates) {
+            let (completed, errors, elapsed) = rate_for(*entry, clients, Duration::from_secs(1));
+            total.0 += completed;
+            total.1 += errors;
+            total.2 += elapsed;
+        }
+    }
+    rates
+        .into_iter()
+        .map(|(completed, errors, elapsed)| Rate {
+            per_second: completed as f64 / elapsed.as_secs_f64(),
+            completed,
+            errors,
+        })
+        .collect()
+}
+
+/// Connections completed and failed by `clients` threads in about `window`, and the time
+/// they were counted over.
+fn rate_for(entry: SocketAddr, clients: usize, window: Duration) -> (u64, u64, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
     let completed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -238,7 +278,7 @@ pub fn connection_rate(entry: SocketAddr, clients: usize, seconds: u64) -> Rate 
         .collect();
     start.wait();
     let started = Instant::now();
-    thread::sleep(Duration::from_secs(seconds));
+    thread::sleep(window);
     let done = completed.load(Ordering::Relaxed);
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -247,11 +287,7 @@ pub fn connection_rate(entry: SocketAddr, clients: usize, seconds: u64) -> Rate 
             eprintln!("warning: a rate client thread panicked");
         }
     }
-    Rate {
-        per_second: done as f64 / elapsed.as_secs_f64(),
-        completed: done,
-        errors: errors.load(Ordering::Relaxed),
-    }
+    (done, errors.load(Ordering::Relaxed), elapsed)
 }
 
 /// Opens `count` echo connections through `entry`, each proven end to end by a one-byte

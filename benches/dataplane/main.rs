@@ -72,6 +72,10 @@ struct Options {
     /// The postern binary [default: the one cargo built for this bench].
     #[arg(long)]
     postern: Option<PathBuf>,
+    /// Another postern binary (an older commit, a variant) measured as the "baseline" path in
+    /// the same run: `p/baseline` is then before/after with the noise of one go.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     /// Where postern's worker runs.
     #[arg(long, value_enum, default_value_t = WorkerMode::Auto)]
     worker: WorkerMode,
@@ -148,6 +152,10 @@ fn run(options: Options) -> Result<()> {
     }
 
     let mut kinds = options.paths.clone();
+    kinds.retain(|k| *k != PathKind::Baseline);
+    if options.baseline.is_some() {
+        kinds.push(PathKind::Baseline);
+    }
     kinds.sort();
     kinds.dedup();
     for (kind, program, package) in [
@@ -173,6 +181,9 @@ fn run(options: Options) -> Result<()> {
             postern.display()
         );
     }
+    if let Some(baseline) = options.baseline.as_ref().filter(|b| !b.is_file()) {
+        bail!("no baseline binary at {}", baseline.display());
+    }
     let stunnel_pem = if kinds.contains(&PathKind::Stunnel) {
         Some(chain::write_stunnel_pem(&out)?)
     } else {
@@ -192,6 +203,7 @@ fn run(options: Options) -> Result<()> {
     let setup = Setup {
         logs: logs.clone(),
         postern: postern.clone(),
+        baseline: options.baseline.clone(),
         worker,
         stunnel_pem,
     };
@@ -240,6 +252,7 @@ fn run(options: Options) -> Result<()> {
         "open_file_limit": nofile,
         "throughput_tool": tool,
         "postern_binary": postern.display().to_string(),
+        "baseline_binary": options.baseline.as_ref().map(|b| b.display().to_string()),
         "postern_worker": format!("{worker:?}"),
         "plan": {"runs": plan.runs, "seconds": plan.seconds, "streams": plan.streams,
                  "latency_samples": plan.latency_samples, "rate_clients": plan.rate_clients,

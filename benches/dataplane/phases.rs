@@ -100,6 +100,9 @@ pub fn throughput_phase(
     }
 }
 
+/// Setup latency and connection rate. Every path is started first, then measured in turns
+/// (latency in rounds of 50 connections, the rate second by second), so a machine that
+/// speeds up or slows down during the phase affects every path alike.
 pub fn setup_phase(
     kinds: &[PathKind],
     echo: SocketAddr,
@@ -107,31 +110,32 @@ pub fn setup_phase(
     plan: &Plan,
     results: &mut BTreeMap<PathKind, PathResult>,
 ) {
+    let mut chains = Vec::new();
     for kind in kinds {
-        let result = results.entry(*kind).or_default();
-        let chain = match Chain::start(*kind, echo, setup, "setup") {
-            Ok(chain) => chain,
-            Err(e) => {
-                result.failures.push(format!("setup: {e:#}"));
-                continue;
-            }
-        };
-        let latency = load::setup_latency(chain.entry, plan.latency_samples);
+        match Chain::start(*kind, echo, setup, "setup") {
+            Ok(chain) => chains.push(chain),
+            Err(e) => results
+                .entry(*kind)
+                .or_default()
+                .failures
+                .push(format!("setup: {e:#}")),
+        }
+    }
+    let entries: Vec<SocketAddr> = chains.iter().map(|c| c.entry).collect();
+    let latencies = load::setup_latency(&entries, plan.latency_samples);
+    let rates = load::connection_rate(&entries, plan.rate_clients, plan.rate_seconds);
+    for ((chain, latency), rate) in chains.iter().zip(latencies).zip(rates) {
+        let name = chain.kind.name();
         eprintln!(
-            "setup latency: {:<8} p50 {:.3} ms, p99 {:.3} ms ({} errors)",
-            kind.name(),
-            latency.p50_ms,
-            latency.p99_ms,
-            latency.errors
+            "setup latency: {name:<8} p50 {:.3} ms, p99 {:.3} ms ({} errors)",
+            latency.p50_ms, latency.p99_ms, latency.errors
         );
+        eprintln!(
+            "connection rate: {name:<8} {:.0}/s ({} errors)",
+            rate.per_second, rate.errors
+        );
+        let result = results.entry(chain.kind).or_default();
         result.latency = Some(latency);
-        let rate = load::connection_rate(chain.entry, plan.rate_clients, plan.rate_seconds);
-        eprintln!(
-            "connection rate: {:<8} {:.0}/s ({} errors)",
-            kind.name(),
-            rate.per_second,
-            rate.errors
-        );
         result.rate = Some(rate);
     }
 }
@@ -175,9 +179,9 @@ fn measure_idle(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Idle> {
     let chain = Chain::start(kind, endpoints.echo, setup, "idle")?;
-    // One connection first, so lazily built state (TLS configs, runtime threads) counts in
+    // A few connections first (the warm-up), so lazily built state (TLS configs, runtime threads) counts in
     // the baseline rather than per connection.
-    load::setup_latency(chain.entry, 0);
+    load::setup_latency(&[chain.entry], 0);
     let before = settled_rss(&chain)?;
     let live_before = endpoints.echo_live();
     let (streams, failed) = runtime.block_on(load::open_idle(chain.entry, plan.idle, 64));
