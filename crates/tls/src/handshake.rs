@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 
 use crate::keys::{Kernel, Keys};
 use crate::record::{self, MAX_RECORD};
-use crate::stream::TlsStream;
+use crate::TlsStream;
 
 /// What the handshake buffer starts with: a whole flight of either side fits.
 const INITIAL_BUFFER: usize = 4 * 1024;
@@ -141,7 +141,7 @@ impl HandshakeBuffer {
 }
 
 /// The two unbuffered connection types, driven by one loop.
-trait Unbuffered: Sized {
+pub(crate) trait Unbuffered: Sized {
     type Data;
     fn process<'c, 'i>(
         &'c mut self,
@@ -149,6 +149,8 @@ trait Unbuffered: Sized {
     ) -> UnbufferedStatus<'c, 'i, Self::Data>;
     fn is_handshaking(&self) -> bool;
     fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error>;
+    #[cfg(feature = "rustls-data-path")]
+    fn into_conn(self) -> crate::rustls_data::Conn;
 }
 
 impl Unbuffered for UnbufferedClientConnection {
@@ -166,6 +168,10 @@ impl Unbuffered for UnbufferedClientConnection {
         let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
         Ok((secrets, Kernel::Client(kernel)))
     }
+    #[cfg(feature = "rustls-data-path")]
+    fn into_conn(self) -> crate::rustls_data::Conn {
+        crate::rustls_data::Conn::Client(self)
+    }
 }
 
 impl Unbuffered for UnbufferedServerConnection {
@@ -182,6 +188,10 @@ impl Unbuffered for UnbufferedServerConnection {
     fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
         let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
         Ok((secrets, Kernel::Server(kernel)))
+    }
+    #[cfg(feature = "rustls-data-path")]
+    fn into_conn(self) -> crate::rustls_data::Conn {
+        crate::rustls_data::Conn::Server(self)
     }
 }
 
@@ -263,9 +273,14 @@ async fn drive<C: Unbuffered, IO: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
-    let (secrets, kernel) = conn.into_kernel().map_err(tls_error)?;
-    let keys = Keys::new(secrets, kernel).map_err(io::Error::other)?;
-    Ok(TlsStream::new(io, keys, incoming.ahead()))
+    #[cfg(feature = "rustls-data-path")]
+    return Ok(TlsStream::new(io, conn.into_conn(), incoming.ahead()));
+    #[cfg(not(feature = "rustls-data-path"))]
+    {
+        let (secrets, kernel) = conn.into_kernel().map_err(tls_error)?;
+        let keys = Keys::new(secrets, kernel).map_err(io::Error::other)?;
+        Ok(TlsStream::new(io, keys, incoming.ahead()))
+    }
 }
 
 /// After a failed handshake rustls has queued the alert that says why: send it, best effort.

@@ -27,6 +27,8 @@ mod handshake;
 mod keys;
 mod record;
 mod refusal;
+#[cfg(feature = "rustls-data-path")]
+mod rustls_data;
 mod stream;
 mod verifier;
 
@@ -42,6 +44,9 @@ pub use error::TlsError;
 pub use handshake::{accept, connect, Accepting};
 pub use record::RecordError;
 pub use refusal::refusal_config;
+#[cfg(feature = "rustls-data-path")]
+pub use rustls_data::TlsStream;
+#[cfg(not(feature = "rustls-data-path"))]
 pub use stream::TlsStream;
 
 /// The ALPN protocol a worker answers with (and a client offers first).
