@@ -3,8 +3,7 @@
 //! Both are TLS 1.3 only, present the session certificate and verify the peer with the shared
 //! [`SessionCertVerifier`](crate::verifier::SessionCertVerifier). Resumption is off on both
 //! sides: every connection proves possession of the session key again, and a ticket would be
-//! useless across sessions anyway. Both allow secret extraction: the keys are handed to our
-//! record layer once the handshake is done (see `handshake.rs`).
+//! useless across sessions anyway.
 
 use std::sync::Arc;
 
@@ -32,7 +31,6 @@ pub fn client_config(creds: &SessionCredentials) -> Result<Arc<ClientConfig>, Tl
         creds.session_id().as_bytes().to_vec(),
     ];
     config.resumption = Resumption::disabled();
-    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 
@@ -51,7 +49,6 @@ fn build_worker_config(creds: &SessionCredentials) -> Result<Arc<ServerConfig>, 
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     config.send_tls13_tickets = 0;
     config.session_storage = Arc::new(NoServerSessionStorage {});
-    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 

@@ -1,15 +1,12 @@
 //! The handshake, run by rustls' unbuffered connections, and the hand-over to [`TlsStream`].
 //!
-//! rustls' own stream keeps every received record's plaintext in a fresh `Vec` and copies it
-//! out again: on a busy tunnel that copy was the costliest thing a worker did. So rustls runs
-//! the handshake and keeps the key schedule, and our record layer carries the bytes.
+//! The unbuffered API lets postern lend rustls its buffers: a small one for the handshake,
+//! pooled ones for the data ([`TlsStream`]).
 //!
-//! The hand-over is exact by construction: rustls is given one whole record at a time
-//! ([`HandshakeBuffer`]), so when it reports `WriteTraffic` it has seen nothing after the
-//! peer's Finished, and everything behind it (the first application data, a KeyUpdate sent in
-//! the same flight) is the record layer's. `dangerous_into_kernel_connection` (rustls' API for
-//! kernel TLS) then hands over the keys and sequence numbers, and the `KernelConnection` that
-//! derives every later key.
+//! rustls is given one whole record at a time ([`HandshakeBuffer`]), so when it reports
+//! `WriteTraffic` it has seen nothing after the peer's Finished: everything behind it (the
+//! first application data, a KeyUpdate sent in the same flight) is still in the buffer, and
+//! goes to the stream as its first input.
 //!
 //! Before the handshake is done a connection holds only the handshake buffer: 4 KiB, grown to
 //! fit one record when a record needs it, never more than two records.
@@ -21,13 +18,12 @@ use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::pki_types::ServerName;
 use rustls::server::{Acceptor, ClientHello, ServerConnectionData, UnbufferedServerConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
-use rustls::{ClientConfig, ExtractedSecrets, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::keys::{Kernel, Keys};
 use crate::record::{self, MAX_RECORD};
-use crate::TlsStream;
+use crate::stream::{Conn, TlsStream};
 
 /// What the handshake buffer starts with: a whole flight of either side fits.
 const INITIAL_BUFFER: usize = 4 * 1024;
@@ -134,7 +130,7 @@ impl HandshakeBuffer {
         }
     }
 
-    /// The bytes after the last record rustls was offered: the record layer's first input.
+    /// The bytes after the last record rustls was offered: the stream's first input.
     fn ahead(&self) -> &[u8] {
         &self.buf[self.offered..self.filled]
     }
@@ -148,9 +144,7 @@ pub(crate) trait Unbuffered: Sized {
         incoming: &'i mut [u8],
     ) -> UnbufferedStatus<'c, 'i, Self::Data>;
     fn is_handshaking(&self) -> bool;
-    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error>;
-    #[cfg(feature = "rustls-data-path")]
-    fn into_conn(self) -> crate::rustls_data::Conn;
+    fn into_conn(self) -> Conn;
 }
 
 impl Unbuffered for UnbufferedClientConnection {
@@ -164,13 +158,8 @@ impl Unbuffered for UnbufferedClientConnection {
     fn is_handshaking(&self) -> bool {
         (**self).is_handshaking()
     }
-    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
-        let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
-        Ok((secrets, Kernel::Client(kernel)))
-    }
-    #[cfg(feature = "rustls-data-path")]
-    fn into_conn(self) -> crate::rustls_data::Conn {
-        crate::rustls_data::Conn::Client(self)
+    fn into_conn(self) -> Conn {
+        Conn::Client(self)
     }
 }
 
@@ -185,13 +174,8 @@ impl Unbuffered for UnbufferedServerConnection {
     fn is_handshaking(&self) -> bool {
         (**self).is_handshaking()
     }
-    fn into_kernel(self) -> Result<(ExtractedSecrets, Kernel), rustls::Error> {
-        let (secrets, kernel) = self.dangerous_into_kernel_connection()?;
-        Ok((secrets, Kernel::Server(kernel)))
-    }
-    #[cfg(feature = "rustls-data-path")]
-    fn into_conn(self) -> crate::rustls_data::Conn {
-        crate::rustls_data::Conn::Server(self)
+    fn into_conn(self) -> Conn {
+        Conn::Server(self)
     }
 }
 
@@ -223,7 +207,7 @@ fn encode(
     }
 }
 
-/// Runs `conn` through the handshake over `io` and hands it over to the record layer.
+/// Runs `conn` through the handshake over `io`, then makes the stream.
 async fn drive<C: Unbuffered, IO: AsyncRead + AsyncWrite + Unpin>(
     mut conn: C,
     mut io: IO,
@@ -268,46 +252,33 @@ async fn drive<C: Unbuffered, IO: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             Next::Failed(error) => {
-                send_pending_alert(&mut conn, &mut io).await;
+                send_pending_alert(&mut conn, &mut io, incoming.offered_mut()).await;
                 return Err(error);
             }
         }
     }
-    #[cfg(feature = "rustls-data-path")]
-    return Ok(TlsStream::new(io, conn.into_conn(), incoming.ahead()));
-    #[cfg(not(feature = "rustls-data-path"))]
-    {
-        let (secrets, kernel) = conn.into_kernel().map_err(tls_error)?;
-        let keys = Keys::new(secrets, kernel).map_err(io::Error::other)?;
-        Ok(TlsStream::new(io, keys, incoming.ahead()))
-    }
+    Ok(TlsStream::new(io, conn.into_conn(), incoming.ahead()))
 }
 
 /// After a failed handshake rustls has queued the alert that says why: send it, best effort.
-async fn send_pending_alert<C: Unbuffered, IO: AsyncWrite + Unpin>(conn: &mut C, io: &mut IO) {
+/// One call hands it out; a second would make rustls process the offending record again
+/// (and panic on a second fatal alert). `offered` is what rustls was last given: it may hold
+/// a position inside those bytes, and would panic on an empty slice.
+async fn send_pending_alert<C: Unbuffered, IO: AsyncWrite + Unpin>(
+    conn: &mut C,
+    io: &mut IO,
+    offered: &mut [u8],
+) {
     let mut outgoing = Vec::new();
-    // An alert is one record; the bound only guards against a loop that never ends.
-    for _ in 0..4 {
-        match conn.process(&mut []).state {
-            Ok(ConnectionState::EncodeTlsData(mut data)) => {
-                if encode(&mut data, &mut outgoing).is_err() {
-                    break;
-                }
-            }
-            Ok(ConnectionState::TransmitTlsData(data)) => {
-                data.done();
-                break;
-            }
-            _ => break,
+    if let Ok(ConnectionState::EncodeTlsData(mut data)) = conn.process(offered).state {
+        if encode(&mut data, &mut outgoing).is_ok() && io.write_all(&outgoing).await.is_ok() {
+            // Nothing more to do if the peer has gone.
+            let _flushed = io.flush().await;
         }
-    }
-    if !outgoing.is_empty() && io.write_all(&outgoing).await.is_ok() {
-        // Nothing more to do if the peer has gone.
-        let _flushed = io.flush().await;
     }
 }
 
-/// The client side: TLS with `config` over `io`, then the record layer takes over.
+/// The client side: TLS with `config` over `io`.
 pub async fn connect<IO: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<ClientConfig>,
     server_name: ServerName<'static>,
@@ -373,7 +344,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Accepting<IO> {
         self.accepted.client_hello()
     }
 
-    /// Finishes the handshake with `config`; then the record layer takes over.
+    /// Finishes the handshake with `config`.
     pub async fn finish(self, config: Arc<ServerConfig>) -> io::Result<TlsStream<IO>> {
         let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
         drive(conn, self.io, self.incoming).await

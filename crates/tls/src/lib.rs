@@ -12,10 +12,9 @@
 //! A client runs [`connect`]. A worker runs [`accept`], which reads the ClientHello, asks
 //! [`requested_session`] which session it names, then finishes the handshake
 //! ([`Accepting::finish`]) with [`worker_config`] for a known session or [`refusal_config`]
-//! for an unknown one. Either way the bytes then flow through [`TlsStream`], our own TLS 1.3
-//! record layer (`handshake.rs` says why and how it takes over from rustls; `stream.rs`
-//! what it accepts from the peer). Both ends work over any `AsyncRead + AsyncWrite`
-//! transport.
+//! for an unknown one. Either way the bytes then flow through [`TlsStream`], whose records
+//! rustls' unbuffered API seals and opens in buffers postern lends it (`stream.rs` says why).
+//! Both ends work over any `AsyncRead + AsyncWrite` transport.
 //!
 //! All configs use the `aws-lc-rs` provider explicitly, never the process-wide default.
 #![forbid(unsafe_code)]
@@ -24,11 +23,8 @@ mod config;
 mod credentials;
 mod error;
 mod handshake;
-mod keys;
 mod record;
 mod refusal;
-#[cfg(feature = "rustls-data-path")]
-mod rustls_data;
 mod stream;
 mod verifier;
 
@@ -42,11 +38,7 @@ pub use config::{
 pub use credentials::{SessionCredentials, SessionKey};
 pub use error::TlsError;
 pub use handshake::{accept, connect, Accepting};
-pub use record::RecordError;
 pub use refusal::refusal_config;
-#[cfg(feature = "rustls-data-path")]
-pub use rustls_data::TlsStream;
-#[cfg(not(feature = "rustls-data-path"))]
 pub use stream::TlsStream;
 
 /// The ALPN protocol a worker answers with (and a client offers first).

@@ -1,6 +1,7 @@
 //! postern's TLS against peers that send exactly the records they want (see `support`):
-//! KeyUpdates in the handshake's last flight, a record split across the hand-over, floods of
-//! KeyUpdates, and every record RFC 8446 forbids after a handshake. The worker side is
+//! KeyUpdates in the handshake's last flight, a record split across the end of the
+//! handshake, floods of KeyUpdates, and every record RFC 8446 forbids after a handshake. The
+//! worker side is
 //! `postern_tls::accept`, the client side `postern_tls::connect`, each over a scripted
 //! transport whose reads end exactly where the test's writes do.
 
@@ -170,6 +171,13 @@ async fn a_first_record_split_across_the_hand_over_arrives_whole() {
     within("the worker", worker).await.unwrap().unwrap();
 }
 
+/// A well-formed NewSessionTicket (RFC 8446 section 4.6.1): lifetime, age_add, empty nonce,
+/// a one-byte ticket, no extensions.
+fn ticket() -> Vec<u8> {
+    let body = [0, 0, 0, 60, 0, 0, 0, 0, 0, 0, 1, 0x42, 0, 0];
+    [&[NEW_SESSION_TICKET, 0, 0, body.len() as u8][..], &body].concat()
+}
+
 /// What the worker's read ends with, and the alert the peer gets.
 async fn refused(records: impl FnOnce(&mut TestKey) -> Vec<u8>) -> (String, Option<u8>) {
     let creds = credentials();
@@ -184,17 +192,21 @@ async fn refused(records: impl FnOnce(&mut TestKey) -> Vec<u8>) -> (String, Opti
     (error.to_string(), alert)
 }
 
+/// Everything RFC 8446 forbids after a handshake ends the connection with an error that
+/// names it. rustls judges the records (see `stream.rs` for why), and answers most with the
+/// alert the RFC names; where it sends none (its "peer misbehaved" limits, interleaving, an
+/// all-padding record), the test says so, so a change in rustls shows here.
 #[tokio::test]
-async fn every_forbidden_record_is_refused_with_its_alert() {
+async fn every_forbidden_record_is_refused() {
     let key_update = [KEY_UPDATE, 0, 0, 1, 0];
     type Script = Box<dyn FnOnce(&mut TestKey) -> Vec<u8>>;
-    // What is sent, what the worker's error says, the alert it answers with.
-    let cases: Vec<(&str, Script, &str, u8)> = vec![
+    // What is sent, what the worker's error says, the alert the peer gets.
+    let cases: Vec<(&str, Script, &str, Option<u8>)> = vec![
         (
             "plaintext over 2^14",
             Box::new(|tx| tx.seal(APPLICATION_DATA, &vec![1; 16385])),
-            "more than the 16384",
-            RECORD_OVERFLOW,
+            "peer sent excess record size",
+            Some(RECORD_OVERFLOW),
         ),
         (
             "a KeyUpdate that does not end its record",
@@ -204,85 +216,38 @@ async fn every_forbidden_record_is_refused_with_its_alert() {
                     &[&key_update[..], &[NEW_SESSION_TICKET, 0]].concat(),
                 )
             }),
-            "KeyUpdate does not end its record",
-            UNEXPECTED_MESSAGE,
+            "KeyEpochWithPendingFragment",
+            Some(UNEXPECTED_MESSAGE),
         ),
         (
             "a handshake fragment interleaved with application data",
             Box::new(|tx| {
-                [
-                    tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0]),
-                    tx.seal(APPLICATION_DATA, b"x"),
-                ]
-                .concat()
+                let fragment = tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0]);
+                [fragment, tx.seal(APPLICATION_DATA, b"x")].concat()
             }),
-            "application data record in the middle of a fragmented handshake message",
-            UNEXPECTED_MESSAGE,
+            "MessageInterleavedWithHandshakeMessage",
+            None,
         ),
         (
             "a handshake fragment interleaved with an alert",
             Box::new(|tx| {
-                [
-                    tx.seal(HANDSHAKE, &[KEY_UPDATE, 0]),
-                    tx.seal(ALERT, &[1, 90]),
-                ]
-                .concat()
+                let fragment = tx.seal(HANDSHAKE, &[KEY_UPDATE, 0]);
+                [fragment, tx.seal(ALERT, &[1, 90])].concat()
             }),
-            "alert record in the middle of a fragmented handshake message",
-            UNEXPECTED_MESSAGE,
+            "MessageInterleavedWithHandshakeMessage",
+            None,
         ),
         (
             "a NewSessionTicket from a client",
-            Box::new(|tx| {
-                tx.seal(
-                    HANDSHAKE,
-                    &[NEW_SESSION_TICKET, 0, 0, 9, 0, 0, 0, 60, 0, 0, 0, 0, 0],
-                )
-            }),
-            "NewSessionTicket sent by a client",
-            UNEXPECTED_MESSAGE,
+            Box::new(|tx| tx.seal(HANDSHAKE, &ticket())),
+            "got NewSessionTicket when expecting KeyUpdate",
+            Some(UNEXPECTED_MESSAGE),
         ),
         (
-            "a zero-length handshake fragment",
-            Box::new(|tx| tx.seal(HANDSHAKE, &[])),
-            "zero-length TLS handshake fragment",
-            DECODE_ERROR,
-        ),
-        (
-            "a KeyUpdate asking for neither",
-            Box::new(|tx| tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 2])),
-            "invalid request value 2",
-            ILLEGAL_PARAMETER,
-        ),
-        (
-            "a KeyUpdate of two bytes",
-            Box::new(|tx| tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 2, 0, 0])),
-            "malformed TLS KeyUpdate",
-            DECODE_ERROR,
-        ),
-        (
-            "another handshake message",
-            Box::new(|tx| tx.seal(HANDSHAKE, &[1, 0, 0, 1, 0])),
-            "handshake message of type 1",
-            UNEXPECTED_MESSAGE,
-        ),
-        (
-            "a warning alert other than user_canceled",
-            Box::new(|tx| tx.seal(ALERT, &[1, 42])),
-            "warning alert BadCertificate",
-            DECODE_ERROR,
-        ),
-        (
-            "an alert of three bytes",
-            Box::new(|tx| tx.seal(ALERT, &[2, 40, 0])),
-            "malformed TLS alert",
-            DECODE_ERROR,
-        ),
-        (
-            "five user_canceled warnings",
-            Box::new(|tx| (0..5).flat_map(|_| tx.seal(ALERT, &[1, 90])).collect()),
-            "more than 4 warning alerts",
-            UNEXPECTED_MESSAGE,
+            "33 zero-length handshake fragments in a row",
+            Box::new(|tx| (0..33).flat_map(|_| tx.seal(HANDSHAKE, &[])).collect()),
+            "TooManyEmptyFragments",
+            None,
         ),
         (
             "33 empty records in a row",
@@ -291,32 +256,69 @@ async fn every_forbidden_record_is_refused_with_its_alert() {
                     .flat_map(|_| tx.seal(APPLICATION_DATA, &[]))
                     .collect()
             }),
-            "more than 32 empty records",
-            UNEXPECTED_MESSAGE,
+            "TooManyEmptyFragments",
+            None,
+        ),
+        (
+            "a KeyUpdate asking for neither",
+            Box::new(|tx| tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 1, 2])),
+            "InvalidKeyUpdate",
+            Some(ILLEGAL_PARAMETER),
+        ),
+        (
+            "a KeyUpdate of two bytes",
+            Box::new(|tx| tx.seal(HANDSHAKE, &[KEY_UPDATE, 0, 0, 2, 0, 0])),
+            "received corrupt message",
+            Some(DECODE_ERROR),
+        ),
+        (
+            "a ClientHello after the handshake",
+            Box::new(|tx| tx.seal(HANDSHAKE, &[1, 0, 0, 1, 0])),
+            "received corrupt message",
+            Some(DECODE_ERROR),
+        ),
+        (
+            "a warning alert other than user_canceled",
+            Box::new(|tx| tx.seal(ALERT, &[1, 42])),
+            "BadCertificate",
+            Some(DECODE_ERROR),
+        ),
+        (
+            "an alert of three bytes",
+            Box::new(|tx| tx.seal(ALERT, &[2, 40, 0])),
+            "received corrupt message",
+            Some(DECODE_ERROR),
+        ),
+        (
+            "five user_canceled warnings",
+            Box::new(|tx| (0..5).flat_map(|_| tx.seal(ALERT, &[1, 90])).collect()),
+            "TooManyWarningAlertsReceived",
+            None,
         ),
         (
             "an unknown inner content type",
             Box::new(|tx| tx.seal(99, b"??")),
-            "inner type 99",
-            UNEXPECTED_MESSAGE,
+            "InvalidContentType",
+            Some(DECODE_ERROR),
         ),
         (
+            // RFC 8446 section 5.4 asks for unexpected_message here; rustls sends none.
             "a record of nothing but padding",
             Box::new(|tx| tx.seal_inner(&[0; 12])),
-            "no content type",
-            UNEXPECTED_MESSAGE,
+            "IllegalTlsInnerPlaintext",
+            None,
         ),
         (
             "an unprotected handshake record",
             Box::new(|_| vec![HANDSHAKE, 3, 3, 0, 5, KEY_UPDATE, 0, 0, 1, 0]),
-            "unprotected TLS record of type 22",
-            UNEXPECTED_MESSAGE,
+            "cannot decrypt",
+            Some(BAD_RECORD_MAC),
         ),
         (
             "a ChangeCipherSpec after the handshake",
             Box::new(|_| vec![CHANGE_CIPHER_SPEC, 3, 3, 0, 1, 1]),
-            "unprotected TLS record of type 20",
-            UNEXPECTED_MESSAGE,
+            "got ChangeCipherSpec",
+            Some(UNEXPECTED_MESSAGE),
         ),
         (
             "a forged record",
@@ -325,14 +327,14 @@ async fn every_forbidden_record_is_refused_with_its_alert() {
                 record[7] ^= 0x40;
                 record
             }),
-            "failed to decrypt",
-            BAD_RECORD_MAC,
+            "cannot decrypt",
+            Some(BAD_RECORD_MAC),
         ),
         (
             "a record header over the limit",
             Box::new(|_| vec![APPLICATION_DATA, 3, 3, 0x50, 0]),
-            "larger than TLS 1.3 allows",
-            RECORD_OVERFLOW,
+            "MessageTooLarge",
+            Some(DECODE_ERROR),
         ),
     ];
     for (what, records, error, alert) in cases {
@@ -341,11 +343,30 @@ async fn every_forbidden_record_is_refused_with_its_alert() {
             got_error.contains(error),
             "{what}: {error:?} not in {got_error:?}"
         );
-        assert_eq!(got_alert, Some(alert), "{what}: alert");
+        assert_eq!(got_alert, alert, "{what}: alert");
     }
 }
 
-/// A flood of KeyUpdates (each a key derivation) ends after rustls' and BoringSSL's limit
+/// Tolerated within the limits: a zero-length handshake fragment, empty records, tickets
+/// ignored... the connection carries data on.
+#[tokio::test]
+async fn odd_but_allowed_records_do_not_end_the_connection() {
+    let creds = credentials();
+    let (ours, theirs) = scripted_pair();
+    let worker = worker(&creds, ours, echo);
+    let mut peer = hostile_client(&creds, theirs, |_| Vec::new()).await;
+    let mut script = peer.tx.seal(HANDSHAKE, &[]);
+    script.extend((0..31).flat_map(|_| peer.tx.seal(APPLICATION_DATA, &[])));
+    script.extend(peer.tx.seal(ALERT, &[1, 90]));
+    script.extend(peer.tx.seal_inner(&[b'o', b'k', APPLICATION_DATA, 0, 0, 0]));
+    peer.send(&script).await;
+    assert_eq!(within("the echo", peer.read_data(2)).await, b"ok");
+    let close = peer.tx.seal(ALERT, &[1, 0]);
+    peer.send(&close).await;
+    within("the worker", worker).await.unwrap().unwrap();
+}
+
+/// A flood of KeyUpdates (each a key derivation) ends after rustls' limit (BoringSSL's too)
 /// of 32 in a row; KeyUpdates with data between them are fine.
 #[tokio::test]
 async fn a_flood_of_key_updates_is_cut_after_thirty_two() {
@@ -372,15 +393,11 @@ async fn a_flood_of_key_updates_is_cut_after_thirty_two() {
         tokio::task::yield_now().await;
     }
     assert!(sent < 100_000, "the worker read all 100,000 KeyUpdates");
-    assert_eq!(
-        within("the alert", peer.alert()).await,
-        Some(UNEXPECTED_MESSAGE)
-    );
+    // rustls ends it without an alert (one of its "peer misbehaved" limits).
+    assert_eq!(within("the end", peer.alert()).await, None);
     let error = within("the worker", worker).await.unwrap().unwrap_err();
     assert!(
-        error
-            .to_string()
-            .contains("more than 32 TLS handshake messages"),
+        error.to_string().contains("TooManyKeyUpdateRequests"),
         "{error}"
     );
 }
@@ -390,7 +407,7 @@ async fn a_flood_of_key_updates_is_cut_after_thirty_two() {
 async fn a_fatal_alert_from_the_peer_ends_the_connection_quietly() {
     let (error, alert) = refused(|tx| tx.seal(ALERT, &[2, 40])).await;
     assert!(
-        error.contains("the peer sent TLS alert HandshakeFailure"),
+        error.contains("received fatal alert: HandshakeFailure"),
         "{error}"
     );
     assert_eq!(alert, None, "no alert answers a fatal alert");
@@ -405,9 +422,8 @@ async fn our_client_ignores_tickets_and_stops_at_close_notify() {
     let config = (*worker_config(&creds).unwrap()).clone();
     let server = tokio::spawn(async move {
         let mut peer = Peer::server(&config, theirs, |_| Vec::new()).await;
-        let ticket = [NEW_SESSION_TICKET, 0, 0, 9, 0, 0, 0, 60, 0, 0, 0, 0, 0];
         let mut script: Vec<u8> = (0..3)
-            .flat_map(|_| peer.tx.seal(HANDSHAKE, &ticket))
+            .flat_map(|_| peer.tx.seal(HANDSHAKE, &ticket()))
             .collect();
         script.extend(peer.tx.seal(APPLICATION_DATA, b"data"));
         script.extend(peer.tx.seal(ALERT, &[1, 0]));

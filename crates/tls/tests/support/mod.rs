@@ -1,11 +1,11 @@
-//! A hostile TLS 1.3 peer and a scripted transport, for testing what postern's record layer
+//! A hostile TLS 1.3 peer and a scripted transport, for testing what postern's TLS stream
 //! does with records it should never get.
 //!
 //! The peer runs its handshake with rustls, then seals and opens records itself with keys it
 //! derives on its own (RFC 8446 section 7: the traffic secrets from rustls' key log, then
-//! HKDF-Expand-Label for keys, IVs and every KeyUpdate). None of postern's record code is
-//! used, so a test checks postern against an independent reading of the RFC. Every record
-//! it opens is checked to use a (key, nonce) pair never seen before.
+//! HKDF-Expand-Label for keys, IVs and every KeyUpdate), so what it checks does not depend on
+//! the code under test. Every record it opens is checked to use a (key, nonce) pair never
+//! seen before.
 
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses part of this
 
