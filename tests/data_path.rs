@@ -312,3 +312,85 @@ async fn the_inactivity_timeout_runs_while_no_connection_is_open() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
+
+/// A client that ends abnormally (a reset of its local connection) ends the endpoint's
+/// connection with a reset too, and the connection is closed as "network error"; one that
+/// closes cleanly ends it with a FIN, "closed by end-user".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_client_resets_the_endpoint_a_clean_one_closes_it() {
+    let worker = start_worker().await;
+    let (endpoint, mut ends) = observing_endpoint().await;
+    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let proxy = start_proxy(&auth.authorization_token).await;
+
+    let mut clean = TcpStream::connect(proxy.addr).await.unwrap();
+    clean.write_all(b"hello").await.unwrap();
+    clean.shutdown().await.unwrap();
+    let mut echo = Vec::new();
+    within("the echo", clean.read_to_end(&mut echo))
+        .await
+        .unwrap();
+    assert_eq!(echo, b"hello");
+    let end = within("the clean end", ends.recv()).await.unwrap();
+    assert_eq!((end.bytes, end.how), (5, Ok(())), "a FIN at the endpoint");
+
+    let mut aborted = TcpStream::connect(proxy.addr).await.unwrap();
+    aborted.write_all(b"partial").await.unwrap();
+    let mut echo = [0u8; 7];
+    within("the echo", aborted.read_exact(&mut echo))
+        .await
+        .unwrap();
+    postern_proto::io::reset_on_close(&aborted).unwrap();
+    drop(aborted);
+    let end = within("the aborted end", ends.recv()).await.unwrap();
+    assert_eq!(
+        (end.bytes, end.how),
+        (7, Err(std::io::ErrorKind::ConnectionReset)),
+        "a reset at the endpoint"
+    );
+
+    let id = auth.session.id.clone();
+    let reasons = eventually("both connections closed", || {
+        let s = worker.session(&id);
+        let reasons: Vec<_> = s
+            .connections
+            .iter()
+            .filter_map(|c| c.closed_reason)
+            .collect();
+        (reasons.len() == 2).then_some(reasons)
+    })
+    .await;
+    assert!(
+        reasons.contains(&ClosedReason::ClosedByEndUser),
+        "{reasons:?}"
+    );
+    assert!(reasons.contains(&ClosedReason::NetworkError), "{reasons:?}");
+}
+
+/// An endpoint that resets its connection: the user's client sees a reset, not an orderly
+/// end, and the connection is closed as "network error".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_reset_reaches_the_client_as_a_reset() {
+    let worker = start_worker().await;
+    let endpoint = resetting_endpoint(4).await;
+    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let proxy = start_proxy(&auth.authorization_token).await;
+    let mut client = TcpStream::connect(proxy.addr).await.unwrap();
+    client.write_all(b"ping").await.unwrap();
+    let mut rest = Vec::new();
+    let ended = within("the reset", client.read_to_end(&mut rest)).await;
+    assert_eq!(
+        ended.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    let id = auth.session.id.clone();
+    let reason = eventually("the connection closed", || {
+        worker
+            .session(&id)
+            .connections
+            .first()
+            .and_then(|c| c.closed_reason)
+    })
+    .await;
+    assert_eq!(reason, ClosedReason::NetworkError);
+}

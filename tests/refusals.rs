@@ -391,3 +391,96 @@ async fn wrong_credentials_and_tls_12_are_refused_without_harming_live_connectio
         "no refused client got a connection"
     );
 }
+
+/// A client that stops without a WebSocket Close (its TCP simply ends, no close_notify
+/// either): the worker resets the endpoint's connection instead of closing it in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_ends_without_a_close_gets_the_endpoint_reset() {
+    let worker = start_worker().await;
+    let (endpoint, mut ends) = observing_endpoint().await;
+    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let creds = credentials(&auth.authorization_token);
+    let mut ws = open(&worker, &creds).await;
+    send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
+    ws.write_all(b"data").await.unwrap();
+    ws.flush().await.unwrap();
+    let mut echo = [0u8; 4];
+    within("the echo", ws.read_exact(&mut echo)).await.unwrap();
+    ws.get_mut().get_mut().0.shutdown().await.unwrap();
+    let end = within("the endpoint's end", ends.recv()).await.unwrap();
+    assert_eq!(
+        (end.bytes, end.how),
+        (4, Err(std::io::ErrorKind::ConnectionReset))
+    );
+    let id = auth.session.id.clone();
+    let reason = eventually("the connection closed", || {
+        worker
+            .session(&id)
+            .connections
+            .first()
+            .and_then(|c| c.closed_reason)
+    })
+    .await;
+    assert_eq!(reason, postern_worker::ClosedReason::NetworkError);
+}
+
+/// Connections beyond the cap on handshakes in progress are reset at once; once those
+/// handshakes end, new connections are served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
+    let worker = start_worker_with(postern_worker::WorkerConfig {
+        max_concurrent_handshakes: 2,
+        ..Default::default()
+    })
+    .await;
+    let endpoint = echo_endpoint().await;
+    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let creds = credentials(&auth.authorization_token);
+    // Two strangers who never finish their handshake hold both places.
+    let mut strangers = Vec::new();
+    for _ in 0..2 {
+        let mut tcp = TcpStream::connect(worker.addr).await.unwrap();
+        tcp.write_all(&[22, 3, 1]).await.unwrap();
+        strangers.push(tcp);
+    }
+    // A third connection is reset without waiting for anything (so fast that connecting
+    // may already report it).
+    let ended = within("the refusal", async {
+        let mut third = TcpStream::connect(worker.addr).await?;
+        third.read(&mut [0u8; 1]).await
+    })
+    .await;
+    assert_eq!(
+        ended.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    // Once the strangers go, a real client gets through.
+    drop(strangers);
+    let mut ws = eventually_async_open(&worker, &creds).await;
+    send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
+}
+
+/// Opens a proper client connection, retrying (bounded) while the worker may still count
+/// closed handshakes as in progress.
+async fn eventually_async_open(worker: &Worker, creds: &SessionCredentials) -> Ws {
+    let config = postern_tls::client_config(creds).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let tcp = TcpStream::connect(worker.addr).await.unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        if let Ok(tls) = TlsConnector::from(config.clone()).connect(name, tcp).await {
+            if let Ok(ws) = ws::connect(tls, &worker.addr.to_string()).await {
+                return ws;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no connection got through"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

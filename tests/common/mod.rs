@@ -61,14 +61,18 @@ impl Drop for Worker {
 }
 
 pub async fn start_worker() -> Worker {
+    start_worker_with(postern_worker::WorkerConfig {
+        progress_interval: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .await
+}
+
+pub async fn start_worker_with(config: postern_worker::WorkerConfig) -> Worker {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = SessionStore::new();
     let shutdown = CancellationToken::new();
-    let config = postern_worker::WorkerConfig {
-        progress_interval: Duration::from_millis(200),
-        ..Default::default()
-    };
     let task = tokio::spawn(postern_worker::serve(
         listener,
         Arc::new(store.clone()),
@@ -159,6 +163,58 @@ pub async fn echo_endpoint() -> SocketAddr {
             }
             if let Err(e) = write.shutdown().await {
                 eprintln!("echo endpoint shutdown: {e}");
+            }
+        });
+    });
+    addr
+}
+
+/// How an endpoint's reading of one connection ended: the bytes it read, then `Ok(())` for an
+/// orderly end (FIN) or the error kind (a reset: `ConnectionReset`).
+#[derive(Debug)]
+pub struct ReadEnd {
+    pub bytes: usize,
+    pub how: Result<(), std::io::ErrorKind>,
+}
+
+/// An endpoint that echoes what it reads and reports how each connection's reading ended.
+pub async fn observing_endpoint() -> (SocketAddr, mpsc::UnboundedReceiver<ReadEnd>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    spawn_acceptor(listener, move |mut stream| {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut bytes = 0;
+            let how = loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        bytes += n;
+                        if let Err(e) = stream.write_all(&buf[..n]).await {
+                            break Err(e.kind());
+                        }
+                    }
+                    Err(e) => break Err(e.kind()),
+                }
+            };
+            let _ = stream.shutdown().await;
+            tx.send(ReadEnd { bytes, how }).unwrap();
+        });
+    });
+    (addr, rx)
+}
+
+/// An endpoint that reads `len` bytes of each connection, then resets it.
+pub async fn resetting_endpoint(len: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    spawn_acceptor(listener, move |mut stream| {
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; len];
+            if stream.read_exact(&mut buf).await.is_ok() {
+                postern_proto::io::reset_on_close(&stream).unwrap();
             }
         });
     });

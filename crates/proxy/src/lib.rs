@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Cores, Counted, Side};
+use postern_proto::io::{reset_on_close, splice, tune_tcp, ByteCounts, Cores, Counted, End, Side};
 use postern_proto::pb::targets::SessionAuthorizationData;
 use postern_proto::ws::close;
 use postern_tls::SessionCredentials;
@@ -275,7 +275,17 @@ impl ClientProxy {
                         debug!("TLS shutdown with the worker timed out");
                     }
                 }
-                Err(e) => debug!(error = %e, "connection ended with an error"),
+                Err(e) => {
+                    // One side ended abnormally: the other gets a reset, not a FIN.
+                    debug!(error = %e, "connection ended with an error");
+                    let reset = match e.end {
+                        End::A => reset_on_close(ws.get_ref().get_ref()),
+                        End::B => reset_on_close(local.get_ref()),
+                    };
+                    if let Err(e) = reset {
+                        debug!(error = %e, "could not arrange the reset");
+                    }
+                }
             },
             () = state.cut.cancelled() => {
                 if tokio::time::timeout(Duration::from_secs(1), ws.close(close::NORMAL, close::DONE)).await.is_err() {

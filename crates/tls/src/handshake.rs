@@ -295,16 +295,21 @@ pub async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) -> io::Resul
     let mut fed = 0;
     loop {
         incoming.read_more(&mut io, MAX_CLIENT_HELLO).await?;
-        // rustls parses the ClientHello from a copy; the bytes stay here for the connection
+        incoming.pass_whole_records();
+        // rustls parses the ClientHello from a copy of each record once it is whole (so a
+        // slow partial record is held once, here), and of the next record's header as soon as
+        // it is there (so garbage is refused at once). The bytes stay here for the connection
         // made once the config is chosen.
-        let mut fresh = &incoming.bytes()[fed..];
+        let upto = incoming
+            .offered
+            .max((incoming.offered + record::HEADER_LEN).min(incoming.filled));
+        let mut fresh = &incoming.bytes()[fed.min(upto)..upto];
         while !fresh.is_empty() {
             if acceptor.read_tls(&mut fresh)? == 0 {
                 break;
             }
         }
-        fed = incoming.filled;
-        incoming.pass_whole_records();
+        fed = fed.max(upto);
         match acceptor.accept() {
             Ok(Some(accepted)) => {
                 incoming.offered = 0;

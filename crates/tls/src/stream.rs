@@ -358,6 +358,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStream<IO> {
         }
     }
 
+    /// The transport, e.g. to make its close a reset.
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
     /// Sends the sealed records.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let parts = &mut self.parts;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use postern_proto::io::{splice, tune_tcp, ByteCounts, Counted, Side};
+use postern_proto::io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
 use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_proto::ws::{self, close, WsStream};
 use postern_proto::TofuToken;
@@ -22,6 +22,7 @@ use postern_tls::TlsStream;
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info};
 
 use crate::authority::{
@@ -57,10 +58,13 @@ fn until(deadline: SystemTime) -> Duration {
         .unwrap_or(Duration::ZERO)
 }
 
+/// Serves one client connection; `tls_place` is its place among the TLS handshakes in
+/// progress, given back once its handshake is done.
 pub(crate) async fn serve<A: SessionAuthority>(
     shared: Arc<Shared<A>>,
     tcp: TcpStream,
     client: SocketAddr,
+    tls_place: OwnedSemaphorePermit,
 ) -> Result<(), WorkerError> {
     if let Err(e) = tune_tcp(&tcp) {
         debug!(error = %e, "could not tune client socket");
@@ -72,6 +76,7 @@ pub(crate) async fn serve<A: SessionAuthority>(
         accept_tls(&*shared.authority, tcp),
     )
     .await?;
+    drop(tls_place);
     tracing::Span::current().record("session", session.id.as_str());
     let mut ws = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
         Ok(ws::accept(tls).await?)
@@ -434,7 +439,21 @@ async fn proxy<A: SessionAuthority>(
             (ClosedReason::ClosedByEndUser, Ok(()))
         }
         Err(Err(e)) => {
-            debug!(error = %e, "splice ended with an error");
+            // One side ended abnormally (a reset, EOF without a WebSocket Close, a TLS
+            // error): the other side gets a reset, not a FIN, so it can tell.
+            let reset = match e.end {
+                End::A => {
+                    info!(error = %e, "client side ended abnormally; resetting the endpoint connection");
+                    reset_on_close(endpoint.get_ref())
+                }
+                End::B => {
+                    info!(error = %e, "endpoint connection ended abnormally; resetting the client's");
+                    reset_on_close(ws.get_ref().get_ref())
+                }
+            };
+            if let Err(e) = reset {
+                debug!(error = %e, "could not arrange the reset");
+            }
             (ClosedReason::NetworkError, Ok(()))
         }
         Ok((reason, close_reason)) => {

@@ -14,12 +14,14 @@ mod connection;
 mod error;
 mod live;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use postern_proto::io::Cores;
-use tokio::net::TcpListener;
+use postern_proto::io::{reset_on_close, Cores};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
@@ -51,7 +53,15 @@ pub struct WorkerConfig {
     /// Threads carrying connections, each with its own single-threaded runtime; 0 means one
     /// per core available to the process.
     pub connection_threads: usize,
+    /// TLS handshakes in progress at once; a connection beyond them is reset at once. Before
+    /// its handshake is done a client has proven nothing, so this caps what strangers cost.
+    pub max_concurrent_handshakes: usize,
 }
+
+/// Default of [`WorkerConfig::max_concurrent_handshakes`]: far above what a burst of honest
+/// clients needs (a handshake takes about a millisecond here), and a few MiB of handshake
+/// buffers at most.
+pub const DEFAULT_MAX_CONCURRENT_HANDSHAKES: usize = 1024;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -65,6 +75,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(5),
             progress_interval: Duration::from_secs(1),
             connection_threads: 0,
+            max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
         }
     }
 }
@@ -96,6 +107,10 @@ pub async fn serve<A: SessionAuthority>(
     let tracker = TaskTracker::new();
     tracker.spawn(watch_cancellations(shared.clone()));
     tracker.spawn(report_progress(shared.clone()));
+    let handshakes = Arc::new(Semaphore::new(
+        shared.config.max_concurrent_handshakes.max(1),
+    ));
+    let mut refused = Refused::default();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -110,6 +125,10 @@ pub async fn serve<A: SessionAuthority>(
                 continue;
             }
         };
+        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+            refused.one(&tcp, client, shared.config.max_concurrent_handshakes);
+            continue;
+        };
         let span = tracing::info_span!(
             "connection",
             %client,
@@ -120,7 +139,7 @@ pub async fn serve<A: SessionAuthority>(
         let tracked = tracker.token();
         let serve_one = move |tcp| {
             async move {
-                if let Err(e) = connection::serve(shared, tcp, client).await {
+                if let Err(e) = connection::serve(shared, tcp, client, handshake).await {
                     info!(error = %e, "connection ended early");
                 }
                 drop(tracked);
@@ -139,6 +158,36 @@ pub async fn serve<A: SessionAuthority>(
     }
     // Dropping the threads' runtimes drops whatever connection outlived the grace.
     drop(cores);
+}
+
+/// Connections refused because too many handshakes were in progress, logged at most once a
+/// second so a flood does not flood the log too.
+#[derive(Debug, Default)]
+struct Refused {
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl Refused {
+    fn one(&mut self, tcp: &TcpStream, client: SocketAddr, limit: usize) {
+        if let Err(e) = reset_on_close(tcp) {
+            debug!(error = %e, "could not arrange the reset");
+        }
+        self.since_log += 1;
+        let due = self
+            .last_log
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if due {
+            warn!(
+                %client,
+                refused = self.since_log,
+                limit,
+                "refusing connections: the most TLS handshakes allowed at once are in progress"
+            );
+            self.since_log = 0;
+            self.last_log = Some(Instant::now());
+        }
+    }
 }
 
 /// Cuts live connections of sessions the authority cancels.

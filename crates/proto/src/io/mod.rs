@@ -20,7 +20,7 @@ mod splice;
 
 pub use cores::Cores;
 pub use pool::{PoolBuf, BUFFER_SIZE};
-pub use splice::{splice, SpliceWrite};
+pub use splice::{splice, End, SpliceError, SpliceWrite};
 
 /// Disables Nagle (interactive protocols such as ssh must not wait 40 ms per keystroke) and
 /// turns on keepalive so a vanished peer of an idle tunnel is noticed.
@@ -29,6 +29,13 @@ pub fn tune_tcp(stream: &TcpStream) -> io::Result<()> {
     socket.set_tcp_nodelay(true)?;
     socket.set_keepalive(true)?;
     socket.set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(Duration::from_secs(60)))
+}
+
+/// Makes the socket's close a reset (RST) instead of an orderly FIN: for a connection whose
+/// other side ended abnormally, so its peer (a database, an ssh server, the user's client)
+/// can tell an aborted transfer from a finished one.
+pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO))
 }
 
 /// Running totals of one proxied connection, readable while it is live.

@@ -27,15 +27,32 @@ pub trait SpliceWrite: AsyncWrite + Unpin {
 impl SpliceWrite for tokio::net::TcpStream {}
 impl SpliceWrite for tokio::io::DuplexStream {}
 
+/// Which stream of a [`splice`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    A,
+    B,
+}
+
+/// A [`splice`] ended by an I/O error on one of its streams (reading or writing it).
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct SpliceError {
+    pub end: End,
+    #[source]
+    pub source: io::Error,
+}
+
 /// Copies both ways until both directions have ended, passing half-close through: EOF read
 /// on one side shuts down writing on the other while the other direction keeps flowing.
-/// Returns the bytes copied `(a_to_b, b_to_a)`; the first error of either direction ends it.
+/// Returns the bytes copied `(a_to_b, b_to_a)`; the first error of either direction ends it,
+/// naming the stream it came from, so the caller can tell whose end was abnormal.
 ///
 /// Each direction reads as much as has arrived, up to 64 KiB, before writing it out in one
 /// go (so the 16 KiB pieces a TLS record yields reach a plain socket as one write), and
 /// flushes the writer whenever its reader would block. The 64 KiB buffer is lent from the
 /// pool for one read-and-write round, so an idle connection holds none.
-pub async fn splice<A, B>(a: &mut A, b: &mut B) -> io::Result<(u64, u64)>
+pub async fn splice<A, B>(a: &mut A, b: &mut B) -> Result<(u64, u64), SpliceError>
 where
     A: AsyncRead + SpliceWrite + ?Sized,
     B: AsyncRead + SpliceWrite + ?Sized,
@@ -43,8 +60,18 @@ where
     let mut a_to_b = OneWay::default();
     let mut b_to_a = OneWay::default();
     std::future::poll_fn(|cx| {
-        let up = a_to_b.poll(cx, &mut *a, &mut *b)?;
-        let down = b_to_a.poll(cx, &mut *b, &mut *a)?;
+        let up = a_to_b
+            .poll(cx, &mut *a, &mut *b)
+            .map_err(|(reading, source)| SpliceError {
+                end: if reading { End::A } else { End::B },
+                source,
+            })?;
+        let down = b_to_a
+            .poll(cx, &mut *b, &mut *a)
+            .map_err(|(reading, source)| SpliceError {
+                end: if reading { End::B } else { End::A },
+                source,
+            })?;
         match (up, down) {
             (Poll::Ready(up), Poll::Ready(down)) => Poll::Ready(Ok((up, down))),
             _ => Poll::Pending,
@@ -68,13 +95,16 @@ struct OneWay {
     done: bool,
 }
 
+/// An error of one direction: `true` if reading failed, `false` if writing did.
+type Failed = (bool, io::Error);
+
 impl OneWay {
     fn poll<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,
         writer: &mut W,
-    ) -> Poll<io::Result<u64>>
+    ) -> Poll<Result<u64, Failed>>
     where
         R: AsyncRead + Unpin + ?Sized,
         W: SpliceWrite + ?Sized,
@@ -86,9 +116,10 @@ impl OneWay {
             if let Some(buffer) = &mut self.buffer {
                 while self.start < self.end {
                     let pending = &mut buffer[self.start..self.end];
-                    let n = ready!(writer.poll_splice_write(cx, pending))?;
+                    let n =
+                        ready!(writer.poll_splice_write(cx, pending)).map_err(|e| (false, e))?;
                     if n == 0 {
-                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        return Poll::Ready(Err((false, io::ErrorKind::WriteZero.into())));
                     }
                     self.start += n;
                     self.copied += n as u64;
@@ -97,7 +128,7 @@ impl OneWay {
             }
             if self.eof {
                 self.buffer = None;
-                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                ready!(Pin::new(&mut *writer).poll_shutdown(cx)).map_err(|e| (false, e))?;
                 self.done = true;
                 continue;
             }
@@ -112,7 +143,7 @@ impl OneWay {
                         break;
                     }
                     Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err((true, e))),
                     Poll::Pending => {
                         blocked = true;
                         break;
@@ -125,7 +156,7 @@ impl OneWay {
                 // Nothing on the way: the buffer goes back, and what was written goes out.
                 self.buffer = None;
                 if self.unflushed {
-                    ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                    ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(|e| (false, e))?;
                     self.unflushed = false;
                 }
                 return Poll::Pending;
@@ -222,6 +253,10 @@ mod tests {
         }
         let (mut b, _b_far) = tokio::io::duplex(1024);
         let err = splice(&mut Failing, &mut b).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(err.source.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(err.end, End::A, "the stream that failed is named");
+        let (mut a, _a_far) = tokio::io::duplex(1024);
+        let err = splice(&mut a, &mut Failing).await.unwrap_err();
+        assert_eq!(err.end, End::B);
     }
 }
