@@ -513,6 +513,9 @@ pub struct DevArgs {
     pub login_name: String,
     #[arg(long, default_value = "password")]
     pub password: String,
+    /// TLS handshakes the worker runs at once; a connection beyond them is reset at once.
+    #[arg(long, default_value_t = postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES)]
+    pub max_concurrent_handshakes: usize,
 }
 
 /// Go-style durations: `90s`, `5m`, `1h30m`, `250ms`, or plain seconds. Negative = never.

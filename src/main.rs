@@ -229,6 +229,7 @@ async fn dev(args: DevArgs) -> ExitCode {
         proxy_listen_address: args.proxy_listen_address,
         login_name: args.login_name,
         password: args.password,
+        max_concurrent_handshakes: args.max_concurrent_handshakes,
     };
     match run(options, shutdown_on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,

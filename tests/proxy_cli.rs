@@ -217,7 +217,7 @@ async fn an_expired_session_is_refused_before_anything_is_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_and_flags_get_clear_errors() {
-    let cases: [(&[&str], i32, &str); 4] = [
+    let cases: [(&[&str], i32, &str); 5] = [
         (&["proxy", "-authz", "0OIl"], 1, "not valid base58"),
         (&["proxy", "-authz", ""], 1, "empty"),
         (
@@ -226,6 +226,17 @@ async fn bad_tokens_and_flags_get_clear_errors() {
             "authorization_token",
         ),
         (&["proxy"], 64, "--authz"),
+        (
+            &[
+                "dev",
+                "-max-concurrent-handshakes",
+                "0",
+                "-api-listen-address",
+                "127.0.0.1:0",
+            ],
+            64,
+            "invalid -max-concurrent-handshakes: must be at least 1",
+        ),
     ];
     for (args, code, needle) in cases {
         let mut proxy = PosternProcess::spawn(args);

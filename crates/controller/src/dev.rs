@@ -31,6 +31,8 @@ pub struct DevOptions {
     pub proxy_listen_address: String,
     pub login_name: String,
     pub password: String,
+    /// TLS handshakes the worker runs at once; connections beyond are reset.
+    pub max_concurrent_handshakes: usize,
 }
 
 impl Default for DevOptions {
@@ -44,6 +46,7 @@ impl Default for DevOptions {
             proxy_listen_address: postern_worker::DEFAULT_PROXY_ADDR.into(),
             login_name: "admin".into(),
             password: "password".into(),
+            max_concurrent_handshakes: postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES,
         }
     }
 }
@@ -101,6 +104,9 @@ fn validate(options: &DevOptions) -> Result<(SocketAddr, SocketAddr), DevError> 
     if options.host_address.trim().is_empty() || options.host_address.contains("://") {
         return Err(invalid("host-address", "must be a host name or IP address"));
     }
+    if options.max_concurrent_handshakes == 0 {
+        return Err(invalid("max-concurrent-handshakes", "must be at least 1"));
+    }
     if options.login_name.is_empty() {
         return Err(invalid("login-name", "must not be empty"));
     }
@@ -141,7 +147,10 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
     let worker = tokio::spawn(postern_worker::serve(
         proxy_listener,
         Arc::new(sessions.clone()),
-        postern_worker::WorkerConfig::default(),
+        postern_worker::WorkerConfig {
+            max_concurrent_handshakes: options.max_concurrent_handshakes,
+            ..Default::default()
+        },
         shutdown.clone(),
     ));
     let reaper = tokio::spawn(reap_every_second(sessions.clone(), shutdown.clone()));
