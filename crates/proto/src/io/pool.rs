@@ -28,8 +28,11 @@ impl PoolBuf {
 }
 
 impl Drop for PoolBuf {
+    /// Cleared before it goes back (or is freed): the next connection to borrow it must not
+    /// find this one's plaintext in it (nothing reads past what it wrote; a bug might).
     fn drop(&mut self) {
-        if let Some(buffer) = self.0.take() {
+        if let Some(mut buffer) = self.0.take() {
+            buffer.fill(0);
             let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < POOL_LIMIT {
                 pool.push(buffer);
@@ -55,5 +58,21 @@ impl DerefMut for PoolBuf {
 impl std::fmt::Debug for PoolBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PoolBuf({} bytes)", self.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_comes_back_cleared() {
+        let mut first = PoolBuf::take();
+        first[..6].copy_from_slice(b"secret");
+        first[BUFFER_SIZE - 1] = 1;
+        drop(first);
+        // Other tests share the pool: whichever buffer comes next must be all zeros.
+        let next = PoolBuf::take();
+        assert!(next.iter().all(|&b| b == 0));
     }
 }
