@@ -458,7 +458,7 @@ async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
     );
     // Once the strangers go, a real client gets through.
     drop(strangers);
-    let mut ws = eventually_async_open(&worker, &creds).await;
+    let mut ws = open_once_admitted(&worker, &creds).await;
     send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
         .await
         .unwrap();
@@ -466,15 +466,17 @@ async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
 
 /// Opens a proper client connection, retrying (bounded) while the worker may still count
 /// closed handshakes as in progress.
-async fn eventually_async_open(worker: &Worker, creds: &SessionCredentials) -> Ws {
+async fn open_once_admitted(worker: &Worker, creds: &SessionCredentials) -> Ws {
     let config = postern_tls::client_config(creds).unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let tcp = TcpStream::connect(worker.addr).await.unwrap();
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        if let Ok(tls) = TlsConnector::from(config.clone()).connect(name, tcp).await {
-            if let Ok(ws) = ws::connect(tls, &worker.addr.to_string()).await {
-                return ws;
+        // A refused connection may fail as early as connecting.
+        if let Ok(tcp) = TcpStream::connect(worker.addr).await {
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            if let Ok(tls) = TlsConnector::from(config.clone()).connect(name, tcp).await {
+                if let Ok(ws) = ws::connect(tls, &worker.addr.to_string()).await {
+                    return ws;
+                }
             }
         }
         assert!(

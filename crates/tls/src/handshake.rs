@@ -14,6 +14,7 @@
 use std::io;
 use std::sync::Arc;
 
+use bytes::BufMut;
 use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::pki_types::ServerName;
 use rustls::server::{Acceptor, ClientHello, ServerConnectionData, UnbufferedServerConnection};
@@ -25,20 +26,25 @@ use tokio::net::TcpStream;
 use crate::record::{self, MAX_RECORD};
 use crate::stream::{Conn, TlsStream};
 
-/// What the handshake buffer starts with: a whole flight of either side fits.
-const INITIAL_BUFFER: usize = 4 * 1024;
+/// Most the handshake buffer grows by for one read: it holds what has arrived plus at most
+/// this, so a stranger who announces a long record and sends nothing more costs little.
+/// A server's whole flight fits in one read.
+const READ_STEP: usize = 4 * 1024;
+/// The first read's room: a ClientHello is a few hundred bytes, and a connection that sends
+/// nothing should hold next to nothing.
+const FIRST_READ: usize = 1024;
 /// Most the handshake buffer may hold: a handshake message spanning two records.
 const MAX_BUFFER: usize = 2 * MAX_RECORD;
 /// A ClientHello must arrive within one record's worth of bytes.
 const MAX_CLIENT_HELLO: usize = MAX_RECORD;
 
 /// Bytes read during the handshake. rustls is offered whole records only, one more each time
-/// it says it needs more; bytes beyond what it was offered wait here.
+/// it says it needs more; bytes beyond what it was offered wait here. The buffer holds what
+/// has arrived and nothing more: each read lends the transport at most [`READ_STEP`] bytes
+/// of spare room, never initialised, so memory follows the bytes a peer really sent.
 #[derive(Debug, Default)]
 struct HandshakeBuffer {
-    /// Zero-filled to its length; `filled` bytes are real.
     buf: Vec<u8>,
-    filled: usize,
     /// Bytes at the front offered to rustls: whole records, some maybe already processed
     /// but kept by rustls (a message spanning records) until it says to discard them.
     offered: usize,
@@ -54,7 +60,7 @@ fn tls_error(error: rustls::Error) -> io::Error {
 
 impl HandshakeBuffer {
     fn bytes(&self) -> &[u8] {
-        &self.buf[..self.filled]
+        &self.buf
     }
 
     fn offered_mut(&mut self) -> &mut [u8] {
@@ -64,8 +70,7 @@ impl HandshakeBuffer {
     /// rustls is done with the first `n` offered bytes.
     fn discard(&mut self, n: usize) {
         if n > 0 {
-            self.buf.copy_within(n..self.filled, 0);
-            self.filled -= n;
+            self.buf.drain(..n);
             self.offered -= n;
         }
     }
@@ -73,7 +78,7 @@ impl HandshakeBuffer {
     /// Offers rustls the next whole record, if it has arrived. A record longer than TLS
     /// allows is offered by its header alone: rustls refuses it with the right alert.
     fn offer_next_record(&mut self) -> bool {
-        let ahead = &self.buf[self.offered..self.filled];
+        let ahead = &self.buf[self.offered..];
         match record::record_len(ahead) {
             Some(len) if len > MAX_RECORD => {
                 self.offered += record::HEADER_LEN;
@@ -90,49 +95,44 @@ impl HandshakeBuffer {
     /// Moves `offered` past the records that have arrived whole, so the next read knows
     /// which record it is completing.
     fn pass_whole_records(&mut self) {
-        while let Some(len) = record::record_len(&self.buf[self.offered..self.filled]) {
-            if len > MAX_RECORD || self.offered + len > self.filled {
+        while let Some(len) = record::record_len(&self.buf[self.offered..]) {
+            if len > MAX_RECORD || self.offered + len > self.buf.len() {
                 break;
             }
             self.offered += len;
         }
     }
 
-    /// Reads more from `io`, growing the buffer to fit the record being read. EOF is an error:
-    /// the handshake is not done.
+    /// Reads what has arrived, up to [`READ_STEP`] bytes; more than `cap` bytes buffered is
+    /// an error. EOF is an error too: the handshake is not done.
     async fn read_more<IO: AsyncRead + Unpin>(
         &mut self,
         io: &mut IO,
         cap: usize,
     ) -> io::Result<()> {
-        let pending = &self.buf[self.offered..self.filled];
-        let wanted = match record::record_len(pending) {
-            Some(len) => self.offered + len.min(MAX_RECORD),
-            None => self.offered + record::HEADER_LEN,
+        let step = if self.buf.is_empty() {
+            FIRST_READ
+        } else {
+            READ_STEP
         };
-        let size = wanted.max(INITIAL_BUFFER).min(cap);
-        if self.filled >= size {
+        let room = step.min(cap.saturating_sub(self.buf.len()));
+        if room == 0 {
             let what = format!("TLS handshake needs more than {cap} bytes buffered");
             return Err(protocol_error(what));
         }
-        if self.buf.len() < size {
-            self.buf.resize(size, 0);
-        }
-        match io.read(&mut self.buf[self.filled..size]).await? {
+        self.buf.reserve_exact(room);
+        match io.read_buf(&mut (&mut self.buf).limit(room)).await? {
             0 => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "connection closed during the TLS handshake",
             )),
-            n => {
-                self.filled += n;
-                Ok(())
-            }
+            _ => Ok(()),
         }
     }
 
     /// The bytes after the last record rustls was offered: the stream's first input.
     fn ahead(&self) -> &[u8] {
-        &self.buf[self.offered..self.filled]
+        &self.buf[self.offered..]
     }
 }
 
@@ -297,12 +297,20 @@ pub async fn accept<IO: AsyncRead + AsyncWrite + Unpin>(mut io: IO) -> io::Resul
         incoming.read_more(&mut io, MAX_CLIENT_HELLO).await?;
         incoming.pass_whole_records();
         // rustls parses the ClientHello from a copy of each record once it is whole (so a
-        // slow partial record is held once, here), and of the next record's header as soon as
-        // it is there (so garbage is refused at once). The bytes stay here for the connection
-        // made once the config is chosen.
-        let upto = incoming
-            .offered
-            .max((incoming.offered + record::HEADER_LEN).min(incoming.filled));
+        // slow partial record is held once, here); a record header that cannot start a
+        // ClientHello goes to rustls at once, so garbage is refused at once. The bytes stay
+        // here for the connection made once the config is chosen.
+        let next = &incoming.bytes()[incoming.offered..];
+        let plausible = match next {
+            [record::HANDSHAKE, 3, ..] => record::record_len(next).is_none_or(|n| n <= MAX_RECORD),
+            [record::HANDSHAKE] | [] => true,
+            _ => false,
+        };
+        let upto = if plausible {
+            incoming.offered
+        } else {
+            incoming.buf.len()
+        };
         let mut fresh = &incoming.bytes()[fed.min(upto)..upto];
         while !fresh.is_empty() {
             if acceptor.read_tls(&mut fresh)? == 0 {

@@ -1,6 +1,8 @@
 //! Sizes of TLS 1.3 records (RFC 8446 section 5), for the buffers the handshake and the
 //! stream lend rustls.
 
+/// The content type of a record carrying handshake messages.
+pub(crate) const HANDSHAKE: u8 = 22;
 /// The header every record starts with: type, legacy version, length.
 pub(crate) const HEADER_LEN: usize = 5;
 /// Most plaintext one record may carry (section 5.1: 2^14).
