@@ -57,7 +57,7 @@ impl Inbound {
             return Inbound::default();
         }
         let mut buffer = PoolBuf::take();
-        buffer[..ahead.len()].copy_from_slice(ahead);
+        buffer.slice_mut(0..ahead.len()).copy_from_slice(ahead);
         Inbound {
             buffer: Some(buffer),
             unread: 0..ahead.len(),
@@ -65,8 +65,8 @@ impl Inbound {
     }
 
     fn unread_mut(&mut self) -> &mut [u8] {
-        match self.buffer.as_deref_mut() {
-            Some(buffer) => &mut buffer[self.unread.clone()],
+        match self.buffer.as_mut() {
+            Some(buffer) => buffer.slice_mut(self.unread.clone()),
             None => &mut [],
         }
     }
@@ -83,12 +83,18 @@ impl Inbound {
         if self.unread.is_empty() {
             self.unread = 0..0;
         } else if buffer.len() - self.unread.end < MAX_RECORD {
-            buffer.copy_within(self.unread.clone(), 0);
-            self.unread = 0..self.unread.len();
+            let len = self.unread.len();
+            buffer
+                .slice_mut(0..self.unread.end)
+                .copy_within(self.unread.clone(), 0);
+            self.unread = 0..len;
         }
-        let mut dst = ReadBuf::new(&mut buffer[self.unread.end..]);
-        let polled = Pin::new(io).poll_read(cx, &mut dst);
-        let n = dst.filled().len();
+        let (n, polled) = buffer.write_at(self.unread.end, |spare| {
+            let mut dst = ReadBuf::new(spare);
+            let polled = Pin::new(io).poll_read(cx, &mut dst);
+            let n = dst.filled().len();
+            (n, (n, polled))
+        });
         self.unread.end += n;
         if self.unread.is_empty() {
             self.buffer = None;
@@ -171,6 +177,23 @@ fn gather(bufs: &[IoSlice<'_>], mut at: usize, mut want: usize, into: &mut Vec<u
     }
 }
 
+/// Lets `seal` write records behind the unsent ones in `outbuf`; it returns how many bytes.
+fn seal_into<E>(
+    outbuf: &mut Option<PoolBuf>,
+    out: &mut Range<usize>,
+    seal: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<usize, E> {
+    let buffer = outbuf.get_or_insert_with(PoolBuf::take);
+    let sealed = buffer.write_at(out.end, |tail| {
+        let sealed = seal(tail);
+        (*sealed.as_ref().unwrap_or(&0), sealed)
+    });
+    if let Ok(n) = sealed {
+        out.end += n;
+    }
+    sealed
+}
+
 impl Parts {
     fn room(&self) -> usize {
         let cap = self
@@ -178,11 +201,6 @@ impl Parts {
             .as_deref()
             .map_or(postern_proto::io::BUFFER_SIZE, <[u8]>::len);
         cap - self.out.end
-    }
-
-    fn out_tail(&mut self) -> &mut [u8] {
-        let buffer = self.outbuf.get_or_insert_with(PoolBuf::take);
-        &mut buffer[self.out.end..]
     }
 
     /// Runs rustls over the unread bytes until `mode` is served or more bytes are needed.
@@ -221,9 +239,8 @@ impl Parts {
                     gave.then_some(Outcome::Read)
                 }
                 ConnectionState::EncodeTlsData(mut data) => {
-                    let tail = self.out_tail();
-                    match data.encode(tail) {
-                        Ok(n) => self.out.end += n,
+                    match seal_into(&mut self.outbuf, &mut self.out, |tail| data.encode(tail)) {
+                        Ok(_) => {}
                         Err(EncodeError::InsufficientSize(need)) => {
                             let what =
                                 format!("no room for {} bytes of TLS output", need.required_size);
@@ -245,10 +262,10 @@ impl Parts {
                 ConnectionState::WriteTraffic(mut traffic) => Some(match &mode {
                     Mode::Read(_) => Outcome::NeedBytes,
                     Mode::Close => {
-                        let n = traffic
-                            .queue_close_notify(self.out_tail())
-                            .map_err(|e| io::Error::other(e.to_string()))?;
-                        self.out.end += n;
+                        seal_into(&mut self.outbuf, &mut self.out, |tail| {
+                            traffic.queue_close_notify(tail)
+                        })
+                        .map_err(|e| io::Error::other(e.to_string()))?;
                         Outcome::Wrote(0)
                     }
                     Mode::Write(bufs) => {
@@ -264,9 +281,10 @@ impl Parts {
                                 gather(bufs, taken, want, &mut self.staging);
                                 &self.staging
                             };
-                            let buffer = self.outbuf.get_or_insert_with(PoolBuf::take);
-                            match traffic.encrypt(plain, &mut buffer[self.out.end..]) {
-                                Ok(n) => self.out.end += n,
+                            match seal_into(&mut self.outbuf, &mut self.out, |tail| {
+                                traffic.encrypt(plain, tail)
+                            }) {
+                                Ok(_) => {}
                                 Err(EncryptError::InsufficientSize(_)) => break,
                                 Err(e) => return Err(io::Error::other(e.to_string())),
                             }
@@ -299,11 +317,7 @@ impl Parts {
         if let Ok(ConnectionState::EncodeTlsData(mut data)) =
             conn.process(self.inbound.unread_mut()).state
         {
-            let room = self.room();
-            if let Ok(n) = data.encode(&mut self.out_tail()[..room]) {
-                self.out.end += n;
-                alert = true;
-            }
+            alert = seal_into(&mut self.outbuf, &mut self.out, |tail| data.encode(tail)).is_ok();
         }
         if peer_alert {
             tracing::debug!(%error, "the TLS peer ended the connection with an alert");

@@ -1,6 +1,6 @@
 //! 64 KiB buffers lent to connections only while their bytes are moving.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, Range};
 use std::sync::Mutex;
 
 /// Size of every pooled buffer: one socket read or write while bytes flow.
@@ -15,15 +15,44 @@ const POOL_LIMIT: usize = 128;
 /// here, a buffer serves burst after burst, and an idle connection holds none.
 static POOL: Mutex<Vec<Box<[u8]>>> = Mutex::new(Vec::new());
 
-/// A buffer from the pool; dropping it gives it back.
-pub struct PoolBuf(Option<Box<[u8]>>);
+/// A buffer from the pool; dropping it gives it back, cleared.
+///
+/// Writes go through [`PoolBuf::slice_mut`] and [`PoolBuf::write_at`], which keep track of
+/// how far the buffer was written, so only that much is cleared: clearing all 64 KiB on
+/// every return cost 6-13% of connection setup (a short connection returns ~20 buffers).
+pub struct PoolBuf {
+    buffer: Option<Box<[u8]>>,
+    /// The front of the buffer that may hold bytes written since it was taken.
+    dirty: usize,
+}
 
 impl PoolBuf {
     pub fn take() -> Self {
         let reused = POOL.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        PoolBuf(Some(
-            reused.unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice()),
-        ))
+        PoolBuf {
+            buffer: Some(reused.unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice())),
+            dirty: 0,
+        }
+    }
+
+    /// `range` of the buffer, to change.
+    pub fn slice_mut(&mut self, range: Range<usize>) -> &mut [u8] {
+        self.dirty = self.dirty.max(range.end);
+        match self.buffer.as_deref_mut() {
+            Some(buffer) => &mut buffer[range],
+            None => &mut [],
+        }
+    }
+
+    /// Lends the bytes from `from` on to `write`, which returns how many of them it wrote
+    /// (from the front of what it was lent) and its own result.
+    pub fn write_at<T>(&mut self, from: usize, write: impl FnOnce(&mut [u8]) -> (usize, T)) -> T {
+        let Some(buffer) = self.buffer.as_deref_mut() else {
+            return write(&mut []).1;
+        };
+        let (written, result) = write(&mut buffer[from..]);
+        self.dirty = self.dirty.max(from + written);
+        result
     }
 }
 
@@ -31,8 +60,8 @@ impl Drop for PoolBuf {
     /// Cleared before it goes back (or is freed): the next connection to borrow it must not
     /// find this one's plaintext in it (nothing reads past what it wrote; a bug might).
     fn drop(&mut self) {
-        if let Some(mut buffer) = self.0.take() {
-            buffer.fill(0);
+        if let Some(mut buffer) = self.buffer.take() {
+            buffer[..self.dirty].fill(0);
             let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
             if pool.len() < POOL_LIMIT {
                 pool.push(buffer);
@@ -45,13 +74,7 @@ impl Deref for PoolBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.0.as_deref().unwrap_or_default()
-    }
-}
-
-impl DerefMut for PoolBuf {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        self.0.as_deref_mut().unwrap_or_default()
+        self.buffer.as_deref().unwrap_or_default()
     }
 }
 
@@ -68,8 +91,11 @@ mod tests {
     #[test]
     fn a_buffer_comes_back_cleared() {
         let mut first = PoolBuf::take();
-        first[..6].copy_from_slice(b"secret");
-        first[BUFFER_SIZE - 1] = 1;
+        first.slice_mut(0..6).copy_from_slice(b"secret");
+        first.write_at(BUFFER_SIZE - 10, |spare| {
+            spare[..3].copy_from_slice(b"key");
+            (3, ())
+        });
         drop(first);
         // Other tests share the pool: whichever buffer comes next must be all zeros.
         let next = PoolBuf::take();

@@ -115,7 +115,7 @@ impl OneWay {
             }
             if let Some(buffer) = &mut self.buffer {
                 while self.start < self.end {
-                    let pending = &mut buffer[self.start..self.end];
+                    let pending = buffer.slice_mut(self.start..self.end);
                     let n =
                         ready!(writer.poll_splice_write(cx, pending)).map_err(|e| (false, e))?;
                     if n == 0 {
@@ -133,25 +133,29 @@ impl OneWay {
                 continue;
             }
             let buffer = self.buffer.get_or_insert_with(PoolBuf::take);
-            let mut into = ReadBuf::new(buffer);
-            let mut blocked = false;
-            while into.remaining() > 0 {
-                let before = into.filled().len();
-                match Pin::new(&mut *reader).poll_read(cx, &mut into) {
-                    Poll::Ready(Ok(())) if into.filled().len() == before => {
-                        self.eof = true;
-                        break;
+            let (filled, stopped) = buffer.write_at(0, |spare| {
+                let mut into = ReadBuf::new(spare);
+                let stopped = loop {
+                    if into.remaining() == 0 {
+                        break Ok(false);
                     }
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err((true, e))),
-                    Poll::Pending => {
-                        blocked = true;
-                        break;
+                    let before = into.filled().len();
+                    match Pin::new(&mut *reader).poll_read(cx, &mut into) {
+                        Poll::Ready(Ok(())) if into.filled().len() == before => {
+                            self.eof = true;
+                            break Ok(false);
+                        }
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => break Err(e),
+                        Poll::Pending => break Ok(true),
                     }
-                }
-            }
+                };
+                let filled = into.filled().len();
+                (filled, (filled, stopped))
+            });
+            let blocked = stopped.map_err(|e| (true, e))?;
             self.start = 0;
-            self.end = into.filled().len();
+            self.end = filled;
             if self.end == 0 && blocked {
                 // Nothing on the way: the buffer goes back, and what was written goes out.
                 self.buffer = None;
