@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 mod common;
+#[path = "../crates/tls/tests/support/mod.rs"]
+mod hostile;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -485,4 +487,61 @@ async fn open_once_admitted(worker: &Worker, creds: &SessionCredentials) -> Ws {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A client flooding the worker with KeyUpdates (each a key derivation) is cut off at
+/// rustls' limit, while another session's transfer on the same connection thread goes on
+/// and arrives intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_update_flood_is_cut_off_while_another_session_flows() {
+    let worker = start_worker_with(postern_worker::WorkerConfig {
+        connection_threads: 1,
+        ..Default::default()
+    })
+    .await;
+    let (sink, mut exchanges) = sink_then_source(1 << 20).await;
+    let victim = worker.authorize(&format!("tcp://{sink}"), -1, HOUR);
+    let echo = echo_endpoint().await;
+    let flooder = worker.authorize(&format!("tcp://{echo}"), -1, HOUR);
+
+    let proxy = start_proxy(&victim.authorization_token).await;
+    let sent = random_bytes(16 << 20, 9);
+    let transfer = tokio::spawn({
+        let sent = sent.clone();
+        async move { exchange(proxy.addr, &sent).await }
+    });
+
+    let config = postern_tls::client_config(&credentials(&flooder.authorization_token)).unwrap();
+    let tcp = TcpStream::connect(worker.addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut peer = within(
+        "the flooder's handshake",
+        hostile::Peer::client(&config, name, tcp, |_| Vec::new()),
+    )
+    .await;
+    let mut sent_updates = 0;
+    for _ in 0..100 {
+        let script: Vec<u8> = (0..1000).flat_map(|_| peer.tx.key_update(false)).collect();
+        if peer.io.write_all(&script).await.is_err() {
+            break;
+        }
+        sent_updates += 1000;
+    }
+    // The worker hangs up on the flooder (whatever it had sent reached the socket first).
+    within("the flooder's end", async {
+        while peer.next_record().await.is_some() {}
+    })
+    .await;
+    assert!(sent_updates <= 100_000);
+
+    let (reply_len, _) = within("the transfer", transfer).await.unwrap();
+    let seen = within("the endpoint's report", exchanges.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.received,
+        sent.len(),
+        "the other session's bytes all arrived"
+    );
+    assert_eq!(reply_len, 1 << 20);
 }
