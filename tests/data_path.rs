@@ -383,14 +383,6 @@ async fn an_endpoint_reset_reaches_the_client_as_a_reset() {
         ended.map_err(|e| e.kind()),
         Err(std::io::ErrorKind::ConnectionReset)
     );
-    let id = auth.session.id.clone();
-    let reason = eventually("the connection closed", || {
-        worker
-            .session(&id)
-            .connections
-            .first()
-            .and_then(|c| c.closed_reason)
-    })
-    .await;
+    let reason = worker.first_closed_reason(&auth.session.id).await;
     assert_eq!(reason, ClosedReason::NetworkError);
 }

@@ -416,15 +416,7 @@ async fn a_client_that_ends_without_a_close_gets_the_endpoint_reset() {
         (end.bytes, end.how),
         (4, Err(std::io::ErrorKind::ConnectionReset))
     );
-    let id = auth.session.id.clone();
-    let reason = eventually("the connection closed", || {
-        worker
-            .session(&id)
-            .connections
-            .first()
-            .and_then(|c| c.closed_reason)
-    })
-    .await;
+    let reason = worker.first_closed_reason(&auth.session.id).await;
     assert_eq!(reason, postern_worker::ClosedReason::NetworkError);
 }
 

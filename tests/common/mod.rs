@@ -13,6 +13,7 @@ use postern_controller::sessions::{
     NewSession, Scope, Session, SessionAuthorization, SessionStore,
 };
 use postern_proxy::{ClientProxy, ProxyEnd, ProxyEvent, ProxySettings};
+use postern_worker::ClosedReason;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -107,6 +108,17 @@ impl Worker {
 
     pub fn session(&self, id: &str) -> Session {
         self.store.get(id).unwrap()
+    }
+
+    /// Why the session's first connection closed, once it has.
+    pub async fn first_closed_reason(&self, id: &str) -> ClosedReason {
+        eventually("the connection to close", || {
+            self.session(id)
+                .connections
+                .first()
+                .and_then(|c| c.closed_reason)
+        })
+        .await
     }
 }
 
