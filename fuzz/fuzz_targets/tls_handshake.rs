@@ -4,9 +4,6 @@
 //! the worker's side, each prefixed by its length (one byte).
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
-
 use libfuzzer_sys::fuzz_target;
 use tokio::io::AsyncWriteExt;
 
@@ -14,21 +11,7 @@ use tokio::io::AsyncWriteExt;
 #[allow(dead_code, unused_imports)]
 mod support;
 
-fn worker_config() -> Arc<rustls::ServerConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ServerConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let not_after = SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
-            let creds = postern_tls::SessionCredentials::issue(
-                "s_1234567890",
-                &["127.0.0.1".to_owned()],
-                not_after,
-            )
-            .expect("credentials");
-            postern_tls::worker_config(&creds).expect("worker config")
-        })
-        .clone()
-}
+mod session;
 
 fuzz_target!(|data: &[u8]| {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -49,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = theirs.shutdown().await;
         if let Ok(accepting) = postern_tls::accept(ours).await {
             let config = match postern_tls::requested_session(&accepting.client_hello()) {
-                Some(_) => worker_config(),
+                Some(_) => session::session().worker.clone(),
                 None => postern_tls::refusal_config(),
             };
             let _ = accepting.finish(config).await;

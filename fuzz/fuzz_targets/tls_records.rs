@@ -6,9 +6,6 @@
 //! Input: a sequence of operations, each a tag byte and its arguments (see `script`).
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
-
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,29 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 #[allow(dead_code, unused_imports)]
 mod support;
 
+mod session;
+
+use session::session;
 use support::{TestKey, ALERT, APPLICATION_DATA, HANDSHAKE, KEY_UPDATE};
-
-struct Session {
-    client: Arc<rustls::ClientConfig>,
-    worker: Arc<rustls::ServerConfig>,
-}
-
-fn session() -> &'static Session {
-    static SESSION: OnceLock<Session> = OnceLock::new();
-    SESSION.get_or_init(|| {
-        let not_after = SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
-        let creds = postern_tls::SessionCredentials::issue(
-            "s_1234567890",
-            &["127.0.0.1".to_owned()],
-            not_after,
-        )
-        .expect("credentials");
-        Session {
-            client: postern_tls::client_config(&creds).expect("client config"),
-            worker: postern_tls::worker_config(&creds).expect("worker config"),
-        }
-    })
-}
 
 /// Cuts `n` bytes (at most what is left) off the front of `input`.
 fn take<'a>(input: &mut &'a [u8], n: usize) -> &'a [u8] {
