@@ -1,4 +1,5 @@
 //! The one session both targets use: credentials minted once, and its two TLS configs.
+#![allow(dead_code)] // tls_handshake needs only the worker's config
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
