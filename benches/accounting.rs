@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use postern_proto::io::{splice, ByteCounts, Counted, Side};
+use postern_io::{splice, ByteCounts, Counted, Side};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {

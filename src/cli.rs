@@ -51,7 +51,7 @@ pub enum Command {
     #[command(subcommand)]
     Sessions(SessionsAction),
     /// A controller and a worker in one process, with Boundary's dev IDs.
-    Dev(DevArgs),
+    Dev(crate::dev::DevOptions),
 }
 
 #[derive(Debug, Args)]
@@ -490,32 +490,6 @@ pub struct CancelArgs {
     pub version: Option<u64>,
     #[command(flatten)]
     pub api: ApiArgs,
-}
-
-/// `postern dev`'s flags: Boundary's names and defaults.
-#[derive(Debug, Args)]
-pub struct DevArgs {
-    /// The address of the generated host (and so of the target's endpoint).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host_address: String,
-    #[arg(long, default_value_t = 22)]
-    pub target_default_port: u16,
-    /// -1 = unlimited.
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
-    pub target_session_connection_limit: i32,
-    #[arg(long, default_value_t = 28_800)]
-    pub target_session_max_seconds: u32,
-    #[arg(long, default_value = "127.0.0.1:9200")]
-    pub api_listen_address: String,
-    #[arg(long, default_value = "127.0.0.1:9202")]
-    pub proxy_listen_address: String,
-    #[arg(long, default_value = "admin")]
-    pub login_name: String,
-    #[arg(long, default_value = "password")]
-    pub password: String,
-    /// TLS handshakes the worker runs at once; a connection beyond them is reset at once.
-    #[arg(long, default_value_t = postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES)]
-    pub max_concurrent_handshakes: usize,
 }
 
 /// Go-style durations: `90s`, `5m`, `1h30m`, `250ms`, or plain seconds. Negative = never.

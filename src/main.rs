@@ -6,6 +6,7 @@
 //! start one (for `connect -target-id`, after the session is authorized).
 
 mod cli;
+mod dev;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -27,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use cli::{
     ApiArgs, AuthenticateMethod, Cli, Command, ConnectArgs, ConnectKind, ConnectTarget,
-    ControllerArgs, DevArgs, HostCatalogCreateKind, HostCatalogsAction, HostCreateKind,
-    HostSetCreateKind, HostSetsAction, HostSourcesArgs, HostsAction, HostsChangeArgs, ListenArgs,
-    ScopesAction, SessionsAction, TargetCreateKind, TargetUpdateKind, TargetsAction, TcpFields,
+    ControllerArgs, HostCatalogCreateKind, HostCatalogsAction, HostCreateKind, HostSetCreateKind,
+    HostSetsAction, HostSourcesArgs, HostsAction, HostsChangeArgs, ListenArgs, ScopesAction,
+    SessionsAction, TargetCreateKind, TargetUpdateKind, TargetsAction, TcpFields,
 };
 
 const EXIT_FAILED: u8 = 1;
@@ -91,7 +92,7 @@ fn init_logging(dev: bool) {
 }
 
 /// Which tokio runtime a command runs on. Either way, proxied connections run on
-/// connection threads of their own ([`postern_proto::io::Cores`]).
+/// connection threads of their own (`postern_io::ConnectionThreads`).
 #[derive(Clone, Copy)]
 enum Runtime {
     /// Work-stealing threads: `postern dev`'s controller API.
@@ -140,7 +141,7 @@ fn emit(output: &str) {
 /// Runs the proxy for a token (`proxy`, `connect -authz-token`, `connect -target-id`),
 /// with `exec` beside it when given.
 fn proxy(
-    token: Result<postern_proto::pb::targets::SessionAuthorizationData, ClientError>,
+    token: Result<postern_wire::pb::targets::SessionAuthorizationData, ClientError>,
     listen: &ListenArgs,
     exec: Option<(ExecCommand, bool)>,
 ) -> ExitCode {
@@ -179,7 +180,7 @@ fn connect_token(
     target: &ConnectTarget,
     controller: &ControllerArgs,
     format: Format,
-) -> Result<postern_proto::pb::targets::SessionAuthorizationData, ClientError> {
+) -> Result<postern_wire::pb::targets::SessionAuthorizationData, ClientError> {
     match (&target.authz_token, &target.target_id) {
         (Some(authz), _) => redeem::load_token(authz),
         (None, Some(target_id)) => {
@@ -218,20 +219,8 @@ fn connect(args: ConnectArgs) -> ExitCode {
     }
 }
 
-async fn dev(args: DevArgs) -> ExitCode {
-    use postern_controller::dev::{run, DevOptions};
-    let options = DevOptions {
-        host_address: args.host_address,
-        target_default_port: args.target_default_port,
-        target_session_connection_limit: args.target_session_connection_limit,
-        target_session_max_seconds: args.target_session_max_seconds,
-        api_listen_address: args.api_listen_address,
-        proxy_listen_address: args.proxy_listen_address,
-        login_name: args.login_name,
-        password: args.password,
-        max_concurrent_handshakes: args.max_concurrent_handshakes,
-    };
-    match run(options, shutdown_on_signal()).await {
+async fn dev(options: dev::DevOptions) -> ExitCode {
+    match dev::run(options, shutdown_on_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use postern_controller::sessions::SessionStore;
-use postern_proto::pb::proxy::{ClientHandshake, Handshakecommand};
-use postern_proto::ws::{self, CloseFrame, WsError};
-use postern_proto::TofuToken;
-use postern_worker::{
+use postern_authority::{
     AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
     SessionAuthority, SessionStatus, WorkerSession,
 };
+use postern_controller::sessions::SessionStore;
+use postern_wire::pb::proxy::{ClientHandshake, Handshakecommand};
+use postern_wire::TofuToken;
+use postern_ws::{self as ws, CloseFrame, WsError};
 use prost::Message;
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
@@ -148,7 +148,7 @@ async fn close_for(fault: Fault, command: Handshakecommand) -> (CloseFrame, Sess
     let auth = store.authorize_session(request).unwrap();
     *authority.fault.lock().unwrap() = fault;
 
-    let data = postern_proto::token::decode(&auth.authorization_token).unwrap();
+    let data = postern_wire::token::decode(&auth.authorization_token).unwrap();
     let creds = postern_tls::SessionCredentials::from_parts(
         &data.session_id,
         &data.certificate,

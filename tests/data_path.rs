@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
+use postern_authority::{ClosedReason, SessionStatus};
 use postern_proxy::{ProxyEnd, ProxyEvent};
-use postern_worker::{ClosedReason, SessionStatus};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -340,7 +340,7 @@ async fn an_aborted_client_resets_the_endpoint_a_clean_one_closes_it() {
     within("the echo", aborted.read_exact(&mut echo))
         .await
         .unwrap();
-    postern_proto::io::reset_on_close(&aborted).unwrap();
+    postern_io::reset_on_close(&aborted).unwrap();
     drop(aborted);
     let end = within("the aborted end", ends.recv()).await.unwrap();
     assert_eq!(

@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// What `postern dev` prints once it serves (Boundary's words); scripts wait for it.
+const DEV_READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
+
 /// A running `postern dev` and the CLI environment pointing at it.
 struct Dev {
     /// Kept so the dev process lives exactly as long as the test's `Dev` (kill on drop).
@@ -42,7 +45,7 @@ impl Dev {
             if let Some(addr) = line.trim().strip_prefix("Controller API Address: ") {
                 api = Some(addr.to_owned());
             }
-            if line == postern_controller::dev::READY_LINE {
+            if line == DEV_READY_LINE {
                 break;
             }
         }

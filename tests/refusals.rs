@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
-use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
-use postern_proto::ws::{self, close, CloseFrame, WsError, WsStream};
+use postern_authority::SessionStatus;
 use postern_tls::SessionCredentials;
-use postern_worker::SessionStatus;
+use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
+use postern_ws::{self as ws, close, CloseFrame, WsError, WsStream};
 use prost::Message;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -31,7 +31,7 @@ const TOFU_B: &str = "bbbbbbbbbbbbbbbbbbbb";
 type Ws = WsStream<TlsStream<TcpStream>>;
 
 fn credentials(token: &str) -> SessionCredentials {
-    let data = postern_proto::token::decode(token).unwrap();
+    let data = postern_wire::token::decode(token).unwrap();
     SessionCredentials::from_parts(&data.session_id, &data.certificate, &data.private_key).unwrap()
 }
 
@@ -257,7 +257,7 @@ impl ServerCertVerifier for AnyServer {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
+        rustls::crypto::aws_lc_rs::default_provider()
             .signature_verification_algorithms
             .supported_schemes()
     }
@@ -279,12 +279,13 @@ fn raw_client(
     cert: Option<&SessionCredentials>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(versions)
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServer));
+    let builder = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyServer));
     let mut config = match cert {
         Some(c) => builder
             .with_client_auth_cert(
@@ -417,7 +418,7 @@ async fn a_client_that_ends_without_a_close_gets_the_endpoint_reset() {
         (4, Err(std::io::ErrorKind::ConnectionReset))
     );
     let reason = worker.first_closed_reason(&auth.session.id).await;
-    assert_eq!(reason, postern_worker::ClosedReason::NetworkError);
+    assert_eq!(reason, postern_authority::ClosedReason::NetworkError);
 }
 
 /// Connections beyond the cap on handshakes in progress are reset at once; once those

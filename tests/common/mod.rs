@@ -9,11 +9,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use postern_authority::ClosedReason;
 use postern_controller::sessions::{
     NewSession, Scope, Session, SessionAuthorization, SessionStore,
 };
 use postern_proxy::{ClientProxy, ProxyEnd, ProxyEvent, ProxySettings};
-use postern_worker::ClosedReason;
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -226,7 +226,7 @@ pub async fn resetting_endpoint(len: usize) -> SocketAddr {
         tokio::spawn(async move {
             let mut buf = vec![0u8; len];
             if stream.read_exact(&mut buf).await.is_ok() {
-                postern_proto::io::reset_on_close(&stream).unwrap();
+                postern_io::reset_on_close(&stream).unwrap();
             }
         });
     });
@@ -301,7 +301,7 @@ pub async fn start_proxy(token: &str) -> InProcessProxy {
 }
 
 pub async fn start_proxy_with(token: &str, settings: ProxySettings) -> InProcessProxy {
-    let data = postern_proto::token::decode(token).unwrap();
+    let data = postern_wire::token::decode(token).unwrap();
     let proxy = Arc::new(ClientProxy::new(&data, &settings).unwrap());
     let listener = proxy.bind(&settings).await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -26,7 +26,7 @@ pub enum ClientError {
     #[error("writing output: {0}")]
     Stdout(#[source] std::io::Error),
     #[error(transparent)]
-    Token(#[from] postern_proto::token::TokenError),
+    Token(#[from] postern_wire::token::TokenError),
     #[error("session {session_id} has expired (at {at}); authorize a new session")]
     SessionExpired { session_id: String, at: String },
     #[error(transparent)]

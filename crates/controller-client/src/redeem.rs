@@ -12,8 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::pb::targets::SessionAuthorizationData;
 use postern_proxy::{ClientProxy, ProxyEnd, ProxyEvent, ProxySettings};
+use postern_wire::pb::targets::SessionAuthorizationData;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -46,7 +46,7 @@ fn token_text(authz: &str) -> Result<String, ClientError> {
 
 /// Decodes the token and refuses a session that has already expired.
 pub fn load_token(authz: &str) -> Result<SessionAuthorizationData, ClientError> {
-    let token = postern_proto::token::decode(&token_text(authz)?)?;
+    let token = postern_wire::token::decode(&token_text(authz)?)?;
     if let Some(expiration) = token.expiration.and_then(|t| SystemTime::try_from(t).ok()) {
         if expiration <= SystemTime::now() {
             return Err(ClientError::SessionExpired {

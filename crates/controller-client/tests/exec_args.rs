@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use postern_controller_client::commands::connect::{proxied_env, ssh_command, substitute};
-use postern_proto::pb::targets::SessionAuthorizationData;
+use postern_wire::pb::targets::SessionAuthorizationData;
 
 fn proxy() -> SocketAddr {
     "127.0.0.1:61991".parse().unwrap()

@@ -3,16 +3,15 @@
 //! Requests enter through [`api`] (JSON over HTTP, Boundary's paths, bearer tokens); it asks
 //! [`resources`] who the caller is and what a target resolves to, mints sessions in
 //! [`sessions`], and narrows lists with [`filter`]. Workers reach the same [`sessions`] store
-//! through `postern_worker::SessionAuthority`, which it implements: activation, connection
-//! admission, byte counts, closes, and pushed cancellations. [`dev`] runs all of it plus a
-//! worker in one process (`postern dev`).
+//! through `postern_authority::SessionAuthority`, which it implements: activation, connection
+//! admission, byte counts, closes, and pushed cancellations. The `postern` binary runs all
+//! of it plus a worker in one process (`postern dev`).
 //!
 //! State lives in memory behind the [`resources::Directory`] trait and the session store;
 //! a durable store is a separate piece of work.
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod dev;
 pub mod filter;
 pub mod resources;
 pub mod sessions;

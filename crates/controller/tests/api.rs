@@ -462,7 +462,7 @@ async fn authorize_session_returns_a_usable_token() {
     assert_eq!(item["type"], "tcp");
     assert_eq!(item["scope"]["id"], PROJECT);
 
-    let data = postern_proto::token::decode(&auth.to_string()).unwrap();
+    let data = postern_wire::token::decode(&auth.to_string()).unwrap();
     assert_eq!(data.session_id, item["session_id"].as_str().unwrap());
     assert_eq!(data.target_id, TARGET);
     assert_eq!(data.endpoint, "tcp://127.0.0.1:22");

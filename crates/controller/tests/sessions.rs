@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use postern_authority::{
+    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
+};
 use postern_controller::sessions::{
     NewSession, Scope, Session, SessionError, SessionStore, DEFAULT_MAX_DURATION,
     UNLIMITED_CONNECTIONS,
 };
-use postern_proto::TofuToken;
 use postern_tls::SessionCredentials;
-use postern_worker::{
-    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
-};
+use postern_wire::TofuToken;
 use tokio::sync::broadcast::error::TryRecvError;
 
 const WORKER: &str = "w_1234567890";
@@ -450,7 +450,7 @@ async fn the_token_carries_the_session_and_a_usable_key() {
     let mut req = new_session(UNLIMITED_CONNECTIONS);
     req.default_client_port = 2222;
     let auth = store.authorize_session(req).unwrap();
-    let data = postern_proto::token::decode(&auth.authorization_token).unwrap();
+    let data = postern_wire::token::decode(&auth.authorization_token).unwrap();
 
     assert_eq!(data.session_id, auth.session.id);
     assert_eq!(data.target_id, "ttcp_1234567890");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use postern_proto::ws::WsError;
+use postern_ws::WsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {

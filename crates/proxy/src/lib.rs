@@ -16,10 +16,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use postern_proto::io::{reset_on_close, splice, tune_tcp, ByteCounts, Cores, Counted, End, Side};
-use postern_proto::pb::targets::SessionAuthorizationData;
-use postern_proto::ws::close;
+use postern_io::{
+    reset_on_close, splice, tune_tcp, ByteCounts, ConnectionThreads, Counted, End, Side,
+};
 use postern_tls::SessionCredentials;
+use postern_wire::pb::targets::SessionAuthorizationData;
+use postern_ws::close;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
@@ -172,7 +174,7 @@ impl ClientProxy {
             connection_ended: Notify::new(),
         });
         let tracker = TaskTracker::new();
-        let cores = Cores::start(settings.connection_threads);
+        let threads = ConnectionThreads::start(settings.connection_threads);
         let inactive = settings.inactive_timeout;
         let end = loop {
             // Runs only while no connection is open; a new connection restarts the loop.
@@ -216,7 +218,7 @@ impl ClientProxy {
             let span =
                 tracing::info_span!("connection", session = %self.session_id, client = %peer);
             let (proxy, state, tracked) = (self.clone(), state.clone(), tracker.token());
-            cores.spawn_connection(local, move |local| {
+            threads.spawn_connection(local, move |local| {
                 async move {
                     proxy.serve_connection(local, state.clone()).await;
                     drop(tracked);

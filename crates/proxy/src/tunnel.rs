@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use postern_proto::io::tune_tcp;
-use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
-use postern_proto::ws::{self, close, WsError, WsStream};
-use postern_proto::TofuToken;
+use postern_io::tune_tcp;
 use postern_tls::TlsStream;
+use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
+use postern_wire::TofuToken;
+use postern_ws::{self as ws, close, WsError, WsStream};
 use prost::Message;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;

@@ -9,12 +9,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
@@ -31,7 +31,7 @@ const KEY_LEN: usize = 64;
 const BACKDATE: Duration = Duration::from_secs(60);
 /// 9999-12-31T23:59:59Z, the last instant an X.509 GeneralizedTime can name.
 const LAST_X509_SECOND: u64 = 253_402_300_799;
-/// A PKCS#8 v1 wrapper (RFC 8410) for an Ed25519 seed: what ring and rustls load.
+/// A PKCS#8 v1 wrapper (RFC 8410) for an Ed25519 seed: what aws-lc-rs and rustls load.
 const PKCS8_ED25519_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
 ];
@@ -55,7 +55,7 @@ impl SessionKey {
         &self.0[SEED_LEN..]
     }
 
-    /// The seed wrapped as PKCS#8 for ring/rcgen/rustls. The caller wipes it after use.
+    /// The seed wrapped as PKCS#8 for aws-lc-rs/rcgen/rustls. The caller wipes it after use.
     fn pkcs8(&self) -> [u8; PKCS8_ED25519_PREFIX.len() + SEED_LEN] {
         let mut der = [0u8; PKCS8_ED25519_PREFIX.len() + SEED_LEN];
         der[..PKCS8_ED25519_PREFIX.len()].copy_from_slice(&PKCS8_ED25519_PREFIX);

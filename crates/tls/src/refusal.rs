@@ -39,7 +39,7 @@ fn build() -> Arc<ServerConfig> {
     match config {
         Ok(config) => Arc::new(config),
         // The builder only checks that a TLS 1.3 suite and an ECDHE group exist, which the
-        // ring provider and `UnusableGroup` provide; this arm is never taken.
+        // aws-lc-rs provider and `UnusableGroup` provide; this arm is never taken.
         Err(error) => unreachable!("refusal config is statically consistent: {error}"),
     }
 }

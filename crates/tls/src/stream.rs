@@ -22,7 +22,7 @@ use std::ops::Range;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use postern_proto::io::PoolBuf;
+use postern_io::PoolBuf;
 use rustls::client::UnbufferedClientConnection;
 use rustls::server::UnbufferedServerConnection;
 use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError};
@@ -199,7 +199,7 @@ impl Parts {
         let cap = self
             .outbuf
             .as_deref()
-            .map_or(postern_proto::io::BUFFER_SIZE, <[u8]>::len);
+            .map_or(postern_io::BUFFER_SIZE, <[u8]>::len);
         cap - self.out.end
     }
 

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
 use postern_tls::{SessionCredentials, TlsError};
 use proptest::prelude::*;
-use ring::signature::{UnparsedPublicKey, ED25519};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 

@@ -14,24 +14,24 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::FutureExt;
-use postern_proto::io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
-use postern_proto::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
-use postern_proto::ws::{self, close, WsStream};
-use postern_proto::TofuToken;
+use postern_io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
 use postern_tls::TlsStream;
+use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
+use postern_wire::TofuToken;
+use postern_ws::{self as ws, close, WsStream};
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info};
 
-use crate::authority::{
-    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
-    WorkerSession,
-};
 use crate::error::{Phase, WorkerError};
 use crate::live::LiveConnection;
 use crate::Shared;
+use postern_authority::{
+    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
+    WorkerSession,
+};
 
 /// Largest ClientHandshake accepted; a real one is about 30 bytes.
 const MAX_HANDSHAKE_MESSAGE: usize = 4 * 1024;

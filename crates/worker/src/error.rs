@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use postern_proto::ws::WsError;
+use postern_ws::WsError;
 
-use crate::authority::AuthorityError;
+use postern_authority::AuthorityError;
 
 /// The phases of one proxied connection, each with its own deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

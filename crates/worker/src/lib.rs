@@ -5,11 +5,10 @@
 //! certificate on both sides, chosen from the ClientHello), a WebSocket upgrade and the
 //! protobuf handshake ([`connection`]), and leave to the endpoint over plain TCP. Every
 //! decision about a session (does it exist, may this client pin it, is there a connection
-//! left) is the [`SessionAuthority`]'s; the worker keeps only the set of sessions it carries
+//! left) is the [`SessionAuthority`]'s (the `postern-authority` contract); the worker keeps only the set of sessions it carries
 //! connections for, to cut them when the authority pushes a cancellation.
 #![forbid(unsafe_code)]
 
-pub mod authority;
 mod connection;
 mod error;
 mod live;
@@ -18,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postern_proto::io::{reset_on_close, Cores};
+use postern_io::{reset_on_close, ConnectionThreads};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
@@ -26,11 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
-pub use authority::{
-    AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
-    SessionAuthority, SessionStatus, WorkerSession,
-};
 pub use error::{Phase, WorkerError};
+use postern_authority::{SessionAuthority, SessionStatus};
 
 /// Default address of the worker's proxy listener.
 pub const DEFAULT_PROXY_ADDR: &str = "127.0.0.1:9202";
@@ -97,7 +93,7 @@ pub async fn serve<A: SessionAuthority>(
     shutdown: CancellationToken,
 ) {
     let grace = config.shutdown_grace;
-    let cores = Cores::start(config.connection_threads);
+    let threads = ConnectionThreads::start(config.connection_threads);
     let shared = Arc::new(Shared {
         authority,
         config,
@@ -146,7 +142,7 @@ pub async fn serve<A: SessionAuthority>(
             }
             .instrument(span)
         };
-        cores.spawn_connection(tcp, serve_one);
+        threads.spawn_connection(tcp, serve_one);
     }
     drop(listener);
     tracker.close();
@@ -157,7 +153,7 @@ pub async fn serve<A: SessionAuthority>(
         );
     }
     // Dropping the threads' runtimes drops whatever connection outlived the grace.
-    drop(cores);
+    drop(threads);
 }
 
 /// Connections refused because too many handshakes were in progress, logged at most once a

@@ -8,10 +8,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use postern_proto::io::ByteCounts;
+use postern_io::ByteCounts;
 use tokio_util::sync::CancellationToken;
 
-use crate::authority::ConnectionBytes;
+use postern_authority::ConnectionBytes;
 
 #[derive(Debug, Default)]
 pub(crate) struct LiveSessions {

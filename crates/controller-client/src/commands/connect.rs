@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use postern_proto::pb::targets::SessionAuthorizationData;
+use postern_wire::pb::targets::SessionAuthorizationData;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
@@ -47,7 +47,7 @@ pub fn authorize_token(
             action: ACTION.into(),
             detail: "the session authorization has no authorization_token".into(),
         })?;
-    Ok(postern_proto::token::decode(token)?)
+    Ok(postern_wire::token::decode(token)?)
 }
 
 /// `connect ssh`: the system `ssh` to the proxy, with the host id as the host key alias (the

@@ -1,4 +1,4 @@
-//! `/v1/sessions` (PROTOCOL.md section 6): list (filtered, paged), read, and `:cancel`.
+//! `/v1/sessions` (docs/protocol.md §6): list (filtered, paged), read, and `:cancel`.
 //!
 //! Sessions come from the [`SessionStore`](crate::sessions::SessionStore), newest first. An
 //! admin sees and cancels every session; anyone else only their own (another user's session
@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use postern_worker::SessionStatus;
+use postern_authority::SessionStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -94,7 +94,7 @@ async fn list(
         "response_type": response_type,
         "list_token": page.list_token,
         "sort_by": "created_time",
-        "sort_direction": "desc",
+        "sort_dir": "desc",
         "est_item_count": page.est_item_count,
     })))
 }

@@ -4,11 +4,11 @@
 
 use std::future::{ready, Future};
 
-use postern_proto::TofuToken;
-use postern_worker::{
+use postern_authority::{
     AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
     SessionAuthority, SessionStatus, WorkerSession,
 };
+use postern_wire::TofuToken;
 use tokio::sync::broadcast;
 
 use super::ids::new_connection_id;

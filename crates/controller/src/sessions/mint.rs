@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use postern_proto::pb::targets::{ScopeInfo, SessionAuthorizationData, WorkerInfo};
 use postern_tls::{SessionCredentials, TlsError};
+use postern_wire::pb::targets::{ScopeInfo, SessionAuthorizationData, WorkerInfo};
 
 use super::model::Session;
 
@@ -55,7 +55,7 @@ pub(super) fn authorization_token(session: &Session) -> String {
             .collect(),
         default_client_port: session.default_client_port,
     };
-    let token = postern_proto::token::encode(&data);
+    let token = postern_wire::token::encode(&data);
     // The token is the one copy of the key that leaves the store; drop this one promptly.
     data.private_key.fill(0);
     token

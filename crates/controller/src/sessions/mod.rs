@@ -3,7 +3,7 @@
 //!
 //! - [`SessionStore::authorize_session`] creates a pending [`Session`], issues its certificate
 //!   and mints the Boundary authorization token a client proxies with.
-//! - Workers drive a session through [`postern_worker::SessionAuthority`] (implemented in
+//! - Workers drive a session through [`postern_authority::SessionAuthority`] (implemented in
 //!   `authority`): TOFU activation, connection admission against the limit and expiration,
 //!   connected/progress/closed reports, and the client's SESSION_CANCEL.
 //! - The API reads ([`SessionStore::get`], [`SessionStore::list`]) and cancels
@@ -24,7 +24,7 @@ mod store;
 
 use std::time::Duration;
 
-use postern_worker::{AuthorityError, SessionStatus};
+use postern_authority::{AuthorityError, SessionStatus};
 
 pub use ids::{CONNECTION_ID_PREFIX, SESSION_ID_PREFIX};
 pub use model::{

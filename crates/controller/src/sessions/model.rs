@@ -1,6 +1,6 @@
 //! The session record as the API shows it, and the rules of its state machine.
 //!
-//! [`Session`] serialises to Boundary's session JSON (PROTOCOL.md section 6): the field names,
+//! [`Session`] serialises to Boundary's session JSON (docs/protocol.md §6): the field names,
 //! RFC 3339 times, the certificate as base64, byte counts as strings (proto3 JSON writes int64
 //! that way, and Boundary's Go client reads them so), and empty values left out as Boundary's
 //! gateway does. What the API must not show (the key, the pinned TOFU token, limits the worker
@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use postern_proto::TofuToken;
+use postern_authority::{ClosedReason, SessionStatus};
 use postern_tls::SessionCredentials;
-use postern_worker::{ClosedReason, SessionStatus};
+use postern_wire::TofuToken;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use postern_worker::SessionStatus;
+use postern_authority::SessionStatus;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -69,7 +69,7 @@ impl fmt::Debug for SessionAuthorization {
     }
 }
 
-/// The authorize-session response item (PROTOCOL.md section 6).
+/// The authorize-session response item (docs/protocol.md §6).
 impl Serialize for SessionAuthorization {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -287,7 +287,7 @@ impl SessionStore {
     /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
     /// is open. `version: Some(v)` must be the current version; a session already canceling
     /// or terminated is returned unchanged whatever the version. Workers hear of the cancel at
-    /// once through [`canceled_sessions`](postern_worker::SessionAuthority::canceled_sessions).
+    /// once through [`canceled_sessions`](postern_authority::SessionAuthority::canceled_sessions).
     pub fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
         let now = self.now();
         let session = {

@@ -9,46 +9,40 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_controller::api::{router, ApiState};
+use postern_controller::resources::{DevSeed, MemoryDirectory, ResourceError};
+use postern_controller::sessions::SessionStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::api::{router, ApiState};
-use crate::resources::{DevSeed, MemoryDirectory, ResourceError};
-use crate::sessions::SessionStore;
-
 /// The line `postern dev` prints once it serves; scripts and tests wait for it.
 pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
 
-/// `postern dev`'s flags (Boundary's names and defaults).
-#[derive(Debug, Clone)]
+/// `postern dev`'s flags: Boundary's names and defaults.
+#[derive(Debug, Clone, clap::Args)]
 pub struct DevOptions {
+    /// The address of the generated host (and so of the target's endpoint).
+    #[arg(long, default_value = "127.0.0.1")]
     pub host_address: String,
+    #[arg(long, default_value_t = 22)]
     pub target_default_port: u16,
+    /// -1 = unlimited.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub target_session_connection_limit: i32,
+    #[arg(long, default_value_t = 28_800)]
     pub target_session_max_seconds: u32,
+    #[arg(long, default_value = "127.0.0.1:9200")]
     pub api_listen_address: String,
+    #[arg(long, default_value = postern_worker::DEFAULT_PROXY_ADDR)]
     pub proxy_listen_address: String,
+    #[arg(long, default_value = "admin")]
     pub login_name: String,
+    #[arg(long, default_value = "password")]
     pub password: String,
-    /// TLS handshakes the worker runs at once; connections beyond are reset.
+    /// TLS handshakes the worker runs at once; a connection beyond them is reset at once.
+    #[arg(long, default_value_t = postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES)]
     pub max_concurrent_handshakes: usize,
-}
-
-impl Default for DevOptions {
-    fn default() -> Self {
-        Self {
-            host_address: "127.0.0.1".into(),
-            target_default_port: 22,
-            target_session_connection_limit: -1,
-            target_session_max_seconds: 28_800,
-            api_listen_address: "127.0.0.1:9200".into(),
-            proxy_listen_address: postern_worker::DEFAULT_PROXY_ADDR.into(),
-            login_name: "admin".into(),
-            password: "password".into(),
-            max_concurrent_handshakes: postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

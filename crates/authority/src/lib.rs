@@ -1,4 +1,5 @@
-//! The worker's view of the session authority (the controller).
+//! The contract between a worker and its session authority (the controller), in a crate of
+//! its own so that neither side owns it.
 //!
 //! The worker owns no session state. For every connection it asks the authority, in order:
 //! look the session up (at TLS ClientHello time), activate it with the client's TOFU token,
@@ -6,15 +7,17 @@
 //! lives, and record it as closed. The authority pushes cancellations so live connections of
 //! a canceled session are cut at once rather than on the next poll.
 //!
-//! `postern dev` implements this in-process (the controller crate); a remote controller is
-//! reached through an implementation over its cluster API.
+//! The controller's session store implements [`SessionAuthority`]; `postern dev` hands it to
+//! the worker in-process, and a remote controller is reached through an implementation over
+//! its cluster API.
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use postern_proto::TofuToken;
 use postern_tls::SessionCredentials;
+use postern_wire::TofuToken;
 use tokio::sync::broadcast;
 
 /// Session states, in Boundary's words.

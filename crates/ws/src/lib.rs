@@ -13,6 +13,7 @@
 //!
 //! Shutting down the write side of a [`WsStream`] sends a Close frame but keeps the TLS stream
 //! open until the peer's Close arrives, so a TCP half-close passes through the tunnel.
+#![forbid(unsafe_code)]
 
 mod frame;
 mod message;

@@ -1,9 +1,9 @@
 //! The authorization token codec: round trips, accepted input forms, and every refusal.
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
-use postern_proto::pb::proxy::{ClientHandshake, Handshakecommand};
-use postern_proto::pb::targets::{ScopeInfo, SessionAuthorizationData, WorkerInfo};
-use postern_proto::token::{self, TokenError};
+use postern_wire::pb::proxy::{ClientHandshake, Handshakecommand};
+use postern_wire::pb::targets::{ScopeInfo, SessionAuthorizationData, WorkerInfo};
+use postern_wire::token::{self, TokenError};
 use proptest::prelude::*;
 use prost::Message;
 

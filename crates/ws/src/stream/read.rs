@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{ReadEvent, ReadState, WsStream, READ_BUF};
-use crate::ws::frame::{self, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
-use crate::ws::WsError;
+use crate::frame::{self, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use crate::WsError;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// Marks the read side dead and, for errors caused by the peer's bytes, sends a Close.
@@ -56,7 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// The read state machine. Fills `out` with data payload; returns once some bytes are
     /// there and more would need an inner read, at the end of a message when
     /// `whole_messages`, or when the peer's Close arrives. `limit` bounds each message.
-    pub(in crate::ws) fn poll_read_frames(
+    pub(crate) fn poll_read_frames(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut ReadBuf<'_>,

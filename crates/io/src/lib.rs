@@ -1,8 +1,11 @@
 //! Byte plumbing shared by the client proxy and the worker: socket tuning, a byte-counting
-//! stream wrapper, and the splice that joins a TCP connection to the WebSocket tunnel.
+//! stream wrapper, the splice that joins a TCP connection to the WebSocket tunnel, the pool
+//! of 64 KiB buffers the splice and TLS lend, and the [`ConnectionThreads`] that carry
+//! proxied connections.
 //!
 //! Counting happens in one place, [`Counted`], around the plain TCP side, so the figures are
 //! payload bytes and never include WebSocket or TLS framing.
+#![forbid(unsafe_code)]
 
 use std::io;
 use std::pin::Pin;
@@ -14,13 +17,13 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-mod cores;
 mod pool;
 mod splice;
+mod threads;
 
-pub use cores::Cores;
 pub use pool::{PoolBuf, BUFFER_SIZE};
 pub use splice::{splice, End, SpliceError, SpliceWrite};
+pub use threads::ConnectionThreads;
 
 /// Disables Nagle (interactive protocols such as ssh must not wait 40 ms per keystroke) and
 /// turns on keepalive so a vanished peer of an idle tunnel is noticed.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use postern_proto::ws::{
+use postern_ws::{
     accept, accept_key, close, connect, parse_header, CloseFrame, Role, WsError, WsStream,
     MAX_SEND_MESSAGE, SUBPROTOCOL,
 };
@@ -813,7 +813,7 @@ async fn close_reason_is_cut_to_123_bytes() {
 /// the inner stream does not take now leaves the caller's bytes as they were.
 #[tokio::test]
 async fn a_client_splice_write_masks_in_place_and_restores_what_was_not_taken() {
-    use postern_proto::io::SpliceWrite;
+    use postern_io::SpliceWrite;
     // Unconstrained: the loop below polls by hand, never through the scheduler, so tokio's
     // cooperative budget would never refill and the duplex would stall for good.
     bounded(tokio::task::unconstrained(async {

@@ -361,7 +361,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
 
 /// A client masks the payload where it lies, in the splice's buffer, and sends it with one
 /// vectored write: one pass over the bytes instead of a masking copy into `wbuf`.
-impl<S: AsyncRead + AsyncWrite + Unpin> crate::io::SpliceWrite for WsStream<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> postern_io::SpliceWrite for WsStream<S> {
     fn poll_splice_write(
         &mut self,
         cx: &mut Context<'_>,

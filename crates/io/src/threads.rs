@@ -1,4 +1,4 @@
-//! [`Cores`]: connection threads, so each proxied connection lives its whole life on one.
+//! [`ConnectionThreads`]: so each proxied connection lives its whole life on one.
 //!
 //! Every thread runs its own current-thread tokio runtime, so a connection's socket events,
 //! its task and its wake-ups stay on one core. On a work-stealing runtime one busy stream
@@ -19,15 +19,15 @@ use tracing::warn;
 
 /// A set of connection threads; dropping it stops them (dropping their tasks).
 #[derive(Debug)]
-pub struct Cores {
+pub struct ConnectionThreads {
     handles: Vec<Handle>,
     next: AtomicUsize,
-    /// Dropped with `Cores`, which ends every thread's `block_on`.
+    /// Dropped with `ConnectionThreads`, which ends every thread's `block_on`.
     _stop: watch::Sender<()>,
 }
 
-impl Cores {
-    /// Starts `count` threads; 0 means one per core (see [`Cores::available`]). Call it
+impl ConnectionThreads {
+    /// Starts `count` threads; 0 means one per core (see [`ConnectionThreads::available`]). Call it
     /// from within a runtime: should no thread start, connections run on that one instead.
     pub fn start(count: usize) -> Self {
         let count = match count {
@@ -110,7 +110,7 @@ mod tests {
     async fn a_connection_moves_to_a_connection_thread_and_keeps_working() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let cores = Cores::start(2);
+        let cores = ConnectionThreads::start(2);
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (accepted, _) = listener.accept().await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
