@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_controller::api::{router, ApiState};
-use postern_controller::resources::{DevSeed, MemoryDirectory, ResourceError};
+use postern_controller::resources::{DevSeed, MemoryStore, ResourceError};
 use postern_controller::sessions::SessionStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +122,7 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DevEr
 /// Runs the dev controller and worker until `shutdown`.
 pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(), DevError> {
     let (api_addr, proxy_addr) = validate(&options)?;
-    let directory = MemoryDirectory::dev(&DevSeed {
+    let resources = MemoryStore::dev(&DevSeed {
         login_name: options.login_name.clone(),
         password: options.password.clone(),
         unprivileged_login_name: "user".into(),
@@ -149,7 +149,7 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
     ));
     let reaper = tokio::spawn(reap_every_second(sessions.clone(), shutdown.clone()));
     let state = ApiState {
-        directory: Arc::new(directory),
+        resources: Arc::new(resources),
         sessions,
         worker_addresses: vec![proxy_addr.to_string()],
     };

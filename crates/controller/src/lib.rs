@@ -7,8 +7,8 @@
 //! admission, byte counts, closes, and pushed cancellations. The `postern` binary runs all
 //! of it plus a worker in one process (`postern dev`).
 //!
-//! State lives in memory behind the [`resources::Directory`] trait and the session store;
-//! a durable store is a separate piece of work.
+//! State lives in memory behind the async [`resources::ResourceStore`] trait and the session
+//! store; a durable store is a separate piece of work.
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -1,4 +1,4 @@
-//! The controller's HTTP API over a real socket: the dev directory, a session store, and the
+//! The controller's HTTP API over a real socket: the dev resources, a session store, and the
 //! router served on 127.0.0.1:0, driven with plain HTTP/1.1 requests as a client sends them.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_controller::api::{router, ApiState};
-use postern_controller::resources::{DevSeed, MemoryDirectory};
+use postern_controller::resources::{DevSeed, MemoryStore};
 use postern_controller::sessions::SessionStore;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,11 +162,11 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Serves the API over the dev directory; returns an anonymous client.
+/// Serves the API over the dev resources; returns an anonymous client.
 async fn start() -> Client {
-    let directory = MemoryDirectory::dev(&DevSeed::default()).unwrap();
+    let resources = MemoryStore::dev(&DevSeed::default()).unwrap();
     let state = ApiState {
-        directory: Arc::new(directory),
+        resources: Arc::new(resources),
         sessions: SessionStore::new(),
         worker_addresses: vec![WORKER.into()],
     };

@@ -1,7 +1,7 @@
-//! Who is calling: `Authorization: Bearer <token>` resolved through the directory.
+//! Who is calling: `Authorization: Bearer <token>` resolved through the resource store.
 //!
 //! A handler that takes a [`Principal`] argument is closed to anonymous callers (401). The
-//! two public endpoints (authenticate, and listing global's auth methods) call [`caller`]
+//! two public endpoints (authenticate, and listing global's auth methods) take a `Caller`
 //! instead, where a missing or unusable token simply means "anonymous", as Boundary's
 //! anonymous user works. The token is never logged.
 
@@ -23,16 +23,17 @@ impl FromRequestParts<ApiState> for Principal {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(&parts.headers)?
-            .ok_or_else(|| ApiError::Unauthenticated(NO_TOKEN.into()))?;
-        Ok(state.directory.principal(token)?)
+        require_principal(state, &parts.headers).await
     }
 }
 
-/// The caller if the request carries a valid token, `None` for an anonymous one.
-pub fn caller(state: &ApiState, headers: &HeaderMap) -> Option<Principal> {
-    let token = bearer_token(headers).ok().flatten()?;
-    state.directory.principal(token).ok()
+/// The caller of a request with a valid token; 401 naming what is wrong otherwise.
+pub async fn require_principal(
+    state: &ApiState,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
+    let token = bearer_token(headers)?.ok_or_else(|| ApiError::Unauthenticated(NO_TOKEN.into()))?;
+    Ok(state.resources.principal(token).await?)
 }
 
 /// The token of an `Authorization: Bearer` header; `None` when there is no such header.

@@ -144,6 +144,7 @@ impl From<ResourceError> for ApiError {
             }
             ResourceError::Unauthenticated(_) => Self::Unauthenticated(message),
             ResourceError::PermissionDenied(_) => Self::PermissionDenied(message),
+            ResourceError::Store(_) => Self::Internal(message),
         }
     }
 }
@@ -152,15 +153,22 @@ impl From<SessionError> for ApiError {
     fn from(error: SessionError) -> Self {
         let message = error.to_string();
         match error {
-            SessionError::NotFound(_) => Self::NotFound(message),
-            SessionError::StaleVersion { .. } => Self::invalid(message),
-            SessionError::InvalidConnectionLimit(_) | SessionError::InvalidMaxDuration(_) => {
-                Self::FailedPrecondition(message)
+            SessionError::NotFound(_) | SessionError::ConnectionNotFound(_) => {
+                Self::NotFound(message)
             }
-            SessionError::WrongState { .. }
+            SessionError::StaleVersion { .. } => Self::invalid(message),
+            SessionError::InvalidConnectionLimit(_)
+            | SessionError::InvalidMaxDuration(_)
+            | SessionError::WrongState { .. }
             | SessionError::InvalidTransition { .. }
-            | SessionError::Expired(_) => Self::FailedPrecondition(message),
-            _ => Self::Internal(message),
+            | SessionError::Expired(_)
+            | SessionError::ConnectionLimitReached(_)
+            | SessionError::TofuMismatch(_)
+            | SessionError::ConnectionClosed(_) => Self::FailedPrecondition(message),
+            // Faults of the controller itself, not of the request.
+            SessionError::NoWorkers | SessionError::Credentials(_) | SessionError::IdsExhausted => {
+                Self::Internal(message)
+            }
         }
     }
 }

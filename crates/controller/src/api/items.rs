@@ -7,58 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use crate::filter::Filter;
-use crate::resources::{
-    Account, AuthMethod, Host, HostCatalog, HostSet, Principal, Scope, Target, User,
-    GLOBAL_SCOPE_ID,
-};
-
-/// A directory item as the API returns it.
-pub trait Item: Serialize {
-    fn authorized_actions(&mut self) -> &mut Vec<String>;
-}
-
-macro_rules! items {
-    ($($kind:ty),*) => {$(
-        impl Item for $kind {
-            fn authorized_actions(&mut self) -> &mut Vec<String> {
-                &mut self.authorized_actions
-            }
-        }
-    )*};
-}
-items!(
-    Scope,
-    AuthMethod,
-    User,
-    Account,
-    HostCatalog,
-    HostSet,
-    Host,
-    Target
-);
-
-/// The actions of a kind: all of them for an admin, `others` for anyone else.
-#[derive(Debug, Clone, Copy)]
-pub struct Actions {
-    pub admin: &'static [&'static str],
-    pub others: &'static [&'static str],
-}
-
-/// Every kind that only admins may touch.
-pub const ADMIN_CRUD: Actions = Actions {
-    admin: &["no-op", "read", "update", "delete"],
-    others: &[],
-};
-
-impl Actions {
-    pub fn for_caller(&self, principal: Option<&Principal>) -> Vec<String> {
-        let actions = match principal {
-            Some(p) if p.admin => self.admin,
-            _ => self.others,
-        };
-        actions.iter().map(|a| (*a).to_owned()).collect()
-    }
-}
+use crate::resources::{Kind, KindId, Parent, GLOBAL_SCOPE_ID};
 
 /// The query of a list request. `scope_id` defaults to global; accounts, host sets and hosts
 /// list under `auth_method_id` / `host_catalog_id` instead.
@@ -78,6 +27,15 @@ impl ListParams {
             .as_deref()
             .filter(|s| !s.is_empty())
             .unwrap_or(GLOBAL_SCOPE_ID)
+    }
+
+    /// The list's parent when it is an item (`auth_method_id`, `host_catalog_id`).
+    pub fn parent(&self, parent: Parent) -> &Option<String> {
+        match parent {
+            Parent::Item(KindId::AuthMethod) => &self.auth_method_id,
+            Parent::Item(KindId::HostCatalog) => &self.host_catalog_id,
+            Parent::Scope | Parent::Item(_) => &self.scope_id,
+        }
     }
 
     /// A parent id the list cannot do without (`auth_method_id`, `host_catalog_id`).
@@ -113,15 +71,15 @@ pub fn to_json<T: Serialize>(item: &T) -> Result<Value, ApiError> {
 }
 
 /// One item with the caller's actions: the body of read, create and update responses.
-pub fn one<T: Item>(mut item: T, actions: Vec<String>) -> Json<T> {
+pub fn one<K: Kind>(mut item: K, actions: Vec<String>) -> Json<K> {
     *item.authorized_actions() = actions;
     Json(item)
 }
 
 /// A whole list in one page: `{"items": [...], "response_type": "complete", "est_item_count"}`
 /// (Boundary's clients stop paging at `complete`).
-pub fn list<T: Item>(
-    items: Vec<T>,
+pub fn list<K: Kind>(
+    items: Vec<K>,
     actions: &[String],
     filter: Option<&Filter>,
 ) -> Result<Json<Value>, ApiError> {

@@ -1,15 +1,18 @@
 //! The controller's HTTP API: Boundary's `/v1/...` JSON paths over axum.
 //!
-//! [`router`] builds the whole API over an [`ApiState`]: the resource [`Directory`], the
-//! [`SessionStore`] and the worker addresses new sessions are sent to. Each resource kind has
-//! its own module of handlers (`scopes`, `iam` for auth methods/users/accounts/tokens, `hosts`,
-//! `targets`, `sessions`); `auth` turns the bearer token into a [`Principal`], `body` reads
-//! request input so that every refusal names its field, `items` fills `authorized_actions` and
-//! applies list filters, `paging` cuts session lists into pages, and `error` gives every
-//! failure Boundary's `{"kind", "message", "details"}` body.
+//! [`router`] builds the whole API over an [`ApiState`]: the [`ResourceStore`], the
+//! [`SessionStore`] and the worker addresses new sessions are sent to. Every resource kind is
+//! served by the same generic routes (`resources`: list, create, read, update, delete,
+//! membership actions), told apart only by its data and how its bodies are read (`scopes`,
+//! `iam` for auth methods/users/accounts and their `:authenticate` and logout, `hosts`,
+//! `targets` with `:authorize-session`); `sessions` serves the session store. `auth` turns the
+//! bearer token into a [`Principal`](crate::resources::Principal), `body` reads request input so that every refusal names
+//! its field, `items` fills `authorized_actions` and applies list filters, `paging` cuts
+//! session lists into pages, and `error` gives every failure Boundary's
+//! `{"kind", "message", "details"}` body.
 //!
 //! Actions on an item are Boundary's `POST /v1/<kinds>/{id}:<action>`. The router matches the
-//! whole last segment as `{id}` and each kind's POST handler splits off the action, so one
+//! whole last segment as `{id}` and the POST handler splits off the action, so one
 //! route serves all of a kind's actions.
 //!
 //! Permissions are Boundary-shaped but fixed: an admin may do everything; any authenticated
@@ -23,6 +26,7 @@ mod hosts;
 mod iam;
 mod items;
 mod paging;
+mod resources;
 mod scopes;
 mod sessions;
 mod targets;
@@ -35,6 +39,7 @@ use axum::extract::Request;
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::routing::delete;
 use axum::Router;
 
 pub use error::{ApiError, FieldError};
@@ -42,13 +47,15 @@ pub use paging::MAX_PAGE_SIZE;
 
 use auth::require_admin;
 
-use crate::resources::Directory;
+use crate::resources::{
+    Account, AuthMethod, Host, HostCatalog, HostSet, ResourceStore, Scope, Target, User,
+};
 use crate::sessions::SessionStore;
 
-/// What every handler works on. Cheap to clone: the store and directory are shared.
+/// What every handler works on. Cheap to clone: the stores are shared.
 #[derive(Clone)]
 pub struct ApiState {
-    pub directory: Arc<dyn Directory>,
+    pub resources: Arc<dyn ResourceStore>,
     pub sessions: SessionStore,
     /// `host:port` of each worker's proxy listener, put into every new session; the first is
     /// preferred.
@@ -67,10 +74,15 @@ impl fmt::Debug for ApiState {
 /// The whole API. Serve it with `axum::serve(listener, router(state))`.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .merge(iam::routes())
-        .merge(scopes::routes())
-        .merge(hosts::routes())
-        .merge(targets::routes())
+        .merge(resources::routes::<Scope>(&[]))
+        .merge(resources::routes::<AuthMethod>(iam::AUTH_METHOD_ACTIONS))
+        .merge(resources::routes::<User>(&[]))
+        .merge(resources::routes::<Account>(&[]))
+        .merge(resources::routes::<HostCatalog>(&[]))
+        .merge(resources::routes::<HostSet>(&[]))
+        .merge(resources::routes::<Host>(&[]))
+        .merge(resources::routes::<Target>(targets::TARGET_ACTIONS))
+        .route("/v1/auth-tokens/{id}", delete(iam::logout))
         .merge(sessions::routes())
         .fallback(unknown_path)
         // After every route is in: it applies to the routes present when it is called.

@@ -16,7 +16,7 @@ use super::error::{ApiError, FieldError};
 use super::items::{self, parse_filter};
 use super::paging::{self, ListToken};
 use super::{split_action, unknown_action, ApiState};
-use crate::resources::{Principal, GLOBAL_SCOPE_ID};
+use crate::resources::{Principal, Scope, GLOBAL_SCOPE_ID};
 use crate::sessions::Session;
 
 const OWNER_ACTIONS: &[&str] = &["no-op", "read:self", "cancel:self"];
@@ -54,11 +54,12 @@ async fn list(
     let scope_id = params.scope_id.as_deref().filter(|s| !s.is_empty());
     let scopes = if params.recursive {
         state
-            .directory
-            .scope_tree(scope_id.unwrap_or(GLOBAL_SCOPE_ID), true)?
+            .resources
+            .scope_tree(scope_id.unwrap_or(GLOBAL_SCOPE_ID), true)
+            .await?
     } else {
         let scope_id = scope_id.ok_or_else(|| ApiError::missing("scope_id"))?;
-        let scope = state.directory.scope(scope_id)?;
+        let scope = state.resources.get_as::<Scope>(scope_id).await?;
         if scope.scope_type != "project" {
             return Err(ApiError::field(FieldError::new(
                 "scope_id",

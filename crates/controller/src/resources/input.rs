@@ -1,4 +1,4 @@
-//! What a caller hands the directory to create (`New<Kind>`) or change (`<Kind>Patch`) an
+//! What a caller hands the store to create (`New<Kind>`) or change (`<Kind>Patch`) an
 //! item, and the seed of `postern dev`. In a patch, `None` keeps a field and `Some("")`
 //! clears a text field. Values that carry a password mask it in Debug.
 
@@ -6,6 +6,20 @@ use std::fmt;
 
 /// Boundary's minimum for a password account's password.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewScope {
+    /// The parent: global for an org, an org for a project.
+    pub scope_id: String,
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewAuthMethod {
@@ -111,7 +125,7 @@ pub struct HostPatch {
 }
 
 /// A tcp target. Ports are `u32` so that an out-of-range value from a request reaches the
-/// directory's validation (and its error names the field) instead of failing to parse.
+/// store's validation (and its error names the field) instead of failing to parse.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewTarget {
     /// A project.
@@ -144,7 +158,7 @@ pub struct TargetPatch {
     pub session_connection_limit: Option<i32>,
 }
 
-/// What `postern dev` seeds (its flags); see `MemoryDirectory::dev` for the generated ids.
+/// What `postern dev` seeds (its flags); see `MemoryStore::dev` for the generated ids.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DevSeed {
     pub login_name: String,

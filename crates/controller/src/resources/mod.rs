@@ -1,22 +1,27 @@
-//! The controller's resource directory: scopes, password auth methods, users, accounts, auth
-//! tokens, static host catalogs, host sets, hosts and tcp targets.
+//! The controller's resources: scopes, password auth methods, users, accounts, auth tokens,
+//! static host catalogs, host sets, hosts and tcp targets.
 //!
-//! The HTTP API reaches it only through the [`Directory`] trait, so that the in-memory
-//! [`MemoryDirectory`] of `postern dev` can later be joined by a durable store. Items come back
-//! as plain data ([`model`]) that serialises to Boundary's JSON field names; what a caller may
-//! create or change arrives as `New<Kind>`/`<Kind>Patch` values ([`input`]). Every update is
-//! checked against the version the caller read and bumps it.
+//! The HTTP API reaches them only through the async [`ResourceStore`] trait: the in-memory
+//! [`MemoryStore`] of `postern dev` now, a durable store beside it, both held to the same
+//! rules by the [`conformance`] suite. What differs between kinds is data ([`KindId`]: name,
+//! collection, parent, members, actions) and each kind's typed face ([`Kind`]: the model
+//! struct of [`model`], serialising to Boundary's JSON field names, and the `New<Kind>` /
+//! `<Kind>Patch` values of [`input`] that create and change it). Every update is checked
+//! against the version the caller read and bumps it.
 //!
-//! Two methods connect the directory to the rest of the controller: [`Directory::principal`]
-//! resolves a bearer token to the user behind a request, and [`Directory::plan_session`] picks
-//! the host and endpoint that `authorize-session` hands to the session store.
+//! Two methods connect the store to the rest of the controller: [`ResourceStore::principal`]
+//! resolves a bearer token to the user behind a request, and [`ResourceStore::plan_session`]
+//! picks the host and endpoint that `authorize-session` hands to the session store.
 //!
 //! Passwords are stored only as salted SHA-256 digests, token secrets as SHA-256 digests, both
 //! compared in constant time (`secret`). A password-grade KDF (argon2) belongs with the
 //! durable store.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod ids;
 mod input;
+mod kind;
 mod memory;
 mod model;
 mod secret;
@@ -28,13 +33,14 @@ pub use ids::{
 };
 pub use input::{
     AccountPatch, AuthMethodPatch, DevSeed, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
-    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewTarget, NewUser, TargetPatch, UserPatch,
-    MIN_PASSWORD_LENGTH,
+    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
+    TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
 };
+pub use kind::{Actions, Item, ItemPatch, Kind, KindId, ListAccess, Members, NewItem, Parent};
 pub use memory::{
-    MemoryDirectory, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID,
-    DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID,
-    DEV_USER_ACCOUNT_ID, DEV_USER_ID,
+    MemoryStore, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID,
+    DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID,
+    DEV_USER_ID,
 };
 pub use model::{
     Account, AccountAttributes, AuthMethod, AuthToken, Host, HostAttributes, HostCatalog, HostSet,
@@ -52,7 +58,7 @@ pub struct Principal {
     pub admin: bool,
 }
 
-/// What the directory refused, and why. The API maps each variant to Boundary's error kinds.
+/// What the store refused, and why. The API maps each variant to Boundary's error kinds.
 #[derive(Debug, thiserror::Error)]
 pub enum ResourceError {
     /// -> 404 NotFound.
@@ -77,6 +83,9 @@ pub enum ResourceError {
     /// -> 400 InvalidArgument: e.g. a name already used in the same parent.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// -> 500: the store itself failed (a database error, a broken invariant).
+    #[error("store failure: {0}")]
+    Store(String),
 }
 
 impl ResourceError {
@@ -122,198 +131,131 @@ impl Change {
     }
 }
 
-/// Storage of the directory: [`MemoryDirectory`] now, a durable one later. All methods are
-/// synchronous; the API calls them directly.
+/// Where the resources are kept: [`MemoryStore`] now, a durable store later. Every method is
+/// async so that a store may wait on a database; the memory store never waits.
 ///
-/// For every kind there are the same five methods: read by id, list under a parent
-/// (`recursive` takes in the parent's sub-scopes where the parent is a scope; for accounts,
-/// host sets and hosts the parent is the auth method or host catalog and `recursive` changes
-/// nothing), create, update (checked against `version`, which it bumps) and delete.
-/// Membership actions take the version of the item they change and return it updated.
-pub trait Directory: Send + Sync + 'static {
-    // Authentication.
+/// Items come and go as kind-tagged values ([`Item`], [`NewItem`], [`ItemPatch`]); the typed
+/// helpers on `dyn ResourceStore` ([`get`](ResourceStore::get) and friends, e.g.
+/// `store.get_as::<Target>(id)`) are what callers use.
+///
+/// What every store enforces (the conformance suite, [`conformance`], holds each rule):
+/// - ids are fresh, with the kind's prefix; updates name the version they were made from
+///   and bump it (a stale one is [`ResourceError::StaleVersion`]);
+/// - names are unique within a parent for scopes and targets (and every kind, when set);
+///   login names within an auth method; targets need a name;
+/// - where items live: orgs in global, projects in an org; users and auth methods in global
+///   or an org; host catalogs and targets in a project; accounts under an auth method, host
+///   sets and hosts under a host catalog;
+/// - members: a user's accounts, a host set's hosts (of its catalog), a target's host
+///   sources (host sets of its project; none while it has an address);
+/// - deletes cascade: a scope takes everything in it, an auth method its accounts, an
+///   account or a user its auth tokens, a catalog its hosts and host sets; a deleted member
+///   leaves every member list.
+#[async_trait::async_trait]
+pub trait ResourceStore: Send + Sync + 'static {
+    /// One item of `kind`.
+    async fn get(&self, kind: KindId, id: &str) -> Result<Item, ResourceError>;
+    /// The items of `kind` under `parent_id` (a scope, an auth method, a host catalog, as
+    /// [`KindId::parent`] says); `recursive` takes in a scope's sub-scopes (scopes: all
+    /// descendants).
+    async fn list(
+        &self,
+        kind: KindId,
+        parent_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<Item>, ResourceError>;
+    /// A new item with a fresh id.
+    async fn create(&self, new: NewItem) -> Result<Item, ResourceError>;
+    /// Changes an item made from `version`, and bumps it.
+    async fn update(&self, id: &str, version: u32, patch: ItemPatch)
+        -> Result<Item, ResourceError>;
+    /// Deletes an item and what depends on it (see above). Global cannot be deleted.
+    async fn delete(&self, kind: KindId, id: &str) -> Result<(), ResourceError>;
+    /// Adds, replaces or removes members ([`KindId::members`]), checked against `version`.
+    async fn change_members(
+        &self,
+        kind: KindId,
+        id: &str,
+        version: u32,
+        change: Change,
+        member_ids: &[String],
+    ) -> Result<Item, ResourceError>;
+    /// Scope ids under `scope_id` (itself included) when recursive, else just itself.
+    async fn scope_tree(
+        &self,
+        scope_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<String>, ResourceError>;
 
     /// Logs in with a password account; the returned token carries `token` (`<id>_<secret>`),
     /// the only time the secret is shown. A wrong password and an unknown login both fail
     /// with `Unauthenticated("authentication failed")`.
-    fn authenticate(
+    async fn authenticate(
         &self,
         auth_method_id: &str,
         login_name: &str,
         password: &str,
     ) -> Result<AuthToken, ResourceError>;
     /// Resolves a bearer token; the secret is compared in constant time.
-    fn principal(&self, bearer_token: &str) -> Result<Principal, ResourceError>;
+    async fn principal(&self, bearer_token: &str) -> Result<Principal, ResourceError>;
     /// Revokes an auth token.
-    fn logout(&self, auth_token_id: &str) -> Result<(), ResourceError>;
-
-    // Scopes: global -> orgs -> projects.
-
-    fn scope(&self, id: &str) -> Result<Scope, ResourceError>;
-    /// Children of `parent_id`; with `recursive`, all its descendants.
-    fn list_scopes(&self, parent_id: &str, recursive: bool) -> Result<Vec<Scope>, ResourceError>;
-    /// An org under global, a project under an org.
-    fn create_scope(
-        &self,
-        parent_id: &str,
-        name: &str,
-        description: &str,
-    ) -> Result<Scope, ResourceError>;
-    fn update_scope(
-        &self,
-        id: &str,
-        version: u32,
-        name: Option<String>,
-        description: Option<String>,
-    ) -> Result<Scope, ResourceError>;
-    /// Deletes the scope and everything in it, sub-scopes included. Global cannot be deleted.
-    fn delete_scope(&self, id: &str) -> Result<(), ResourceError>;
-    /// Scope ids under `scope_id` (itself included) when recursive, else just itself.
-    fn scope_tree(&self, scope_id: &str, recursive: bool) -> Result<Vec<String>, ResourceError>;
-
-    // Auth methods (password), in global or an org.
-
-    fn auth_method(&self, id: &str) -> Result<AuthMethod, ResourceError>;
-    fn list_auth_methods(
-        &self,
-        scope_id: &str,
-        recursive: bool,
-    ) -> Result<Vec<AuthMethod>, ResourceError>;
-    fn create_auth_method(&self, new: NewAuthMethod) -> Result<AuthMethod, ResourceError>;
-    fn update_auth_method(
-        &self,
-        id: &str,
-        version: u32,
-        patch: AuthMethodPatch,
-    ) -> Result<AuthMethod, ResourceError>;
-    /// Deletes its accounts and their auth tokens too.
-    fn delete_auth_method(&self, id: &str) -> Result<(), ResourceError>;
-
-    // Users, in global or an org.
-
-    fn user(&self, id: &str) -> Result<User, ResourceError>;
-    fn list_users(&self, scope_id: &str, recursive: bool) -> Result<Vec<User>, ResourceError>;
-    fn create_user(&self, new: NewUser) -> Result<User, ResourceError>;
-    fn update_user(&self, id: &str, version: u32, patch: UserPatch) -> Result<User, ResourceError>;
-    /// Deletes the user's auth tokens too; its accounts stay, unassociated.
-    fn delete_user(&self, id: &str) -> Result<(), ResourceError>;
-    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
-    fn change_user_accounts(
-        &self,
-        id: &str,
-        version: u32,
-        change: Change,
-        account_ids: &[String],
-    ) -> Result<User, ResourceError>;
-
-    // Password accounts, under an auth method.
-
-    fn account(&self, id: &str) -> Result<Account, ResourceError>;
-    fn list_accounts(
-        &self,
-        auth_method_id: &str,
-        recursive: bool,
-    ) -> Result<Vec<Account>, ResourceError>;
-    fn create_account(&self, new: NewAccount) -> Result<Account, ResourceError>;
-    fn update_account(
-        &self,
-        id: &str,
-        version: u32,
-        patch: AccountPatch,
-    ) -> Result<Account, ResourceError>;
-    /// Deletes the account's auth tokens and drops it from its user.
-    fn delete_account(&self, id: &str) -> Result<(), ResourceError>;
-
-    // Static host catalogs, in a project.
-
-    fn host_catalog(&self, id: &str) -> Result<HostCatalog, ResourceError>;
-    fn list_host_catalogs(
-        &self,
-        scope_id: &str,
-        recursive: bool,
-    ) -> Result<Vec<HostCatalog>, ResourceError>;
-    fn create_host_catalog(&self, new: NewHostCatalog) -> Result<HostCatalog, ResourceError>;
-    fn update_host_catalog(
-        &self,
-        id: &str,
-        version: u32,
-        patch: HostCatalogPatch,
-    ) -> Result<HostCatalog, ResourceError>;
-    /// Deletes its hosts and host sets too (and drops those sets from targets).
-    fn delete_host_catalog(&self, id: &str) -> Result<(), ResourceError>;
-
-    // Static host sets, under a host catalog.
-
-    fn host_set(&self, id: &str) -> Result<HostSet, ResourceError>;
-    fn list_host_sets(
-        &self,
-        host_catalog_id: &str,
-        recursive: bool,
-    ) -> Result<Vec<HostSet>, ResourceError>;
-    fn create_host_set(&self, new: NewHostSet) -> Result<HostSet, ResourceError>;
-    fn update_host_set(
-        &self,
-        id: &str,
-        version: u32,
-        patch: HostSetPatch,
-    ) -> Result<HostSet, ResourceError>;
-    /// Drops the set from the targets that use it as a host source.
-    fn delete_host_set(&self, id: &str) -> Result<(), ResourceError>;
-    /// Hosts must be in the set's catalog.
-    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
-    fn change_host_set_hosts(
-        &self,
-        id: &str,
-        version: u32,
-        change: Change,
-        host_ids: &[String],
-    ) -> Result<HostSet, ResourceError>;
-
-    // Static hosts, under a host catalog.
-
-    fn host(&self, id: &str) -> Result<Host, ResourceError>;
-    fn list_hosts(
-        &self,
-        host_catalog_id: &str,
-        recursive: bool,
-    ) -> Result<Vec<Host>, ResourceError>;
-    fn create_host(&self, new: NewHost) -> Result<Host, ResourceError>;
-    fn update_host(&self, id: &str, version: u32, patch: HostPatch) -> Result<Host, ResourceError>;
-    /// Drops the host from its host sets.
-    fn delete_host(&self, id: &str) -> Result<(), ResourceError>;
-
-    // Tcp targets, in a project.
-
-    fn target(&self, id: &str) -> Result<Target, ResourceError>;
-    fn list_targets(&self, scope_id: &str, recursive: bool) -> Result<Vec<Target>, ResourceError>;
-    fn create_target(&self, new: NewTarget) -> Result<Target, ResourceError>;
-    fn update_target(
-        &self,
-        id: &str,
-        version: u32,
-        patch: TargetPatch,
-    ) -> Result<Target, ResourceError>;
-    fn delete_target(&self, id: &str) -> Result<(), ResourceError>;
-    /// Host sets must be in the target's project.
-    /// Adds, replaces or removes members (`:add-…`, `:set-…`, `:remove-…`).
-    fn change_target_host_sources(
-        &self,
-        id: &str,
-        version: u32,
-        change: Change,
-        host_source_ids: &[String],
-    ) -> Result<Target, ResourceError>;
-
+    async fn logout(&self, auth_token_id: &str) -> Result<(), ResourceError>;
     /// Picks the host (the given one, or one at random among the hosts of the target's host
     /// sets) and builds what authorize-session needs. A target with an `address` connects
     /// there and has no host. Errors: the target is unknown (NotFound); `host_id` is not in
     /// the target's host sets (InvalidArgument `host_id`); the target has neither an address
     /// nor any host (InvalidArgument `host_source_ids`).
-    fn plan_session(
+    async fn plan_session(
         &self,
         target_id: &str,
         host_id: Option<&str>,
     ) -> Result<SessionPlan, ResourceError>;
+}
+
+/// The typed face of a store.
+impl dyn ResourceStore {
+    pub async fn get_as<K: Kind>(&self, id: &str) -> Result<K, ResourceError> {
+        K::from_item(self.get(K::KIND, id).await?)
+    }
+
+    pub async fn list_as<K: Kind>(
+        &self,
+        parent_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<K>, ResourceError> {
+        let items = self.list(K::KIND, parent_id, recursive).await?;
+        items.into_iter().map(K::from_item).collect()
+    }
+
+    pub async fn create_as<K: Kind>(&self, new: K::New) -> Result<K, ResourceError> {
+        K::from_item(self.create(K::new_item(new)).await?)
+    }
+
+    pub async fn update_as<K: Kind>(
+        &self,
+        id: &str,
+        version: u32,
+        patch: K::Patch,
+    ) -> Result<K, ResourceError> {
+        K::from_item(self.update(id, version, K::patch_item(patch)).await?)
+    }
+
+    pub async fn delete_as<K: Kind>(&self, id: &str) -> Result<(), ResourceError> {
+        self.delete(K::KIND, id).await
+    }
+
+    pub async fn change_members_as<K: Kind>(
+        &self,
+        id: &str,
+        version: u32,
+        change: Change,
+        member_ids: &[String],
+    ) -> Result<K, ResourceError> {
+        let item = self
+            .change_members(K::KIND, id, version, change, member_ids)
+            .await?;
+        K::from_item(item)
+    }
 }
 
 #[cfg(test)]

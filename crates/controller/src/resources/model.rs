@@ -1,4 +1,4 @@
-//! The directory's items as the API shows them: Boundary's JSON field names
+//! The resources as the API shows them: Boundary's JSON field names
 //! (`internal/proto/controller/api/resources/<kind>/v1/*.proto`), RFC 3339 times, empty
 //! optional values left out. `scope` (the scope an item lives in) and the cross-references
 //! (`host_set_ids` of a host, `login_name` of a user) are filled when the item is read.
@@ -314,7 +314,7 @@ pub struct Target {
     pub authorized_actions: Vec<String>,
 }
 
-/// What authorize-session needs from the directory (see [`super::Directory::plan_session`]).
+/// What authorize-session needs from the store (see [`super::ResourceStore::plan_session`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionPlan {
     pub target_id: String,

@@ -1,4 +1,4 @@
-//! Secrets the directory keeps: password digests and auth-token secrets.
+//! Secrets the store keeps: password digests and auth-token secrets.
 //!
 //! Passwords are stored as SHA-256 over a random 16-byte salt and the password; token secrets
 //! (40 random base58 characters, far too many to guess) as their SHA-256. Both are compared in

@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::super::input::{
-    DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewTarget, NewUser,
+    DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget,
+    NewUser,
 };
 use super::super::model::GLOBAL_SCOPE_ID;
 use super::super::ResourceError;
 use super::state::Change;
-use super::MemoryDirectory;
+use super::MemoryStore;
 use crate::sessions::Clock;
 
 pub const DEV_ORG_ID: &str = "o_1234567890";
@@ -24,7 +25,7 @@ pub const DEV_HOST_SET_ID: &str = "hsst_1234567890";
 pub const DEV_HOST_ID: &str = "hst_1234567890";
 pub const DEV_TARGET_ID: &str = "ttcp_1234567890";
 
-impl MemoryDirectory {
+impl MemoryStore {
     /// Global, org `o_1234567890`, project `p_1234567890`; password auth method
     /// `ampw_1234567890` in global with the admin (`u_1234567890`, account
     /// `acctpw_1234567890`) and the unprivileged user (`u_0987654321`, account
@@ -35,27 +36,25 @@ impl MemoryDirectory {
         Self::dev_with_clock(seed, Arc::new(SystemTime::now))
     }
 
-    /// [`MemoryDirectory::dev`] reading the time from `clock`.
+    /// [`MemoryStore::dev`] reading the time from `clock`.
     pub fn dev_with_clock(seed: &DevSeed, clock: Clock) -> Result<Self, ResourceError> {
-        let directory = Self::with_clock(clock);
-        let now = directory.now();
-        let mut state = directory.lock();
+        let store = Self::with_clock(clock);
+        let now = store.now();
+        let mut state = store.lock();
         let text = |s: &str| s.to_owned();
 
-        state.create_scope(
-            Some(DEV_ORG_ID),
-            GLOBAL_SCOPE_ID,
-            "Generated org scope",
-            "Provides an initial org scope in Boundary",
-            now,
-        )?;
-        state.create_scope(
-            Some(DEV_PROJECT_ID),
-            DEV_ORG_ID,
-            "Generated project scope",
-            "Provides an initial project scope in Boundary",
-            now,
-        )?;
+        let org = NewScope {
+            scope_id: text(GLOBAL_SCOPE_ID),
+            name: text("Generated org scope"),
+            description: text("Provides an initial org scope in Boundary"),
+        };
+        state.create_scope(Some(DEV_ORG_ID), org, now)?;
+        let project = NewScope {
+            scope_id: text(DEV_ORG_ID),
+            name: text("Generated project scope"),
+            description: text("Provides an initial project scope in Boundary"),
+        };
+        state.create_scope(Some(DEV_PROJECT_ID), project, now)?;
 
         let method = NewAuthMethod {
             scope_id: text(GLOBAL_SCOPE_ID),
@@ -156,6 +155,6 @@ impl MemoryDirectory {
             now,
         )?;
         drop(state);
-        Ok(directory)
+        Ok(store)
     }
 }

@@ -1,17 +1,17 @@
-//! [`MemoryDirectory`]: the whole directory in one `std::sync::Mutex<State>`, held only for
+//! [`MemoryStore`]: every resource in one `std::sync::Mutex<State>`, held only for
 //! the duration of one synchronous call.
 //!
 //! `state` holds the records and the cascades that keep references consistent; one file per
 //! group of kinds adds that group's operations to `State` (`scopes`, `iam`, `tokens`,
-//! `hosts`, `targets`); `directory` implements [`Directory`] by locking and delegating;
+//! `hosts`, `targets`); `store` implements [`ResourceStore`] by locking and delegating;
 //! `dev` seeds `postern dev`.
 
 mod dev;
-mod directory;
 mod hosts;
 mod iam;
 mod scopes;
 mod state;
+mod store;
 mod targets;
 mod tokens;
 
@@ -30,16 +30,16 @@ pub use dev::{
 use state::State;
 
 #[cfg(doc)]
-use super::Directory;
+use super::ResourceStore;
 
-/// The in-memory directory of `postern dev`: everything is lost when the process ends.
-pub struct MemoryDirectory {
+/// The in-memory store of `postern dev`: everything is lost when the process ends.
+pub struct MemoryStore {
     state: Mutex<State>,
     clock: Clock,
 }
 
-impl MemoryDirectory {
-    /// A directory holding only the global scope.
+impl MemoryStore {
+    /// A store holding only the global scope.
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemTime::now))
     }
@@ -65,15 +65,15 @@ impl MemoryDirectory {
     }
 }
 
-impl Default for MemoryDirectory {
+impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl fmt::Debug for MemoryDirectory {
+impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut debug = f.debug_struct("MemoryDirectory");
+        let mut debug = f.debug_struct("MemoryStore");
         // `try_lock`: formatting must not wait for (or deadlock on) a caller holding the lock.
         if let Ok(state) = self.state.try_lock() {
             debug

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::super::ids::{ORG_PREFIX, PROJECT_PREFIX};
+use super::super::input::{NewScope, ScopePatch};
 use super::super::model::{Scope, GLOBAL_SCOPE_ID};
 use super::super::ResourceError;
 use super::state::{check_version, patch, unique_name, State, Versioned};
@@ -97,11 +98,10 @@ impl State {
     pub fn create_scope(
         &mut self,
         id: Option<&str>,
-        parent_id: &str,
-        name: &str,
-        description: &str,
+        new: NewScope,
         now: DateTime<Utc>,
     ) -> Result<Scope, ResourceError> {
+        let parent_id = new.scope_id.as_str();
         let parent = self.existing_scope(parent_id)?;
         let (scope_type, prefix) = match parent.scope_type.as_str() {
             "global" => ("org", ORG_PREFIX),
@@ -113,7 +113,7 @@ impl State {
                 ))
             }
         };
-        self.unique_scope_name(parent_id, "", name)?;
+        self.unique_scope_name(parent_id, "", &new.name)?;
         let id = match id {
             Some(id) => id.to_owned(),
             None => Self::unused_id(&self.scopes, prefix)?,
@@ -122,8 +122,8 @@ impl State {
             id: id.clone(),
             scope_id: parent_id.to_owned(),
             scope: Default::default(),
-            name: name.to_owned(),
-            description: description.to_owned(),
+            name: new.name,
+            description: new.description,
             created_time: now,
             updated_time: now,
             version: 1,
@@ -157,14 +157,13 @@ impl State {
         &mut self,
         id: &str,
         version: u32,
-        name: Option<String>,
-        description: Option<String>,
+        changes: ScopePatch,
         now: DateTime<Utc>,
     ) -> Result<Scope, ResourceError> {
         let mut scope = self.existing_scope(id)?.clone();
         check_version(&scope, version)?;
-        patch(&mut scope.name, name);
-        patch(&mut scope.description, description);
+        patch(&mut scope.name, changes.name);
+        patch(&mut scope.description, changes.description);
         self.unique_scope_name(&scope.scope_id, id, &scope.name)?;
         scope.touch(now);
         self.scopes.insert(id.to_owned(), scope);

@@ -1,4 +1,4 @@
-//! The directory's state and what every kind shares: records, fresh ids, version checks,
+//! The memory store's state and what every kind shares: records, fresh ids, version checks,
 //! unique names, and the cascades that keep references consistent when something is deleted.
 
 use std::collections::BTreeMap;
