@@ -5,8 +5,13 @@
 //! Adding a kind: its model struct, its `New`/`Patch` input, one row in [`kinds!`] below, its
 //! facts in [`KindId`]'s `match`es, the store's arms, and one router line in the API.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::ids::{
+    ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX, HOST_SET_PREFIX,
+    ORG_PREFIX, PROJECT_PREFIX, TARGET_PREFIX, USER_PREFIX,
+};
 use super::input::{
     AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
     NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
@@ -47,6 +52,8 @@ pub struct Members {
     pub action: &'static str,
     /// `host_ids`.
     pub field: &'static str,
+    /// What the members are.
+    pub kind: KindId,
 }
 
 /// The actions of a kind: all of them for an admin, `others` for any other caller.
@@ -89,7 +96,7 @@ pub enum ListAccess {
 }
 
 macro_rules! kinds {
-    ($($variant:ident: $item:ty, $new:ty, $patch:ty;)*) => {
+    ($($variant:ident: $item:ty, $new:ty, $patch:ty, parent $parent:ident, members [$($members:ident)?];)*) => {
         /// Every kind of resource the controller keeps.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum KindId { $($variant),* }
@@ -114,6 +121,33 @@ macro_rules! kinds {
             pub fn kind(&self) -> KindId {
                 match self { $(Item::$variant(_) => KindId::$variant),* }
             }
+
+            pub fn id(&self) -> &str {
+                match self { $(Item::$variant(item) => &item.id),* }
+            }
+
+            pub fn name(&self) -> &str {
+                match self { $(Item::$variant(item) => &item.name),* }
+            }
+
+            pub fn version(&self) -> u32 {
+                match self { $(Item::$variant(item) => item.version),* }
+            }
+
+            /// The id of the scope or item it lives in (empty for global).
+            pub fn parent_id(&self) -> &str {
+                match self { $(Item::$variant(item) => item.parent_id()),* }
+            }
+
+            /// The ids of its members, for kinds that have them.
+            pub fn members_mut(&mut self) -> Option<&mut Vec<String>> {
+                match self { $(Item::$variant(item) => item.members_mut()),* }
+            }
+
+            /// Records a change: bumps the version, stamps the time.
+            pub fn touch(&mut self, now: DateTime<Utc>) {
+                match self { $(Item::$variant(item) => item.touch(now)),* }
+            }
         }
 
         impl NewItem {
@@ -127,6 +161,20 @@ macro_rules! kinds {
                 match self { $(ItemPatch::$variant(_) => KindId::$variant),* }
             }
         }
+
+        /// Runs `$body` with `$K` standing for the model type of `$kind` (a [`KindId`]).
+        macro_rules! with_kind {
+            ($kind:expr, $K:ident => $body:expr) => {
+                match $kind {
+                    $($crate::resources::KindId::$variant => {
+                        // Each kind's model type is named as its variant.
+                        type $K = $crate::resources::$variant;
+                        $body
+                    })*
+                }
+            };
+        }
+        pub(crate) use with_kind;
 
         $(
             impl Kind for $item {
@@ -145,12 +193,57 @@ macro_rules! kinds {
                     }
                 }
 
+                #[allow(unreachable_patterns)] // a store with one kind
+                fn as_kind(item: &Item) -> Option<&Self> {
+                    match item {
+                        Item::$variant(item) => Some(item),
+                        _ => None,
+                    }
+                }
+
+                fn into_item(self) -> Item {
+                    Item::$variant(self)
+                }
+
                 fn new_item(new: $new) -> NewItem {
                     NewItem::$variant(new)
                 }
 
+                #[allow(unreachable_patterns)] // a store with one kind
+                fn take_new(new: NewItem) -> Option<$new> {
+                    match new {
+                        NewItem::$variant(new) => Some(new),
+                        _ => None,
+                    }
+                }
+
+                #[allow(unreachable_patterns)] // a store with one kind
+                fn take_patch(patch: ItemPatch) -> Option<$patch> {
+                    match patch {
+                        ItemPatch::$variant(patch) => Some(patch),
+                        _ => None,
+                    }
+                }
+
+                fn new_parent_id(new: &$new) -> &str {
+                    &new.$parent
+                }
+
+                fn touch(&mut self, now: DateTime<Utc>) {
+                    self.version = self.version.saturating_add(1);
+                    self.updated_time = now;
+                }
+
                 fn patch_item(patch: $patch) -> ItemPatch {
                     ItemPatch::$variant(patch)
+                }
+
+                fn parent_id(&self) -> &str {
+                    &self.$parent
+                }
+
+                fn members_mut(&mut self) -> Option<&mut Vec<String>> {
+                    None $(.or(Some(&mut self.$members)))?
                 }
 
                 fn authorized_actions(&mut self) -> &mut Vec<String> {
@@ -162,14 +255,14 @@ macro_rules! kinds {
 }
 
 kinds! {
-    Scope: Scope, NewScope, ScopePatch;
-    AuthMethod: AuthMethod, NewAuthMethod, AuthMethodPatch;
-    User: User, NewUser, UserPatch;
-    Account: Account, NewAccount, AccountPatch;
-    HostCatalog: HostCatalog, NewHostCatalog, HostCatalogPatch;
-    HostSet: HostSet, NewHostSet, HostSetPatch;
-    Host: Host, NewHost, HostPatch;
-    Target: Target, NewTarget, TargetPatch;
+    Scope: Scope, NewScope, ScopePatch, parent scope_id, members [];
+    AuthMethod: AuthMethod, NewAuthMethod, AuthMethodPatch, parent scope_id, members [];
+    User: User, NewUser, UserPatch, parent scope_id, members [account_ids];
+    Account: Account, NewAccount, AccountPatch, parent auth_method_id, members [];
+    HostCatalog: HostCatalog, NewHostCatalog, HostCatalogPatch, parent scope_id, members [];
+    HostSet: HostSet, NewHostSet, HostSetPatch, parent host_catalog_id, members [host_ids];
+    Host: Host, NewHost, HostPatch, parent host_catalog_id, members [];
+    Target: Target, NewTarget, TargetPatch, parent scope_id, members [host_source_ids];
 }
 
 impl KindId {
@@ -225,14 +318,17 @@ impl KindId {
             KindId::User => Some(Members {
                 action: "accounts",
                 field: "account_ids",
+                kind: KindId::Account,
             }),
             KindId::HostSet => Some(Members {
                 action: "hosts",
                 field: "host_ids",
+                kind: KindId::Host,
             }),
             KindId::Target => Some(Members {
                 action: "host-sources",
                 field: "host_source_ids",
+                kind: KindId::HostSet,
             }),
             _ => None,
         }
@@ -292,11 +388,45 @@ impl KindId {
         }
     }
 
+    /// The types of scope a kind's items may be created in (kinds that live under an item:
+    /// none).
+    pub fn scope_types(self) -> &'static [&'static str] {
+        match self {
+            KindId::Scope | KindId::AuthMethod | KindId::User => &["global", "org"],
+            KindId::HostCatalog | KindId::Target => &["project"],
+            KindId::Account | KindId::HostSet | KindId::Host => &[],
+        }
+    }
+
+    /// The prefix of its items' ids (a scope's depends on its type: [`scope_prefix`]).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            KindId::Scope => ORG_PREFIX,
+            KindId::AuthMethod => AUTH_METHOD_PREFIX,
+            KindId::User => USER_PREFIX,
+            KindId::Account => ACCOUNT_PREFIX,
+            KindId::HostCatalog => HOST_CATALOG_PREFIX,
+            KindId::HostSet => HOST_SET_PREFIX,
+            KindId::Host => HOST_PREFIX,
+            KindId::Target => TARGET_PREFIX,
+        }
+    }
+
     pub fn list_access(self) -> ListAccess {
         match self {
             KindId::AuthMethod => ListAccess::Public,
             _ => ListAccess::Readers,
         }
+    }
+}
+
+/// The type and id prefix of a scope created in a scope of `parent_type`: orgs in global,
+/// projects in an org.
+pub fn scope_prefix(parent_type: &str) -> Option<(&'static str, &'static str)> {
+    match parent_type {
+        "global" => Some(("org", ORG_PREFIX)),
+        "org" => Some(("project", PROJECT_PREFIX)),
+        _ => None,
     }
 }
 
@@ -308,8 +438,22 @@ pub trait Kind: Serialize + Clone + Send + Sync + Sized + 'static {
 
     /// The item, if the store handed over this kind (anything else is a store fault).
     fn from_item(item: Item) -> Result<Self, ResourceError>;
+    fn as_kind(item: &Item) -> Option<&Self>;
+    fn into_item(self) -> Item;
     fn new_item(new: Self::New) -> NewItem;
     fn patch_item(patch: Self::Patch) -> ItemPatch;
+    /// The `New` value inside, if it is of this kind.
+    fn take_new(new: NewItem) -> Option<Self::New>;
+    /// The `Patch` value inside, if it is of this kind.
+    fn take_patch(patch: ItemPatch) -> Option<Self::Patch>;
+    /// Where a new item will live.
+    fn new_parent_id(new: &Self::New) -> &str;
+    /// Records a change: bumps the version, stamps the time.
+    fn touch(&mut self, now: DateTime<Utc>);
+    /// The id of the scope or item it lives in (empty for global).
+    fn parent_id(&self) -> &str;
+    /// The ids of its members ([`KindId::members`]), for kinds that have them.
+    fn members_mut(&mut self) -> Option<&mut Vec<String>>;
     /// Filled by the API for the caller; the store leaves it empty.
     fn authorized_actions(&mut self) -> &mut Vec<String>;
 }

@@ -17,6 +17,7 @@
 //! compared in constant time (`secret`). A password-grade KDF (argon2) belongs with the
 //! durable store.
 
+mod build;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod ids;

@@ -7,9 +7,10 @@ use super::super::input::{
     DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget,
     NewUser,
 };
+use super::super::kind::{KindId, NewItem};
 use super::super::model::GLOBAL_SCOPE_ID;
+use super::super::Change;
 use super::super::ResourceError;
-use super::state::Change;
 use super::MemoryStore;
 use crate::sessions::Clock;
 
@@ -48,13 +49,13 @@ impl MemoryStore {
             name: text("Generated org scope"),
             description: text("Provides an initial org scope in Boundary"),
         };
-        state.create_scope(Some(DEV_ORG_ID), org, now)?;
+        state.create(Some(DEV_ORG_ID), NewItem::Scope(org), now)?;
         let project = NewScope {
             scope_id: text(DEV_ORG_ID),
             name: text("Generated project scope"),
             description: text("Provides an initial project scope in Boundary"),
         };
-        state.create_scope(Some(DEV_PROJECT_ID), project, now)?;
+        state.create(Some(DEV_PROJECT_ID), NewItem::Scope(project), now)?;
 
         let method = NewAuthMethod {
             scope_id: text(GLOBAL_SCOPE_ID),
@@ -63,7 +64,7 @@ impl MemoryStore {
                 "Provides initial administrative and unprivileged authentication into Boundary",
             ),
         };
-        state.create_auth_method(Some(DEV_AUTH_METHOD_ID), method, now)?;
+        state.create(Some(DEV_AUTH_METHOD_ID), NewItem::AuthMethod(method), now)?;
         let people = [
             (
                 DEV_ADMIN_USER_ID,
@@ -87,7 +88,7 @@ impl MemoryStore {
                 password: password.clone(),
                 ..NewAccount::default()
             };
-            state.create_account(Some(account_id), account, now)?;
+            state.create(Some(account_id), NewItem::Account(account), now)?;
             let (name, description) = if admin {
                 ("admin", r#"Initial admin user within the "global" scope"#)
             } else {
@@ -99,14 +100,9 @@ impl MemoryStore {
                 description: text(description),
                 admin,
             };
-            let user = state.create_user(Some(user_id), user, now)?;
-            state.change_user_accounts(
-                user_id,
-                user.version,
-                &[text(account_id)],
-                Change::Set,
-                now,
-            )?;
+            state.create(Some(user_id), NewItem::User(user), now)?;
+            let accounts = [text(account_id)];
+            state.change_members(KindId::User, user_id, 1, Change::Set, &accounts, now)?;
         }
 
         let catalog = NewHostCatalog {
@@ -114,25 +110,31 @@ impl MemoryStore {
             name: text("Generated host catalog"),
             description: text("Provides an initial host catalog in Boundary"),
         };
-        state.create_host_catalog(Some(DEV_HOST_CATALOG_ID), catalog, now)?;
+        state.create(
+            Some(DEV_HOST_CATALOG_ID),
+            NewItem::HostCatalog(catalog),
+            now,
+        )?;
         let host = NewHost {
             host_catalog_id: text(DEV_HOST_CATALOG_ID),
             name: text("Generated host"),
             description: text("Provides an initial host in Boundary"),
             address: seed.host_address.clone(),
         };
-        state.create_host(Some(DEV_HOST_ID), host, now)?;
+        state.create(Some(DEV_HOST_ID), NewItem::Host(host), now)?;
         let set = NewHostSet {
             host_catalog_id: text(DEV_HOST_CATALOG_ID),
             name: text("Generated host set"),
             description: text("Provides an initial host set in Boundary"),
         };
-        let set = state.create_host_set(Some(DEV_HOST_SET_ID), set, now)?;
-        state.change_host_set_hosts(
+        state.create(Some(DEV_HOST_SET_ID), NewItem::HostSet(set), now)?;
+        let hosts = [text(DEV_HOST_ID)];
+        state.change_members(
+            KindId::HostSet,
             DEV_HOST_SET_ID,
-            set.version,
-            &[text(DEV_HOST_ID)],
+            1,
             Change::Set,
+            &hosts,
             now,
         )?;
 
@@ -146,14 +148,9 @@ impl MemoryStore {
             session_max_seconds: Some(seed.target_session_max_seconds),
             session_connection_limit: Some(seed.target_session_connection_limit),
         };
-        let target = state.create_target(Some(DEV_TARGET_ID), target, now)?;
-        state.change_target_host_sources(
-            DEV_TARGET_ID,
-            target.version,
-            &[text(DEV_HOST_SET_ID)],
-            Change::Set,
-            now,
-        )?;
+        state.create(Some(DEV_TARGET_ID), NewItem::Target(target), now)?;
+        let sources = [text(DEV_HOST_SET_ID)];
+        state.change_members(KindId::Target, DEV_TARGET_ID, 1, Change::Set, &sources, now)?;
         drop(state);
         Ok(store)
     }

@@ -1,15 +1,11 @@
 //! [`MemoryStore`]: every resource in one `std::sync::Mutex<State>`, held only for
 //! the duration of one synchronous call.
 //!
-//! `state` holds the records and the cascades that keep references consistent; one file per
-//! group of kinds adds that group's operations to `State` (`scopes`, `iam`, `tokens`,
-//! `hosts`, `targets`); `store` implements [`ResourceStore`] by locking and delegating;
-//! `dev` seeds `postern dev`.
+//! `state` holds the items and every rule between them, written once for all kinds; `tokens`
+//! adds logging in and bearer tokens, `targets` the session plan; `store` implements
+//! [`ResourceStore`] by locking and delegating; `dev` seeds `postern dev`.
 
 mod dev;
-mod hosts;
-mod iam;
-mod scopes;
 mod state;
 mod store;
 mod targets;
@@ -21,6 +17,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
+use super::kind::KindId;
 use crate::sessions::Clock;
 
 pub use dev::{
@@ -77,10 +74,10 @@ impl fmt::Debug for MemoryStore {
         // `try_lock`: formatting must not wait for (or deadlock on) a caller holding the lock.
         if let Ok(state) = self.state.try_lock() {
             debug
-                .field("scopes", &state.scopes.len())
-                .field("users", &state.users.len())
+                .field("scopes", &state.count(KindId::Scope))
+                .field("users", &state.count(KindId::User))
                 .field("auth_tokens", &state.tokens.len())
-                .field("targets", &state.targets.len());
+                .field("targets", &state.count(KindId::Target));
         }
         debug.finish_non_exhaustive()
     }

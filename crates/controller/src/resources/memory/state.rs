@@ -1,31 +1,23 @@
-//! The memory store's state and what every kind shares: records, fresh ids, version checks,
-//! unique names, and the cascades that keep references consistent when something is deleted.
+//! The memory store's state: one table of items per kind, the secrets kept beside them, and
+//! every rule between items, written once for all kinds from their data ([`KindId`]): where
+//! an item may live, unique names, versions, members, and the cascades that keep references
+//! consistent when something is deleted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::super::build::{Build, Stamp};
 use super::super::ids::new_id;
+use super::super::kind::{scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, NewItem, Parent};
 use super::super::model::{
-    AuthMethod, AuthToken, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User,
+    Account, AuthMethod, AuthToken, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID,
 };
 use super::super::secret::{PasswordDigest, TokenDigest};
-use super::super::{Account, ResourceError};
+use super::super::{Change, ResourceError};
 
 /// Fresh ids tried before giving up; 62^10 ids make a second attempt already unlikely.
 const ID_ATTEMPTS: usize = 4;
-
-#[derive(Debug, Clone)]
-pub(super) struct UserRecord {
-    pub user: User,
-    pub admin: bool,
-}
-
-#[derive(Debug, Clone)]
-pub(super) struct AccountRecord {
-    pub account: Account,
-    pub password: PasswordDigest,
-}
 
 #[derive(Debug, Clone)]
 pub(super) struct TokenRecord {
@@ -33,59 +25,517 @@ pub(super) struct TokenRecord {
     pub secret: TokenDigest,
 }
 
-/// Everything, keyed by id. Items are stored as the API shows them; the derived fields
-/// (`scope`, a host's `host_set_ids`, a user's login) are filled in when read.
+/// Everything, keyed by kind and id. Items are stored as the API shows them; the derived
+/// fields (`scope`, a host's `host_set_ids`, a user's login, a scope's primary auth method)
+/// are filled in when read.
 #[derive(Debug, Default)]
 pub(super) struct State {
-    pub scopes: BTreeMap<String, Scope>,
-    pub auth_methods: BTreeMap<String, AuthMethod>,
-    pub users: BTreeMap<String, UserRecord>,
-    pub accounts: BTreeMap<String, AccountRecord>,
+    items: BTreeMap<KindId, BTreeMap<String, Item>>,
+    /// Password digests by account id.
+    pub passwords: BTreeMap<String, PasswordDigest>,
+    /// The users who hold every grant.
+    pub admins: BTreeSet<String>,
     pub tokens: BTreeMap<String, TokenRecord>,
-    pub host_catalogs: BTreeMap<String, HostCatalog>,
-    pub host_sets: BTreeMap<String, HostSet>,
-    pub hosts: BTreeMap<String, Host>,
-    pub targets: BTreeMap<String, Target>,
 }
 
-/// What an update needs of every kind of item.
-pub(super) trait Versioned {
-    fn id(&self) -> &str;
-    fn version(&self) -> u32;
-    /// Records a change: bumps the version, stamps the time.
-    fn touch(&mut self, now: DateTime<Utc>);
+/// What a new item brings besides itself.
+enum Secret {
+    Password(String),
+    Admin,
 }
 
-macro_rules! versioned {
-    ($($kind:ty),*) => {$(
-        impl Versioned for $kind {
-            fn id(&self) -> &str {
-                &self.id
+impl State {
+    /// A state holding only the global scope.
+    pub fn with_global(now: DateTime<Utc>) -> Self {
+        let mut state = Self::default();
+        let global = Scope {
+            id: GLOBAL_SCOPE_ID.into(),
+            scope_id: String::new(),
+            scope: Default::default(),
+            name: "global".into(),
+            description: "Global Scope".into(),
+            created_time: now,
+            updated_time: now,
+            version: 1,
+            scope_type: "global".into(),
+            primary_auth_method_id: String::new(),
+            authorized_actions: Vec::new(),
+        };
+        state.insert(global.into_item());
+        state
+    }
+
+    /// How many items of `kind` there are.
+    pub fn count(&self, kind: KindId) -> usize {
+        self.items.get(&kind).map_or(0, BTreeMap::len)
+    }
+
+    fn insert(&mut self, item: Item) {
+        let table = self.items.entry(item.kind()).or_default();
+        table.insert(item.id().to_owned(), item);
+    }
+
+    fn table(&self, kind: KindId) -> impl Iterator<Item = &Item> {
+        self.items.get(&kind).into_iter().flat_map(BTreeMap::values)
+    }
+
+    /// Every item of kind `K`.
+    pub fn all<K: Kind>(&self) -> impl Iterator<Item = &K> {
+        self.table(K::KIND).filter_map(K::as_kind)
+    }
+
+    fn existing(&self, kind: KindId, id: &str) -> Result<&Item, ResourceError> {
+        self.items
+            .get(&kind)
+            .and_then(|table| table.get(id))
+            .ok_or_else(|| ResourceError::not_found(kind.name(), id))
+    }
+
+    pub fn existing_as<K: Kind>(&self, id: &str) -> Result<&K, ResourceError> {
+        let item = self.existing(K::KIND, id)?;
+        K::as_kind(item).ok_or_else(|| ResourceError::not_found(K::KIND.name(), id))
+    }
+
+    // Reading.
+
+    pub fn get(&self, kind: KindId, id: &str) -> Result<Item, ResourceError> {
+        Ok(self.view(self.existing(kind, id)?.clone()))
+    }
+
+    /// The item with what other items decide filled in.
+    fn view(&self, mut item: Item) -> Item {
+        let scope = self.scope_info(&self.scope_of(&item));
+        match &mut item {
+            Item::Scope(view) => {
+                // Global sits in itself, as Boundary shows it.
+                view.scope = if view.scope_id.is_empty() {
+                    self.scope_info(&view.id)
+                } else {
+                    scope
+                };
+                view.primary_auth_method_id = self
+                    .all::<AuthMethod>()
+                    .find(|method| method.scope_id == view.id && method.is_primary)
+                    .map(|method| method.id.clone())
+                    .unwrap_or_default();
             }
-            fn version(&self) -> u32 {
-                self.version
+            Item::AuthMethod(view) => view.scope = scope,
+            Item::User(view) => {
+                view.scope = scope;
+                let primary = view
+                    .account_ids
+                    .first()
+                    .and_then(|id| self.existing_as::<Account>(id).ok());
+                if let Some(primary) = primary {
+                    view.primary_account_id = primary.id.clone();
+                    view.login_name = primary.attributes.login_name.clone();
+                }
             }
-            fn touch(&mut self, now: DateTime<Utc>) {
-                self.version = self.version.saturating_add(1);
-                self.updated_time = now;
+            Item::Account(view) => view.scope = scope,
+            Item::HostCatalog(view) => view.scope = scope,
+            Item::HostSet(view) => view.scope = scope,
+            Item::Host(view) => {
+                view.scope = scope;
+                view.host_set_ids = self
+                    .all::<HostSet>()
+                    .filter(|set| set.host_ids.contains(&view.id))
+                    .map(|set| set.id.clone())
+                    .collect();
+            }
+            Item::Target(view) => view.scope = scope,
+        }
+        item
+    }
+
+    /// The scope an item is in: its parent, or its parent's scope.
+    fn scope_of(&self, item: &Item) -> String {
+        match item.kind().parent() {
+            Parent::Scope => item.parent_id().to_owned(),
+            Parent::Item(kind) => self
+                .existing(kind, item.parent_id())
+                .map(|parent| self.scope_of(parent))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The scope as embedded in items that live in it.
+    pub fn scope_info(&self, id: &str) -> ScopeInfo {
+        match self.existing_as::<Scope>(id) {
+            Ok(scope) => ScopeInfo {
+                id: scope.id.clone(),
+                scope_type: scope.scope_type.clone(),
+                name: scope.name.clone(),
+                description: scope.description.clone(),
+                parent_scope_id: scope.scope_id.clone(),
+            },
+            // Cascading deletes keep every item's scope alive; show the bare id regardless.
+            Err(_) => ScopeInfo {
+                id: id.to_owned(),
+                ..ScopeInfo::default()
+            },
+        }
+    }
+
+    pub fn list(
+        &self,
+        kind: KindId,
+        parent_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<Item>, ResourceError> {
+        let keep: Box<dyn Fn(&Item) -> bool> = match kind.parent() {
+            Parent::Scope => {
+                let tree = self.scope_tree(parent_id, recursive)?;
+                if kind == KindId::Scope && recursive {
+                    Box::new(move |item| {
+                        item.id() != parent_id && tree.iter().any(|s| s == item.id())
+                    })
+                } else if kind == KindId::Scope {
+                    Box::new(|item| item.parent_id() == parent_id)
+                } else {
+                    Box::new(move |item| tree.iter().any(|s| s == item.parent_id()))
+                }
+            }
+            // Under an item, not a scope: `recursive` changes nothing.
+            Parent::Item(parent) => {
+                self.existing(parent, parent_id)?;
+                Box::new(|item| item.parent_id() == parent_id)
+            }
+        };
+        let found = self.table(kind).filter(|item| keep(item));
+        Ok(found.map(|item| self.view(item.clone())).collect())
+    }
+
+    /// Scope ids under `scope_id` (itself included) when recursive, else just itself.
+    pub fn scope_tree(
+        &self,
+        scope_id: &str,
+        recursive: bool,
+    ) -> Result<Vec<String>, ResourceError> {
+        self.existing(KindId::Scope, scope_id)?;
+        let mut tree = vec![scope_id.to_owned()];
+        if recursive {
+            // Breadth first: each round adds the children of the scopes found so far.
+            let mut next = 0;
+            while next < tree.len() {
+                let parent = tree[next].clone();
+                let children = self
+                    .table(KindId::Scope)
+                    .filter(|s| s.parent_id() == parent);
+                tree.extend(children.map(|scope| scope.id().to_owned()));
+                next += 1;
             }
         }
-    )*};
+        Ok(tree)
+    }
+
+    // Changing.
+
+    /// A new item; `id` fixes its id (the dev seed's well-known ids), else a fresh one.
+    pub fn create(
+        &mut self,
+        id: Option<&str>,
+        new: NewItem,
+        now: DateTime<Utc>,
+    ) -> Result<Item, ResourceError> {
+        let secret = match &new {
+            NewItem::Account(account) => Some(Secret::Password(account.password.clone())),
+            NewItem::User(user) if user.admin => Some(Secret::Admin),
+            _ => None,
+        };
+        let item = with_kind!(new.kind(), K => {
+            let new = K::take_new(new).ok_or_else(|| mismatch(K::KIND))?;
+            self.create_as::<K>(id, new, now)?
+        });
+        match secret {
+            Some(Secret::Password(password)) => {
+                let digest = PasswordDigest::new(&password);
+                self.passwords.insert(item.id().to_owned(), digest);
+            }
+            Some(Secret::Admin) => {
+                self.admins.insert(item.id().to_owned());
+            }
+            None => {}
+        }
+        Ok(self.view(item))
+    }
+
+    fn create_as<K: Build>(
+        &mut self,
+        id: Option<&str>,
+        new: K::New,
+        now: DateTime<Utc>,
+    ) -> Result<Item, ResourceError> {
+        let kind = K::KIND;
+        let parent_id = K::new_parent_id(&new).to_owned();
+        let scope_type = self.check_parent(kind, &parent_id)?;
+        let prefix = match scope_type {
+            Some((_, prefix)) => prefix,
+            None => kind.prefix(),
+        };
+        let id = match id {
+            Some(id) => id.to_owned(),
+            None => self.unused_id(kind, prefix)?,
+        };
+        let mut item = K::build(new, Stamp { id, now })?.into_item();
+        match &mut item {
+            Item::Scope(scope) => {
+                scope.scope_type = scope_type.map(|(t, _)| t).unwrap_or_default().into();
+            }
+            // The first auth method of a scope becomes its primary one.
+            Item::AuthMethod(method) => {
+                method.is_primary = !self
+                    .all::<AuthMethod>()
+                    .any(|m| m.scope_id == method.scope_id);
+            }
+            _ => {}
+        }
+        self.check_unique(&item)?;
+        self.insert(item.clone());
+        Ok(item)
+    }
+
+    /// Refuses a parent that does not exist or cannot hold this kind; for a scope, the new
+    /// scope's type and id prefix.
+    fn check_parent(
+        &self,
+        kind: KindId,
+        parent_id: &str,
+    ) -> Result<Option<(&'static str, &'static str)>, ResourceError> {
+        let parent = match kind.parent() {
+            Parent::Item(parent) => {
+                self.existing(parent, parent_id)?;
+                return Ok(None);
+            }
+            Parent::Scope => self.existing_as::<Scope>(parent_id)?,
+        };
+        let allowed = kind.scope_types();
+        if !allowed.contains(&parent.scope_type.as_str()) {
+            let message = format!(
+                "a {} cannot be created in {} {parent_id}, only in {}",
+                kind.name(),
+                parent.scope_type,
+                allowed.join(" or ")
+            );
+            return Err(ResourceError::invalid("scope_id", message));
+        }
+        Ok(match kind {
+            KindId::Scope => scope_prefix(&parent.scope_type),
+            _ => None,
+        })
+    }
+
+    fn unused_id(&self, kind: KindId, prefix: &str) -> Result<String, ResourceError> {
+        fresh_id(prefix, |id| self.existing(kind, id).is_ok())
+    }
+
+    /// Names are unique among the items of a kind in one parent; login names within an auth
+    /// method.
+    fn check_unique(&self, item: &Item) -> Result<(), ResourceError> {
+        let kind = item.kind();
+        let others = || {
+            self.table(kind)
+                .filter(|other| other.parent_id() == item.parent_id() && other.id() != item.id())
+        };
+        let name = item.name();
+        if !name.is_empty() && others().any(|other| other.name() == name) {
+            return Err(ResourceError::Conflict(format!(
+                "a {} named {name:?} already exists in {}",
+                kind.name(),
+                item.parent_id()
+            )));
+        }
+        if let Item::Account(account) = item {
+            let login = &account.attributes.login_name;
+            let taken = others().any(
+                |other| matches!(other, Item::Account(o) if o.attributes.login_name == *login),
+            );
+            if taken {
+                return Err(ResourceError::Conflict(format!(
+                    "login name {login:?} is already used in {}",
+                    account.auth_method_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn update(
+        &mut self,
+        id: &str,
+        version: u32,
+        patch: ItemPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Item, ResourceError> {
+        check_version(self.existing(patch.kind(), id)?, version)?;
+        let item = with_kind!(patch.kind(), K => {
+            let patch = K::take_patch(patch).ok_or_else(|| mismatch(K::KIND))?;
+            let mut item: K = self.existing_as::<K>(id)?.clone();
+            item.apply(patch)?;
+            item.touch(now);
+            item.into_item()
+        });
+        self.check_unique(&item)?;
+        self.insert(item.clone());
+        Ok(self.view(item))
+    }
+
+    pub fn delete(&mut self, kind: KindId, id: &str) -> Result<(), ResourceError> {
+        self.existing(kind, id)?;
+        if kind == KindId::Scope && id == GLOBAL_SCOPE_ID {
+            return Err(ResourceError::invalid(
+                "id",
+                "the global scope cannot be deleted",
+            ));
+        }
+        self.remove(kind, id);
+        Ok(())
+    }
+
+    /// Removes an item and every reference to it: what lives in it (a scope's sub-scopes and
+    /// items, an auth method's accounts, a catalog's hosts and sets), its place in member
+    /// lists, and the auth tokens issued through it.
+    fn remove(&mut self, kind: KindId, id: &str) {
+        for &child in KindId::ALL {
+            let lives_here = match child.parent() {
+                Parent::Scope => kind == KindId::Scope,
+                Parent::Item(parent) => parent == kind,
+            };
+            if !lives_here {
+                continue;
+            }
+            let ids: Vec<String> = self
+                .table(child)
+                .filter(|item| item.parent_id() == id)
+                .map(|item| item.id().to_owned())
+                .collect();
+            for child_id in ids {
+                self.remove(child, &child_id);
+            }
+        }
+        for &holder in KindId::ALL {
+            if holder.members().is_some_and(|m| m.kind == kind) {
+                let table = self.items.entry(holder).or_default();
+                for item in table.values_mut() {
+                    if let Some(members) = item.members_mut() {
+                        members.retain(|member| member != id);
+                    }
+                }
+            }
+        }
+        self.tokens.retain(|_, t| {
+            let token = &t.token;
+            token.user_id != id && token.account_id != id && token.auth_method_id != id
+        });
+        self.passwords.remove(id);
+        self.admins.remove(id);
+        if let Some(table) = self.items.get_mut(&kind) {
+            table.remove(id);
+        }
+    }
+
+    /// Adds, replaces or removes members. A member must exist and live where its holder
+    /// does (a host in the set's catalog; a host set in the target's project; an account in
+    /// an auth method of the user's scope, and with no other user).
+    pub fn change_members(
+        &mut self,
+        kind: KindId,
+        id: &str,
+        version: u32,
+        change: Change,
+        member_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Item, ResourceError> {
+        let Some(members) = kind.members() else {
+            return Err(ResourceError::invalid(
+                "action",
+                format!("a {} has no members", kind.name()),
+            ));
+        };
+        let field = members.field;
+        let mut item = self.existing(kind, id)?.clone();
+        check_version(&item, version)?;
+        let requested = dedup(member_ids);
+        if change != Change::Remove {
+            for member_id in &requested {
+                self.check_member(&item, members.kind, member_id, field)?;
+            }
+        }
+        let Some(current) = item.members_mut() else {
+            return Err(ResourceError::Store(format!(
+                "a {} holds no members",
+                kind.name()
+            )));
+        };
+        *current = membership(current, requested, change, field)?;
+        item.touch(now);
+        self.insert(item.clone());
+        Ok(self.view(item))
+    }
+
+    fn check_member(
+        &self,
+        holder: &Item,
+        member_kind: KindId,
+        member_id: &str,
+        field: &str,
+    ) -> Result<(), ResourceError> {
+        if let Item::Target(target) = holder {
+            if target.address.is_some() {
+                return Err(ResourceError::invalid(
+                    field,
+                    "a target with an address cannot also have host sources",
+                ));
+            }
+        }
+        let Ok(member) = self.existing(member_kind, member_id) else {
+            let message = format!("{} {member_id} not found", member_kind.name());
+            return Err(ResourceError::invalid(field, message));
+        };
+        // Siblings share a parent; otherwise both must be in one scope.
+        let (there, here) = if member_kind.parent() == holder.kind().parent() {
+            (member.parent_id().to_owned(), holder.parent_id().to_owned())
+        } else {
+            (self.scope_of(member), self.scope_of(holder))
+        };
+        if there != here {
+            let message = format!(
+                "{} {member_id} is in {there}, the {} in {here}",
+                member_kind.name(),
+                holder.kind().name()
+            );
+            return Err(ResourceError::invalid(field, message));
+        }
+        if member_kind == KindId::Account {
+            if let Some(owner) = self.account_owner(member_id).filter(|o| *o != holder.id()) {
+                return Err(ResourceError::Conflict(format!(
+                    "account {member_id} already belongs to user {owner}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The user an account is associated with.
+    pub fn account_owner(&self, account_id: &str) -> Option<&str> {
+        self.all::<User>()
+            .find(|u| u.account_ids.iter().any(|a| a == account_id))
+            .map(|u| u.id.as_str())
+    }
 }
 
-versioned!(
-    Scope,
-    AuthMethod,
-    User,
-    Account,
-    HostCatalog,
-    HostSet,
-    Host,
-    Target
-);
+/// A fresh id with `prefix` that is not `taken`.
+pub(super) fn fresh_id(
+    prefix: &str,
+    taken: impl Fn(&str) -> bool,
+) -> Result<String, ResourceError> {
+    (0..ID_ATTEMPTS)
+        .map(|_| new_id(prefix))
+        .find(|id| !taken(id))
+        .ok_or_else(|| ResourceError::Conflict(format!("could not find an unused {prefix} id")))
+}
 
 /// Refuses an update made from a stale read.
-pub(super) fn check_version(item: &impl Versioned, expected: u32) -> Result<(), ResourceError> {
+fn check_version(item: &Item, expected: u32) -> Result<(), ResourceError> {
     if item.version() != expected {
         return Err(ResourceError::StaleVersion {
             id: item.id().to_owned(),
@@ -96,30 +546,15 @@ pub(super) fn check_version(item: &impl Versioned, expected: u32) -> Result<(), 
     Ok(())
 }
 
-/// Refuses a non-empty `name` that one of `others` (the parent's other items) already uses.
-pub(super) fn unique_name<'a>(
-    kind: &str,
-    name: &str,
-    parent_id: &str,
-    mut others: impl Iterator<Item = &'a str>,
-) -> Result<(), ResourceError> {
-    if !name.is_empty() && others.any(|other| other == name) {
-        return Err(ResourceError::Conflict(format!(
-            "a {kind} named {name:?} already exists in {parent_id}"
-        )));
-    }
-    Ok(())
-}
-
-/// Applies an optional new value.
-pub(super) fn patch(field: &mut String, value: Option<String>) {
-    if let Some(value) = value {
-        *field = value;
-    }
+fn mismatch(kind: KindId) -> ResourceError {
+    ResourceError::Store(format!(
+        "a value for another kind reached the {} table",
+        kind.name()
+    ))
 }
 
 /// Ids in `requested`, once each, in order.
-pub(super) fn dedup(requested: &[String]) -> Vec<String> {
+fn dedup(requested: &[String]) -> Vec<String> {
     let mut ids: Vec<String> = Vec::with_capacity(requested.len());
     for id in requested {
         if !ids.contains(id) {
@@ -131,7 +566,7 @@ pub(super) fn dedup(requested: &[String]) -> Vec<String> {
 
 /// `current` after an add, set or remove of `requested` (already deduplicated). Removing an
 /// id that is not there is refused, naming `field`.
-pub(super) fn membership(
+fn membership(
     current: &[String],
     requested: Vec<String>,
     change: Change,
@@ -158,140 +593,4 @@ pub(super) fn membership(
                 .collect())
         }
     }
-}
-
-pub(super) use crate::resources::Change;
-
-impl State {
-    /// A fresh id with `prefix` that no item of `map` has.
-    pub fn unused_id<V>(map: &BTreeMap<String, V>, prefix: &str) -> Result<String, ResourceError> {
-        (0..ID_ATTEMPTS)
-            .map(|_| new_id(prefix))
-            .find(|id| !map.contains_key(id))
-            .ok_or_else(|| ResourceError::Conflict(format!("could not find an unused {prefix} id")))
-    }
-
-    /// The scope as embedded in items that live in it.
-    pub fn scope_info(&self, id: &str) -> ScopeInfo {
-        match self.scopes.get(id) {
-            Some(scope) => ScopeInfo {
-                id: scope.id.clone(),
-                scope_type: scope.scope_type.clone(),
-                name: scope.name.clone(),
-                description: scope.description.clone(),
-                parent_scope_id: scope.scope_id.clone(),
-            },
-            // Cascading deletes keep every item's scope alive; show the bare id regardless.
-            None => ScopeInfo {
-                id: id.to_owned(),
-                ..ScopeInfo::default()
-            },
-        }
-    }
-
-    pub fn existing_scope(&self, id: &str) -> Result<&Scope, ResourceError> {
-        self.scopes
-            .get(id)
-            .ok_or_else(|| ResourceError::not_found("scope", id))
-    }
-
-    /// The scope where users and auth methods live: global or an org.
-    pub fn iam_scope(&self, id: &str, kind: &str) -> Result<&Scope, ResourceError> {
-        let scope = self.existing_scope(id)?;
-        if scope.scope_type == "project" {
-            return Err(ResourceError::invalid(
-                "scope_id",
-                format!("{kind}s are created in the global scope or an org, not in a project"),
-            ));
-        }
-        Ok(scope)
-    }
-
-    /// The scope where targets and host catalogs live: a project.
-    pub fn project_scope(&self, id: &str, kind: &str) -> Result<&Scope, ResourceError> {
-        let scope = self.existing_scope(id)?;
-        if scope.scope_type != "project" {
-            return Err(ResourceError::invalid(
-                "scope_id",
-                format!("{kind}s are created in a project scope, and {id} is not one"),
-            ));
-        }
-        Ok(scope)
-    }
-
-    // Cascades: each removes an item and every reference to it.
-
-    pub fn remove_scope(&mut self, id: &str) {
-        let children: Vec<String> = self
-            .scopes
-            .values()
-            .filter(|scope| scope.scope_id == id)
-            .map(|scope| scope.id.clone())
-            .collect();
-        for child in children {
-            self.remove_scope(&child);
-        }
-        let in_scope = |scope_id: &str| scope_id == id;
-        for method in ids_where(&self.auth_methods, |m| in_scope(&m.scope_id)) {
-            self.remove_auth_method(&method);
-        }
-        for user in ids_where(&self.users, |u| in_scope(&u.user.scope_id)) {
-            self.remove_user(&user);
-        }
-        for catalog in ids_where(&self.host_catalogs, |c| in_scope(&c.scope_id)) {
-            self.remove_host_catalog(&catalog);
-        }
-        self.targets.retain(|_, target| target.scope_id != id);
-        self.scopes.remove(id);
-    }
-
-    pub fn remove_auth_method(&mut self, id: &str) {
-        for account in ids_where(&self.accounts, |a| a.account.auth_method_id == id) {
-            self.remove_account(&account);
-        }
-        self.tokens.retain(|_, t| t.token.auth_method_id != id);
-        self.auth_methods.remove(id);
-    }
-
-    pub fn remove_account(&mut self, id: &str) {
-        for record in self.users.values_mut() {
-            record.user.account_ids.retain(|account| account != id);
-        }
-        self.tokens.retain(|_, t| t.token.account_id != id);
-        self.accounts.remove(id);
-    }
-
-    pub fn remove_user(&mut self, id: &str) {
-        self.tokens.retain(|_, t| t.token.user_id != id);
-        self.users.remove(id);
-    }
-
-    pub fn remove_host_catalog(&mut self, id: &str) {
-        for set in ids_where(&self.host_sets, |s| s.host_catalog_id == id) {
-            self.remove_host_set(&set);
-        }
-        self.hosts.retain(|_, host| host.host_catalog_id != id);
-        self.host_catalogs.remove(id);
-    }
-
-    pub fn remove_host_set(&mut self, id: &str) {
-        for target in self.targets.values_mut() {
-            target.host_source_ids.retain(|set| set != id);
-        }
-        self.host_sets.remove(id);
-    }
-
-    pub fn remove_host(&mut self, id: &str) {
-        for set in self.host_sets.values_mut() {
-            set.host_ids.retain(|host| host != id);
-        }
-        self.hosts.remove(id);
-    }
-}
-
-fn ids_where<V>(map: &BTreeMap<String, V>, keep: impl Fn(&V) -> bool) -> Vec<String> {
-    map.iter()
-        .filter(|(_, value)| keep(value))
-        .map(|(id, _)| id.clone())
-        .collect()
 }

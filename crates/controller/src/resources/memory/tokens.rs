@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 
 use super::super::ids::AUTH_TOKEN_PREFIX;
 use super::super::input::NewUser;
-use super::super::model::{AuthToken, AUTH_TOKEN_LIFETIME};
+use super::super::kind::{KindId, NewItem};
+use super::super::model::{Account, AuthMethod, AuthToken, User, AUTH_TOKEN_LIFETIME};
 use super::super::secret::{new_token_secret, split_token, PasswordDigest, TokenDigest};
-use super::super::{Principal, ResourceError};
-use super::state::{Change, State, TokenRecord};
+use super::super::{Change, Principal, ResourceError};
+use super::state::{fresh_id, State, TokenRecord};
 
 /// The one answer to a wrong password or an unknown login, so neither can be told apart.
 const AUTHENTICATION_FAILED: &str = "authentication failed";
@@ -35,29 +36,26 @@ impl State {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<AuthToken, ResourceError> {
-        let method = self
-            .auth_methods
-            .get(auth_method_id)
-            .ok_or_else(|| ResourceError::not_found("auth method", auth_method_id))?;
+        let method = self.existing_as::<AuthMethod>(auth_method_id)?;
         let scope_id = method.scope_id.clone();
-        let account = self.accounts.values().find(|a| {
-            a.account.auth_method_id == auth_method_id
-                && a.account.attributes.login_name == login_name
-        });
-        let Some(account) = account else {
+        let account = self
+            .all::<Account>()
+            .find(|a| a.auth_method_id == auth_method_id && a.attributes.login_name == login_name);
+        let digest = account.and_then(|a| self.passwords.get(&a.id));
+        let (Some(account), Some(digest)) = (account, digest) else {
             decoy_password().verify(password);
             return Err(authentication_failed());
         };
-        if !account.password.verify(password) {
+        if !digest.verify(password) {
             return Err(authentication_failed());
         }
-        let account_id = account.account.id.clone();
+        let account_id = account.id.clone();
         let user_id = match self.account_owner(&account_id) {
             Some(user_id) => user_id.to_owned(),
             None => self.user_for_account(&scope_id, &account_id, now)?,
         };
 
-        let id = Self::unused_id(&self.tokens, AUTH_TOKEN_PREFIX)?;
+        let id = fresh_id(AUTH_TOKEN_PREFIX, |id| self.tokens.contains_key(id))?;
         let secret = new_token_secret();
         let expiration = chrono::Duration::from_std(AUTH_TOKEN_LIFETIME)
             .ok()
@@ -100,10 +98,11 @@ impl State {
             scope_id: scope_id.to_owned(),
             ..NewUser::default()
         };
-        let user = self.create_user(None, new, now)?;
+        let user = self.create(None, NewItem::User(new), now)?;
         let accounts = [account_id.to_owned()];
-        self.change_user_accounts(&user.id, user.version, &accounts, Change::Add, now)?;
-        Ok(user.id)
+        let (id, version) = (user.id(), user.version());
+        self.change_members(KindId::User, id, version, Change::Add, &accounts, now)?;
+        Ok(id.to_owned())
     }
 
     /// Resolves `<id>_<secret>`; an expired token is dropped.
@@ -128,7 +127,8 @@ impl State {
         }
         record.token.approximate_last_used_time = now;
         let user_id = record.token.user_id.clone();
-        let admin = self.users.get(&user_id).ok_or_else(invalid)?.admin;
+        self.existing_as::<User>(&user_id).map_err(|_| invalid())?;
+        let admin = self.admins.contains(&user_id);
         Ok(Principal {
             user_id,
             auth_token_id: id.to_owned(),

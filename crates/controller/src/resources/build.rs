@@ -1,0 +1,300 @@
+//! How each kind's item is made from its `New` value and changed by its `Patch`: every check
+//! that needs nothing but the item itself. Rules between items (where an item may live,
+//! unique names, members, cascades) belong to the store; fields other items decide (a
+//! scope's type, whether an auth method is primary) are left for the store to fill.
+
+use chrono::{DateTime, Utc};
+
+use super::input::{
+    AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
+    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
+    TargetPatch, UserPatch,
+};
+use super::kind::Kind;
+use super::model::{
+    Account, AccountAttributes, AuthMethod, Host, HostAttributes, HostCatalog, HostSet, Scope,
+    Target, TargetAttributes, DEFAULT_SESSION_CONNECTION_LIMIT, DEFAULT_SESSION_MAX_SECONDS,
+};
+use super::{validate, ResourceError};
+
+/// What a new item of any kind starts with.
+#[derive(Debug, Clone)]
+pub struct Stamp {
+    pub id: String,
+    pub now: DateTime<Utc>,
+}
+
+pub trait Build: Kind {
+    /// The item `new` describes, at version 1.
+    fn build(new: Self::New, stamp: Stamp) -> Result<Self, ResourceError>;
+    /// Applies `patch` (the version check and the stamp are the store's).
+    fn apply(&mut self, patch: Self::Patch) -> Result<(), ResourceError>;
+}
+
+/// Applies an optional new value.
+fn set(field: &mut String, value: Option<String>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+impl Build for Scope {
+    /// Its type (org, project) follows from the parent; the store sets it.
+    fn build(new: NewScope, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(Scope {
+            id: stamp.id,
+            scope_id: new.scope_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            scope_type: String::new(),
+            primary_auth_method_id: String::new(),
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: ScopePatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        Ok(())
+    }
+}
+
+impl Build for AuthMethod {
+    fn build(new: NewAuthMethod, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(AuthMethod {
+            id: stamp.id,
+            scope_id: new.scope_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            kind: "password".into(),
+            is_primary: false,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: AuthMethodPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        Ok(())
+    }
+}
+
+impl Build for super::model::User {
+    /// Whether the user is an admin is kept beside the item, not in it.
+    fn build(new: NewUser, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(super::model::User {
+            id: stamp.id,
+            scope_id: new.scope_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            login_name: String::new(),
+            primary_account_id: String::new(),
+            account_ids: Vec::new(),
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: UserPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        Ok(())
+    }
+}
+
+impl Build for Account {
+    /// The password is checked here and kept beside the item (as a digest), not in it.
+    fn build(new: NewAccount, stamp: Stamp) -> Result<Self, ResourceError> {
+        let login_name = validate::login_name(&new.login_name)?;
+        validate::password(&new.password)?;
+        Ok(Account {
+            id: stamp.id,
+            auth_method_id: new.auth_method_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            kind: "password".into(),
+            attributes: AccountAttributes { login_name },
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: AccountPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        if let Some(login_name) = patch.login_name {
+            self.attributes.login_name = validate::login_name(&login_name)?;
+        }
+        Ok(())
+    }
+}
+
+impl Build for HostCatalog {
+    fn build(new: NewHostCatalog, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(HostCatalog {
+            id: stamp.id,
+            scope_id: new.scope_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            kind: "static".into(),
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: HostCatalogPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        Ok(())
+    }
+}
+
+impl Build for HostSet {
+    fn build(new: NewHostSet, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(HostSet {
+            id: stamp.id,
+            host_catalog_id: new.host_catalog_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            kind: "static".into(),
+            host_ids: Vec::new(),
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: HostSetPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        Ok(())
+    }
+}
+
+impl Build for Host {
+    fn build(new: NewHost, stamp: Stamp) -> Result<Self, ResourceError> {
+        let address = validate::address("attributes.address", &new.address)?;
+        Ok(Host {
+            id: stamp.id,
+            host_catalog_id: new.host_catalog_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            kind: "static".into(),
+            attributes: HostAttributes { address },
+            host_set_ids: Vec::new(),
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        })
+    }
+
+    fn apply(&mut self, patch: HostPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        if let Some(address) = patch.address {
+            self.attributes.address = validate::address("attributes.address", &address)?;
+        }
+        Ok(())
+    }
+}
+
+impl Build for Target {
+    fn build(new: NewTarget, stamp: Stamp) -> Result<Self, ResourceError> {
+        let attributes = TargetAttributes {
+            default_port: validate::default_port(new.default_port)?,
+            default_client_port: validate::default_client_port(
+                new.default_client_port.unwrap_or(0),
+            )?,
+        };
+        let address = match new.address.as_deref() {
+            None | Some("") => None,
+            Some(address) => Some(validate::address("address", address)?),
+        };
+        let max_seconds = new
+            .session_max_seconds
+            .unwrap_or(DEFAULT_SESSION_MAX_SECONDS);
+        let limit = new
+            .session_connection_limit
+            .unwrap_or(DEFAULT_SESSION_CONNECTION_LIMIT);
+        let target = Target {
+            id: stamp.id,
+            scope_id: new.scope_id,
+            scope: Default::default(),
+            name: new.name,
+            description: new.description,
+            kind: "tcp".into(),
+            attributes,
+            address,
+            host_source_ids: Vec::new(),
+            session_max_seconds: validate::session_max_seconds(max_seconds)?,
+            session_connection_limit: validate::session_connection_limit(limit)?,
+            created_time: stamp.now,
+            updated_time: stamp.now,
+            version: 1,
+            authorized_actions: Vec::new(),
+        };
+        target.check()?;
+        Ok(target)
+    }
+
+    fn apply(&mut self, patch: TargetPatch) -> Result<(), ResourceError> {
+        set(&mut self.name, patch.name);
+        set(&mut self.description, patch.description);
+        if let Some(port) = patch.default_port {
+            self.attributes.default_port = validate::default_port(Some(port))?;
+        }
+        if let Some(port) = patch.default_client_port {
+            self.attributes.default_client_port = validate::default_client_port(port)?;
+        }
+        if let Some(address) = patch.address {
+            self.address = match address.as_str() {
+                "" => None,
+                address => Some(validate::address("address", address)?),
+            };
+        }
+        if let Some(seconds) = patch.session_max_seconds {
+            self.session_max_seconds = validate::session_max_seconds(seconds)?;
+        }
+        if let Some(limit) = patch.session_connection_limit {
+            self.session_connection_limit = validate::session_connection_limit(limit)?;
+        }
+        self.check()
+    }
+}
+
+impl Target {
+    /// A name, and either an address or host sources.
+    fn check(&self) -> Result<(), ResourceError> {
+        if self.name.is_empty() {
+            return Err(ResourceError::invalid("name", "a target needs a name"));
+        }
+        if self.address.is_some() && !self.host_source_ids.is_empty() {
+            return Err(ResourceError::invalid(
+                "address",
+                "a target with host sources cannot also have an address",
+            ));
+        }
+        Ok(())
+    }
+}
