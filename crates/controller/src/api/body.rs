@@ -105,6 +105,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The patch of a kind whose only changeable fields are `name` and `description`.
+    pub fn name_patch(&self) -> Result<crate::resources::NamePatch, ApiError> {
+        Ok(crate::resources::NamePatch {
+            name: self.patch_str("name")?,
+            description: self.patch_str("description")?,
+        })
+    }
+
     pub fn opt_u32(&self, field: &str) -> Result<Option<u32>, ApiError> {
         match self.value(field) {
             None => Ok(None),

@@ -21,10 +21,7 @@ impl Resource for HostCatalog {
     }
 
     fn patch_from(fields: &Fields<'_>) -> Result<HostCatalogPatch, ApiError> {
-        Ok(HostCatalogPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-        })
+        fields.name_patch()
     }
 }
 
@@ -39,10 +36,7 @@ impl Resource for HostSet {
     }
 
     fn patch_from(fields: &Fields<'_>) -> Result<HostSetPatch, ApiError> {
-        Ok(HostSetPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-        })
+        fields.name_patch()
     }
 }
 

@@ -31,10 +31,7 @@ impl Resource for AuthMethod {
     }
 
     fn patch_from(fields: &Fields<'_>) -> Result<AuthMethodPatch, ApiError> {
-        Ok(AuthMethodPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-        })
+        fields.name_patch()
     }
 }
 
@@ -51,10 +48,7 @@ impl Resource for User {
     }
 
     fn patch_from(fields: &Fields<'_>) -> Result<UserPatch, ApiError> {
-        Ok(UserPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-        })
+        fields.name_patch()
     }
 }
 

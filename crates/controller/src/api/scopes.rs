@@ -17,9 +17,6 @@ impl Resource for Scope {
     }
 
     fn patch_from(fields: &Fields<'_>) -> Result<ScopePatch, ApiError> {
-        Ok(ScopePatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-        })
+        fields.name_patch()
     }
 }

@@ -6,14 +6,14 @@
 use chrono::{DateTime, Utc};
 
 use super::input::{
-    AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
-    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
-    TargetPatch, UserPatch,
+    AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NamePatch,
+    NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser,
+    ScopePatch, TargetPatch, UserPatch,
 };
 use super::kind::Kind;
 use super::model::{
     Account, AccountAttributes, AuthMethod, Host, HostAttributes, HostCatalog, HostSet, Scope,
-    Target, TargetAttributes, DEFAULT_SESSION_CONNECTION_LIMIT, DEFAULT_SESSION_MAX_SECONDS,
+    Target, TargetAttributes, User, DEFAULT_SESSION_CONNECTION_LIMIT, DEFAULT_SESSION_MAX_SECONDS,
 };
 use super::{validate, ResourceError};
 
@@ -31,6 +31,17 @@ pub trait Build: Kind {
     fn apply(&mut self, patch: Self::Patch) -> Result<(), ResourceError>;
 }
 
+/// Applies the patch of a kind whose only changeable fields are its name and description.
+fn rename(
+    name: &mut String,
+    description: &mut String,
+    patch: NamePatch,
+) -> Result<(), ResourceError> {
+    set(name, patch.name);
+    set(description, patch.description);
+    Ok(())
+}
+
 /// Applies an optional new value.
 fn set(field: &mut String, value: Option<String>) {
     if let Some(value) = value {
@@ -42,74 +53,47 @@ impl Build for Scope {
     /// Its type (org, project) follows from the parent; the store sets it.
     fn build(new: NewScope, stamp: Stamp) -> Result<Self, ResourceError> {
         Ok(Scope {
-            id: stamp.id,
             scope_id: new.scope_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            scope_type: String::new(),
-            primary_auth_method_id: String::new(),
-            authorized_actions: Vec::new(),
+            ..Scope::stamped(stamp.id, stamp.now)
         })
     }
 
     fn apply(&mut self, patch: ScopePatch) -> Result<(), ResourceError> {
-        set(&mut self.name, patch.name);
-        set(&mut self.description, patch.description);
-        Ok(())
+        rename(&mut self.name, &mut self.description, patch)
     }
 }
 
 impl Build for AuthMethod {
     fn build(new: NewAuthMethod, stamp: Stamp) -> Result<Self, ResourceError> {
         Ok(AuthMethod {
-            id: stamp.id,
             scope_id: new.scope_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
             kind: "password".into(),
-            is_primary: false,
-            authorized_actions: Vec::new(),
+            ..AuthMethod::stamped(stamp.id, stamp.now)
         })
     }
 
     fn apply(&mut self, patch: AuthMethodPatch) -> Result<(), ResourceError> {
-        set(&mut self.name, patch.name);
-        set(&mut self.description, patch.description);
-        Ok(())
+        rename(&mut self.name, &mut self.description, patch)
     }
 }
 
-impl Build for super::model::User {
+impl Build for User {
     /// Whether the user is an admin is kept beside the item, not in it.
     fn build(new: NewUser, stamp: Stamp) -> Result<Self, ResourceError> {
-        Ok(super::model::User {
-            id: stamp.id,
+        Ok(User {
             scope_id: new.scope_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
-            login_name: String::new(),
-            primary_account_id: String::new(),
-            account_ids: Vec::new(),
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..User::stamped(stamp.id, stamp.now)
         })
     }
 
     fn apply(&mut self, patch: UserPatch) -> Result<(), ResourceError> {
-        set(&mut self.name, patch.name);
-        set(&mut self.description, patch.description);
-        Ok(())
+        rename(&mut self.name, &mut self.description, patch)
     }
 }
 
@@ -119,17 +103,12 @@ impl Build for Account {
         let login_name = validate::login_name(&new.login_name)?;
         validate::password(&new.password)?;
         Ok(Account {
-            id: stamp.id,
             auth_method_id: new.auth_method_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
             kind: "password".into(),
             attributes: AccountAttributes { login_name },
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..Account::stamped(stamp.id, stamp.now)
         })
     }
 
@@ -146,47 +125,32 @@ impl Build for Account {
 impl Build for HostCatalog {
     fn build(new: NewHostCatalog, stamp: Stamp) -> Result<Self, ResourceError> {
         Ok(HostCatalog {
-            id: stamp.id,
             scope_id: new.scope_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
             kind: "static".into(),
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..HostCatalog::stamped(stamp.id, stamp.now)
         })
     }
 
     fn apply(&mut self, patch: HostCatalogPatch) -> Result<(), ResourceError> {
-        set(&mut self.name, patch.name);
-        set(&mut self.description, patch.description);
-        Ok(())
+        rename(&mut self.name, &mut self.description, patch)
     }
 }
 
 impl Build for HostSet {
     fn build(new: NewHostSet, stamp: Stamp) -> Result<Self, ResourceError> {
         Ok(HostSet {
-            id: stamp.id,
             host_catalog_id: new.host_catalog_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
             kind: "static".into(),
-            host_ids: Vec::new(),
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..HostSet::stamped(stamp.id, stamp.now)
         })
     }
 
     fn apply(&mut self, patch: HostSetPatch) -> Result<(), ResourceError> {
-        set(&mut self.name, patch.name);
-        set(&mut self.description, patch.description);
-        Ok(())
+        rename(&mut self.name, &mut self.description, patch)
     }
 }
 
@@ -194,18 +158,12 @@ impl Build for Host {
     fn build(new: NewHost, stamp: Stamp) -> Result<Self, ResourceError> {
         let address = validate::address("attributes.address", &new.address)?;
         Ok(Host {
-            id: stamp.id,
             host_catalog_id: new.host_catalog_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
             kind: "static".into(),
             attributes: HostAttributes { address },
-            host_set_ids: Vec::new(),
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..Host::stamped(stamp.id, stamp.now)
         })
     }
 
@@ -238,21 +196,15 @@ impl Build for Target {
             .session_connection_limit
             .unwrap_or(DEFAULT_SESSION_CONNECTION_LIMIT);
         let target = Target {
-            id: stamp.id,
             scope_id: new.scope_id,
-            scope: Default::default(),
             name: new.name,
             description: new.description,
             kind: "tcp".into(),
             attributes,
             address,
-            host_source_ids: Vec::new(),
             session_max_seconds: validate::session_max_seconds(max_seconds)?,
             session_connection_limit: validate::session_connection_limit(limit)?,
-            created_time: stamp.now,
-            updated_time: stamp.now,
-            version: 1,
-            authorized_actions: Vec::new(),
+            ..Target::stamped(stamp.id, stamp.now)
         };
         target.check()?;
         Ok(target)

@@ -7,18 +7,25 @@ use std::fmt;
 /// Boundary's minimum for a password account's password.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
 
+/// Changes an item whose only changeable fields are its name and description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub type ScopePatch = NamePatch;
+pub type AuthMethodPatch = NamePatch;
+pub type UserPatch = NamePatch;
+pub type HostCatalogPatch = NamePatch;
+pub type HostSetPatch = NamePatch;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewScope {
     /// The parent: global for an org, an org for a project.
     pub scope_id: String,
     pub name: String,
     pub description: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScopePatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,12 +37,6 @@ pub struct NewAuthMethod {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AuthMethodPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewUser {
     /// Global or an org.
     pub scope_id: String,
@@ -43,12 +44,6 @@ pub struct NewUser {
     pub description: String,
     /// Grants everything (see [`super::Principal::admin`]).
     pub admin: bool,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
 }
 
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -90,22 +85,10 @@ pub struct NewHostCatalog {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostCatalogPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewHostSet {
     pub host_catalog_id: String,
     pub name: String,
     pub description: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostSetPatch {
-    pub name: Option<String>,
-    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

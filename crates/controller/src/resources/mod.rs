@@ -33,9 +33,9 @@ pub use ids::{
     HOST_SET_PREFIX, ORG_PREFIX, PROJECT_PREFIX, TARGET_PREFIX, USER_PREFIX,
 };
 pub use input::{
-    AccountPatch, AuthMethodPatch, DevSeed, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
-    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
-    TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
+    AccountPatch, AuthMethodPatch, DevSeed, HostCatalogPatch, HostPatch, HostSetPatch, NamePatch,
+    NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser,
+    ScopePatch, TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
 };
 pub use kind::{Actions, Item, ItemPatch, Kind, KindId, ListAccess, Members, NewItem, Parent};
 pub use memory::{

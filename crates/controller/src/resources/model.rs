@@ -46,110 +46,104 @@ impl From<ScopeInfo> for crate::sessions::Scope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scope {
-    pub id: String,
-    /// The parent's id; empty (left out) for global.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub scope_id: String,
-    /// The parent (global: itself).
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    /// `global`, `org` or `project`.
-    #[serde(rename = "type")]
-    pub scope_type: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub primary_auth_method_id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+/// Declares the struct of an item kind: the fields every kind shares (`id`, `scope`, `name`,
+/// `description`, the times, `version`, `authorized_actions`) around the kind's own.
+macro_rules! item {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name {
+            /// The kind's prefix, `_` and 10 base62 characters.
+            pub id: String,
+            $($(#[$field_meta])* pub $field: $type,)*
+            /// The scope it is in (a scope: its parent; global: itself).
+            pub scope: ScopeInfo,
+            #[serde(default, skip_serializing_if = "String::is_empty")]
+            pub name: String,
+            #[serde(default, skip_serializing_if = "String::is_empty")]
+            pub description: String,
+            #[serde(serialize_with = "rfc3339")]
+            pub created_time: DateTime<Utc>,
+            #[serde(serialize_with = "rfc3339")]
+            pub updated_time: DateTime<Utc>,
+            pub version: u32,
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub authorized_actions: Vec<String>,
+        }
+
+        impl $name {
+            /// A blank item with its id and times, at version 1, for a kind's build to fill.
+            pub(crate) fn stamped(id: String, now: DateTime<Utc>) -> Self {
+                Self {
+                    id,
+                    created_time: now,
+                    updated_time: now,
+                    version: 1,
+                    ..Self::default()
+                }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthMethod {
-    /// `ampw_` + 10 base62 characters.
-    pub id: String,
-    pub scope_id: String,
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    /// `password`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub is_primary: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct Scope {
+        /// The parent's id; empty (left out) for global.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub scope_id: String,
+        /// `global`, `org` or `project`.
+        #[serde(rename = "type")]
+        pub scope_type: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub primary_auth_method_id: String,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    /// `u_` + 10 base62 characters.
-    pub id: String,
-    pub scope_id: String,
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// The login name of the primary (first) account.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub login_name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub primary_account_id: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub account_ids: Vec<String>,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct AuthMethod {
+        /// Global or an org.
+        pub scope_id: String,
+        /// `password`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        #[serde(default)]
+        pub is_primary: bool,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+item! {
+    pub struct User {
+        /// Global or an org.
+        pub scope_id: String,
+        /// The login name of the primary (first) account.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub login_name: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub primary_account_id: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub account_ids: Vec<String>,
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountAttributes {
     pub login_name: String,
 }
 
-/// A password account. The password is never part of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    /// `acctpw_` + 10 base62 characters.
-    pub id: String,
-    pub auth_method_id: String,
-    /// The auth method's scope.
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `password`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub attributes: AccountAttributes,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    /// A password account. The password is never part of it.
+    pub struct Account {
+        pub auth_method_id: String,
+        /// `password`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub attributes: AccountAttributes,
+    }
 }
 
 /// An auth token. `token` (`<id>_<secret>`) is set only in the authenticate response; Debug
@@ -193,87 +187,47 @@ impl fmt::Debug for AuthToken {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostCatalog {
-    /// `hcst_` + 10 base62 characters.
-    pub id: String,
-    pub scope_id: String,
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `static`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct HostCatalog {
+        /// A project.
+        pub scope_id: String,
+        /// `static`.
+        #[serde(rename = "type")]
+        pub kind: String,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostSet {
-    /// `hsst_` + 10 base62 characters.
-    pub id: String,
-    pub host_catalog_id: String,
-    /// The catalog's project.
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `static`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub host_ids: Vec<String>,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct HostSet {
+        pub host_catalog_id: String,
+        /// `static`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub host_ids: Vec<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostAttributes {
     /// A host name or IP address, without scheme or port.
     pub address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Host {
-    /// `hst_` + 10 base62 characters.
-    pub id: String,
-    pub host_catalog_id: String,
-    /// The catalog's project.
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `static`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub attributes: HostAttributes,
-    /// The host sets it is in.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub host_set_ids: Vec<String>,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct Host {
+        pub host_catalog_id: String,
+        /// `static`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub attributes: HostAttributes,
+        /// The host sets it is in.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub host_set_ids: Vec<String>,
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetAttributes {
     /// 1..=65535.
     pub default_port: u32,
@@ -282,36 +236,24 @@ pub struct TargetAttributes {
     pub default_client_port: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    /// `ttcp_` + 10 base62 characters.
-    pub id: String,
-    pub scope_id: String,
-    pub scope: ScopeInfo,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    /// `tcp`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub attributes: TargetAttributes,
-    /// A direct address (host name or IP, no port) used instead of host sources.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    /// Host set ids.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub host_source_ids: Vec<String>,
-    pub session_max_seconds: u32,
-    /// -1 = unlimited.
-    pub session_connection_limit: i32,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_time: DateTime<Utc>,
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub authorized_actions: Vec<String>,
+item! {
+    pub struct Target {
+        /// A project.
+        pub scope_id: String,
+        /// `tcp`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub attributes: TargetAttributes,
+        /// A direct address (host name or IP, no port) used instead of host sources.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub address: Option<String>,
+        /// Host set ids.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub host_source_ids: Vec<String>,
+        pub session_max_seconds: u32,
+        /// -1 = unlimited.
+        pub session_connection_limit: i32,
+    }
 }
 
 /// What authorize-session needs from the store (see [`super::ResourceStore::plan_session`]).
