@@ -172,7 +172,11 @@ async fn reap_every_second(sessions: SessionStore, shutdown: CancellationToken) 
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            _ = tick.tick() => sessions.reap(SystemTime::now()),
+            _ = tick.tick() => {
+                if let Err(error) = sessions.reap(SystemTime::now()).await {
+                    tracing::warn!(%error, "cannot time out sessions");
+                }
+            }
         }
     }
 }

@@ -145,7 +145,7 @@ async fn close_for(fault: Fault, command: Handshakecommand) -> (CloseFrame, Sess
         -1,
         Duration::from_secs(3600),
     );
-    let auth = store.authorize_session(request).unwrap();
+    let auth = store.authorize_session(request).await.unwrap();
     *authority.fault.lock().unwrap() = fault;
 
     let data = postern_wire::token::decode(&auth.authorization_token).unwrap();
@@ -200,9 +200,7 @@ async fn authority_failures_close_with_boundarys_reasons() {
     // The authorized connection is still reported closed, so the session is not left with a
     // phantom open connection.
     let conn = eventually("the connection to close", || {
-        store
-            .get(&id)
-            .unwrap()
+        stored_session(&store, &id)
             .connections
             .first()
             .filter(|c| c.closed_reason.is_some())

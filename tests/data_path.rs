@@ -29,7 +29,9 @@ async fn bytes_arrive_intact_both_ways_and_are_counted_exactly() {
     ];
     for (i, (up, down)) in cases.into_iter().enumerate() {
         let (endpoint, mut exchanges) = sink_then_source(down).await;
-        let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+        let auth = worker
+            .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+            .await;
         let mut proxy = start_proxy(&auth.authorization_token).await;
         let sent = random_bytes(up, i as u64);
         let (reply_len, reply_sha) = within("the exchange", exchange(proxy.addr, &sent)).await;
@@ -79,7 +81,9 @@ async fn bytes_arrive_intact_both_ways_and_are_counted_exactly() {
 async fn half_close_lets_the_client_read_the_reply_after_shutting_down_write() {
     let worker = start_worker().await;
     let (endpoint, mut exchanges) = sink_then_source(5).await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let proxy = start_proxy(&auth.authorization_token).await;
     let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
     stream.write_all(b"question").await.unwrap();
@@ -99,7 +103,9 @@ async fn half_close_lets_the_client_read_the_reply_after_shutting_down_write() {
 async fn interleaved_echo_keeps_order() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let proxy = start_proxy(&auth.authorization_token).await;
     let mut stream = TcpStream::connect(proxy.addr).await.unwrap();
     for round in 0..200u32 {
@@ -129,7 +135,9 @@ async fn a_limit_of_n_admits_exactly_n_of_4n_concurrent_connections() {
     const LIMIT: usize = 3;
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), LIMIT as i32, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), LIMIT as i32, HOUR)
+        .await;
     let mut proxy = start_proxy(&auth.authorization_token).await;
     let attempts: Vec<_> = (0..4 * LIMIT)
         .map(|_| tokio::spawn(tunnelled(proxy.addr)))
@@ -182,7 +190,9 @@ async fn a_limit_of_n_admits_exactly_n_of_4n_concurrent_connections() {
 async fn expiry_cuts_live_connections_within_a_second_and_closes_the_listener() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, Duration::from_secs(3));
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, Duration::from_secs(3))
+        .await;
     let expiration = auth.session.expiration_time;
     let mut proxy = start_proxy(&auth.authorization_token).await;
     let mut stream = tunnelled(proxy.addr)
@@ -227,7 +237,9 @@ async fn expiry_cuts_live_connections_within_a_second_and_closes_the_listener() 
 async fn canceling_a_session_cuts_its_live_connections_at_once() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let proxy = start_proxy(&auth.authorization_token).await;
     let mut stream = tunnelled(proxy.addr).await.expect("tunnel works");
     let id = auth.session.id.clone();
@@ -241,7 +253,7 @@ async fn canceling_a_session_cuts_its_live_connections_at_once() {
     })
     .await;
     let started = Instant::now();
-    worker.store.cancel(&id, None).unwrap();
+    worker.store.cancel(&id, None).await.unwrap();
     let mut rest = Vec::new();
     let cut = within("the cut", stream.read_to_end(&mut rest)).await;
     let took = started.elapsed();
@@ -267,7 +279,9 @@ async fn canceling_a_session_cuts_its_live_connections_at_once() {
 async fn stopping_the_proxy_cancels_the_session() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let mut proxy = start_proxy(&auth.authorization_token).await;
     drop(tunnelled(proxy.addr).await.expect("tunnel works"));
     proxy.shutdown.cancel();
@@ -292,7 +306,9 @@ async fn stopping_the_proxy_cancels_the_session() {
 async fn the_inactivity_timeout_runs_while_no_connection_is_open() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let settings = postern_proxy::ProxySettings {
         inactive_timeout: Some(Duration::from_millis(300)),
         ..Default::default()
@@ -320,7 +336,9 @@ async fn the_inactivity_timeout_runs_while_no_connection_is_open() {
 async fn an_aborted_client_resets_the_endpoint_a_clean_one_closes_it() {
     let worker = start_worker().await;
     let (endpoint, mut ends) = observing_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let proxy = start_proxy(&auth.authorization_token).await;
 
     let mut clean = TcpStream::connect(proxy.addr).await.unwrap();
@@ -373,7 +391,9 @@ async fn an_aborted_client_resets_the_endpoint_a_clean_one_closes_it() {
 async fn an_endpoint_reset_reaches_the_client_as_a_reset() {
     let worker = start_worker().await;
     let endpoint = resetting_endpoint(4).await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let proxy = start_proxy(&auth.authorization_token).await;
     let mut client = TcpStream::connect(proxy.addr).await.unwrap();
     client.write_all(b"ping").await.unwrap();

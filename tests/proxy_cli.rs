@@ -31,7 +31,9 @@ fn port_of(info: &serde_json::Value) -> u16 {
 async fn proxy_prints_json_info_tunnels_and_cancels_the_session_on_ctrl_c() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), 5, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), 5, HOUR)
+        .await;
     let mut proxy = PosternProcess::spawn(&[
         "proxy",
         "-authz",
@@ -75,7 +77,9 @@ async fn proxy_prints_json_info_tunnels_and_cancels_the_session_on_ctrl_c() {
 async fn a_second_process_with_the_same_token_is_refused_by_tofu() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let mut first = PosternProcess::spawn(&[
         "proxy",
         "-authz",
@@ -122,7 +126,9 @@ async fn a_second_process_with_the_same_token_is_refused_by_tofu() {
 async fn table_output_looks_like_boundarys_and_connect_is_an_alias() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let mut proxy = PosternProcess::spawn(&[
         "connect",
         "-authz-token",
@@ -168,7 +174,9 @@ async fn table_output_looks_like_boundarys_and_connect_is_an_alias() {
 async fn token_from_stdin_as_authorize_session_json() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let json = serde_json::json!({"item": {"session_id": auth.session.id, "authorization_token": auth.authorization_token}});
     let mut child = postern(&["proxy", "-authz", "-", "-format", "json"])
         .stdin(Stdio::piped())
@@ -195,7 +203,9 @@ async fn token_from_stdin_as_authorize_session_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_refused_before_anything_is_bound() {
     let worker = start_worker().await;
-    let auth = worker.authorize("tcp://127.0.0.1:9", -1, Duration::from_secs(1));
+    let auth = worker
+        .authorize("tcp://127.0.0.1:9", -1, Duration::from_secs(1))
+        .await;
     let expiration = auth.session.expiration_time;
     eventually("the session to expire", || {
         (SystemTime::now() > expiration).then_some(())

@@ -76,7 +76,9 @@ fn closed(code: u16, reason: &str) -> Result<HandshakeResult, CloseFrame> {
 async fn handshake_refusals_carry_boundarys_codes_and_reasons() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), 1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), 1, HOUR)
+        .await;
     let creds = credentials(&auth.authorization_token);
 
     let mut ws = open(&worker, &creds).await;
@@ -143,7 +145,7 @@ async fn endpoint_problems_close_with_setup_and_parse_errors() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let auth = worker.authorize(&format!("tcp://{dead}"), -1, HOUR);
+    let auth = worker.authorize(&format!("tcp://{dead}"), -1, HOUR).await;
     let mut ws = open(&worker, &credentials(&auth.authorization_token)).await;
     assert_eq!(
         send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
@@ -177,7 +179,7 @@ async fn endpoint_problems_close_with_setup_and_parse_errors() {
         Some("network error")
     );
 
-    let auth = worker.authorize("tcp://no-port-here", -1, HOUR);
+    let auth = worker.authorize("tcp://no-port-here", -1, HOUR).await;
     let mut ws = open(&worker, &credentials(&auth.authorization_token)).await;
     send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
         .await
@@ -198,7 +200,9 @@ async fn endpoint_problems_close_with_setup_and_parse_errors() {
 async fn session_cancel_command_cancels_with_a_normal_close() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let creds = credentials(&auth.authorization_token);
     let mut live = open(&worker, &creds).await;
     send_handshake(&mut live, TOFU_A, Handshakecommand::Unspecified)
@@ -325,8 +329,12 @@ async fn attempt(worker: &Worker, config: Arc<ClientConfig>) -> String {
 async fn wrong_credentials_and_tls_12_are_refused_without_harming_live_connections() {
     let worker = start_worker().await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
-    let other = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
+    let other = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let id = auth.session.id.clone();
     let mine = credentials(&auth.authorization_token);
     let theirs = credentials(&other.authorization_token);
@@ -401,7 +409,9 @@ async fn wrong_credentials_and_tls_12_are_refused_without_harming_live_connectio
 async fn a_client_that_ends_without_a_close_gets_the_endpoint_reset() {
     let worker = start_worker().await;
     let (endpoint, mut ends) = observing_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let creds = credentials(&auth.authorization_token);
     let mut ws = open(&worker, &creds).await;
     send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
@@ -431,7 +441,9 @@ async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
     })
     .await;
     let endpoint = echo_endpoint().await;
-    let auth = worker.authorize(&format!("tcp://{endpoint}"), -1, HOUR);
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
     let creds = credentials(&auth.authorization_token);
     // Two strangers who never finish their handshake hold both places.
     let mut strangers = Vec::new();
@@ -493,9 +505,9 @@ async fn a_key_update_flood_is_cut_off_while_another_session_flows() {
     })
     .await;
     let (sink, mut exchanges) = sink_then_source(1 << 20).await;
-    let victim = worker.authorize(&format!("tcp://{sink}"), -1, HOUR);
+    let victim = worker.authorize(&format!("tcp://{sink}"), -1, HOUR).await;
     let echo = echo_endpoint().await;
-    let flooder = worker.authorize(&format!("tcp://{echo}"), -1, HOUR);
+    let flooder = worker.authorize(&format!("tcp://{echo}"), -1, HOUR).await;
 
     let proxy = start_proxy(&victim.authorization_token).await;
     let sent = random_bytes(16 << 20, 9);

@@ -185,26 +185,28 @@ pub fn run_worker_host(endpoint: SocketAddr) -> Result<()> {
             config,
             shutdown.clone(),
         ));
-        let authorization = store.authorize_session(NewSession {
-            target_id: "ttcp_1234567890".into(),
-            scope: Scope {
-                id: "p_1234567890".into(),
-                scope_type: "project".into(),
-                name: "Generated project scope".into(),
-                description: String::new(),
-                parent_scope_id: "o_1234567890".into(),
-            },
-            user_id: "u_1234567890".into(),
-            auth_token_id: "at_1234567890".into(),
-            host_id: "hst_1234567890".into(),
-            host_set_id: "hsst_1234567890".into(),
-            endpoint: format!("tcp://{endpoint}"),
-            endpoint_port: u32::from(endpoint.port()),
-            connection_limit: -1,
-            max_duration: Duration::from_secs(8 * 3600),
-            worker_addresses: vec![worker_addr.to_string()],
-            default_client_port: 0,
-        })?;
+        let authorization = store
+            .authorize_session(NewSession {
+                target_id: "ttcp_1234567890".into(),
+                scope: Scope {
+                    id: "p_1234567890".into(),
+                    scope_type: "project".into(),
+                    name: "Generated project scope".into(),
+                    description: String::new(),
+                    parent_scope_id: "o_1234567890".into(),
+                },
+                user_id: "u_1234567890".into(),
+                auth_token_id: "at_1234567890".into(),
+                host_id: "hst_1234567890".into(),
+                host_set_id: "hsst_1234567890".into(),
+                endpoint: format!("tcp://{endpoint}"),
+                endpoint_port: u32::from(endpoint.port()),
+                connection_limit: -1,
+                max_duration: Duration::from_secs(8 * 3600),
+                worker_addresses: vec![worker_addr.to_string()],
+                default_client_port: 0,
+            })
+            .await?;
         println!("{}", json!({"token": authorization.authorization_token}));
         std::io::stdout().flush()?;
         // The harness holds our stdin open for as long as it wants this worker.

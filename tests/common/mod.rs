@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use postern_authority::ClosedReason;
 use postern_controller::sessions::{
     NewSession, Scope, Session, SessionAuthorization, SessionStore,
@@ -90,24 +91,25 @@ pub async fn start_worker_with(config: postern_worker::WorkerConfig) -> Worker {
 
 impl Worker {
     /// A tcp session to `endpoint` with the given limit and lifetime.
-    pub fn authorize(
+    pub async fn authorize(
         &self,
         endpoint: &str,
         connection_limit: i32,
         max_duration: Duration,
     ) -> SessionAuthorization {
-        self.store
-            .authorize_session(new_session(
-                endpoint,
-                &self.addr.to_string(),
-                connection_limit,
-                max_duration,
-            ))
-            .unwrap()
+        let request = new_session(
+            endpoint,
+            &self.addr.to_string(),
+            connection_limit,
+            max_duration,
+        );
+        self.store.authorize_session(request).await.unwrap()
     }
 
+    /// The session as the store has it now (the memory store answers without waiting, so
+    /// this works inside the synchronous checks of [`eventually`]).
     pub fn session(&self, id: &str) -> Session {
-        self.store.get(id).unwrap()
+        stored_session(&self.store, id)
     }
 
     /// Why the session's first connection closed, once it has.
@@ -120,6 +122,16 @@ impl Worker {
         })
         .await
     }
+}
+
+/// A session of a memory-backed store, read without waiting.
+pub fn stored_session(store: &SessionStore, id: &str) -> Session {
+    store
+        .get(id)
+        .now_or_never()
+        .expect("the memory store answers at once")
+        .unwrap()
+        .unwrap()
 }
 
 /// A session request for the dev target's IDs, to `endpoint` through the worker at `worker`.

@@ -41,6 +41,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::delete;
 use axum::Router;
+use tracing::Instrument;
 
 pub use error::{ApiError, FieldError};
 pub use paging::MAX_PAGE_SIZE;
@@ -99,20 +100,24 @@ async fn wrong_method(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method.to_string())
 }
 
-/// One debug line per request: method, path (no query: filters may be long; never headers,
-/// which carry the token), status and duration.
+/// A span per request (method and path: no query, filters may be long; never headers,
+/// which carry the token) around everything the handlers log, closed by one debug line with
+/// the status and duration.
 async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::debug!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "api request"
+    let span = tracing::info_span!(
+        "api_request",
+        method = %request.method(),
+        path = request.uri().path(),
     );
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "api request"
+        );
+    });
     response
 }
 

@@ -70,7 +70,7 @@ async fn list(
     };
 
     let mut matching = Vec::new();
-    for session in state.sessions.list() {
+    for session in state.sessions.list().await? {
         let visible = scopes.contains(&session.scope_id)
             && (params.include_terminated || session.status != SessionStatus::Terminated)
             && (principal.admin || session.user_id == principal.user_id);
@@ -105,7 +105,7 @@ async fn read(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = visible_session(&state, &principal, &id)?;
+    let session = visible_session(&state, &principal, &id).await?;
     Ok(Json(session_json(&session, &principal)?))
 }
 
@@ -122,17 +122,22 @@ async fn action(
         return Err(unknown_action("sessions", action));
     }
     let version = body.fields().version()?;
-    visible_session(&state, &principal, id)?;
-    let session = state.sessions.cancel(id, Some(version))?;
+    visible_session(&state, &principal, id).await?;
+    let session = state.sessions.cancel(id, Some(version)).await?;
     tracing::debug!(session_id = id, user_id = %principal.user_id, status = %session.status, "session cancel requested");
     Ok(Json(session_json(&session, &principal)?))
 }
 
 /// The session if it exists (404) and the caller may see it (403).
-fn visible_session(state: &ApiState, principal: &Principal, id: &str) -> Result<Session, ApiError> {
+async fn visible_session(
+    state: &ApiState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Session, ApiError> {
     let session = state
         .sessions
         .get(id)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("Session {id} not found.")))?;
     if !principal.admin && session.user_id != principal.user_id {
         return Err(ApiError::PermissionDenied(format!(

@@ -84,20 +84,23 @@ async fn authorize(
         .resources
         .plan_session(&target_id, host_id.as_deref())
         .await?;
-    let authorization = state.sessions.authorize_session(NewSession {
-        target_id: plan.target_id,
-        scope: plan.scope.into(),
-        user_id: principal.user_id.clone(),
-        auth_token_id: principal.auth_token_id.clone(),
-        host_id: plan.host_id,
-        host_set_id: plan.host_set_id,
-        endpoint: plan.endpoint,
-        endpoint_port: plan.endpoint_port,
-        connection_limit: plan.connection_limit,
-        max_duration: plan.max_duration,
-        worker_addresses: state.worker_addresses.clone(),
-        default_client_port: plan.default_client_port,
-    })?;
+    let authorization = state
+        .sessions
+        .authorize_session(NewSession {
+            target_id: plan.target_id,
+            scope: plan.scope.into(),
+            user_id: principal.user_id.clone(),
+            auth_token_id: principal.auth_token_id.clone(),
+            host_id: plan.host_id,
+            host_set_id: plan.host_set_id,
+            endpoint: plan.endpoint,
+            endpoint_port: plan.endpoint_port,
+            connection_limit: plan.connection_limit,
+            max_duration: plan.max_duration,
+            worker_addresses: state.worker_addresses.clone(),
+            default_client_port: plan.default_client_port,
+        })
+        .await?;
     tracing::debug!(
         session_id = %authorization.session.id,
         target_id = %authorization.session.target_id,

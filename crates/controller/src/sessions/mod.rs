@@ -1,5 +1,6 @@
 //! The controller's session store: the single source of truth for sessions and their
-//! connections.
+//! connections. The lifecycle is [`SessionStore`]'s; where records are kept is a
+//! [`SessionRecords`] backend's ([`MemorySessions`] for `postern dev`).
 //!
 //! - [`SessionStore::authorize_session`] creates a pending [`Session`], issues its certificate
 //!   and mints the Boundary authorization token a client proxies with.
@@ -17,9 +18,12 @@
 //! change appends to the history and bumps the version (`model`).
 
 mod authority;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod ids;
 mod mint;
 mod model;
+mod records;
 mod store;
 
 use std::time::Duration;
@@ -31,6 +35,7 @@ pub use model::{
     transition_allowed, Connection, ConnectionStatus, Scope, Session, SessionState,
     TerminationReason, WorkerInfo,
 };
+pub use records::{MemorySessions, RecordChange, SessionRecord, SessionRecords};
 pub use store::{
     Clock, NewSession, SessionAuthorization, SessionStore, DEFAULT_MAX_DURATION,
     UNLIMITED_CONNECTIONS,

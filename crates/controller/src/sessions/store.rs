@@ -1,10 +1,8 @@
-//! The store itself: one mutex around plain maps, held only for map work (never across an
-//! `.await`, never while a certificate is signed), plus the broadcast of canceled ids.
+//! The store itself: the session lifecycle over a [`SessionRecords`] backend (certificates
+//! are signed before anything is stored), plus the broadcast of canceled ids.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_authority::SessionStatus;
@@ -14,6 +12,7 @@ use tokio::sync::broadcast;
 use super::ids::new_session_id;
 use super::mint::{authorization_token, issue_credentials};
 use super::model::{rfc3339_text, Scope, Session, SessionState, TerminationReason, WorkerInfo};
+use super::records::{MemorySessions, SessionRecord, SessionRecords};
 use super::SessionError;
 
 /// Boundary's default session lifetime: 8 hours.
@@ -111,33 +110,17 @@ impl Serialize for SessionAuthorization {
     }
 }
 
-/// The controller's sessions and their connections. Cheap to clone: clones share one store.
+/// The controller's sessions and their connections: the lifecycle, over whichever
+/// [`SessionRecords`] keeps them. Cheap to clone: clones share one store.
 #[derive(Clone)]
 pub struct SessionStore {
     pub(super) shared: Arc<Shared>,
 }
 
 pub(super) struct Shared {
-    records: Mutex<Records>,
+    pub(super) records: Arc<dyn SessionRecords>,
     pub(super) canceled: broadcast::Sender<String>,
     clock: Clock,
-}
-
-#[derive(Default)]
-pub(super) struct Records {
-    pub(super) sessions: HashMap<String, Record>,
-    /// Connection id -> its session's id and its index in that session's connections
-    /// (which only ever grow), so finding a connection does not scan its session.
-    pub(super) connection_sessions: HashMap<String, (String, usize)>,
-    next_seq: u64,
-}
-
-pub(super) struct Record {
-    pub(super) session: Session,
-    /// Creation order, to list sessions created in the same instant newest first.
-    seq: u64,
-    /// Why the session will be terminated once its last connection closes.
-    pub(super) ending: Option<TerminationReason>,
 }
 
 impl Default for SessionStore {
@@ -148,25 +131,28 @@ impl Default for SessionStore {
 
 impl fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let records = self.records();
-        f.debug_struct("SessionStore")
-            .field("sessions", &records.sessions.len())
-            .field("connections", &records.connection_sessions.len())
-            .finish()
+        f.debug_struct("SessionStore").finish_non_exhaustive()
     }
 }
 
 impl SessionStore {
+    /// Sessions in memory ([`MemorySessions`]).
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemTime::now))
     }
 
-    /// A store that reads the time from `clock` (for `reap`, pass the time explicitly).
+    /// Sessions in memory, reading the time from `clock` (for `reap`, pass the time
+    /// explicitly).
     pub fn with_clock(clock: Clock) -> Self {
+        Self::with_records(Arc::new(MemorySessions::new()), clock)
+    }
+
+    /// Sessions kept by `records`.
+    pub fn with_records(records: Arc<dyn SessionRecords>, clock: Clock) -> Self {
         let (canceled, _) = broadcast::channel(CANCELED_BACKLOG);
         Self {
             shared: Arc::new(Shared {
-                records: Mutex::new(Records::default()),
+                records,
                 canceled,
                 clock,
             }),
@@ -177,17 +163,15 @@ impl SessionStore {
         (self.shared.clock)()
     }
 
-    /// The maps. A panic while they were held cannot leave them half-written (every update
-    /// is a few assignments), so a poisoned lock is taken over rather than propagated.
-    pub(super) fn records(&self) -> MutexGuard<'_, Records> {
-        self.shared
-            .records
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub(super) fn records(&self) -> &dyn SessionRecords {
+        self.shared.records.as_ref()
     }
 
     /// Creates a pending session, issues its certificate and mints its token.
-    pub fn authorize_session(&self, req: NewSession) -> Result<SessionAuthorization, SessionError> {
+    pub async fn authorize_session(
+        &self,
+        req: NewSession,
+    ) -> Result<SessionAuthorization, SessionError> {
         if req.worker_addresses.is_empty() {
             return Err(SessionError::NoWorkers);
         }
@@ -202,7 +186,6 @@ impl SessionStore {
 
         for _ in 0..ID_ATTEMPTS {
             let id = new_session_id();
-            // Signing takes a while; do it before taking the lock, and re-check the id after.
             let credentials = issue_credentials(&id, &req.worker_addresses, expiration)?;
             let session = Session {
                 id: id.clone(),
@@ -241,16 +224,11 @@ impl SessionStore {
                 credentials,
                 tofu: None,
             };
-            let mut records = self.records();
-            let seq = records.next_seq;
-            if let Entry::Vacant(slot) = records.sessions.entry(id) {
-                slot.insert(Record {
-                    session: session.clone(),
-                    seq,
-                    ending: None,
-                });
-                records.next_seq += 1;
-                drop(records);
+            let record = SessionRecord {
+                session: session.clone(),
+                ending: None,
+            };
+            if self.records().insert(record).await? {
                 let authorization_token = authorization_token(&session);
                 tracing::debug!(session_id = %session.id, target_id = %session.target_id, "session authorized");
                 return Ok(SessionAuthorization {
@@ -262,58 +240,47 @@ impl SessionStore {
         Err(SessionError::IdsExhausted)
     }
 
-    pub fn get(&self, id: &str) -> Option<Session> {
-        self.records()
-            .sessions
-            .get(id)
-            .map(|record| record.session.clone())
+    pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
+        Ok(self.records().get(id).await?.map(|record| record.session))
     }
 
     /// Every session, newest first.
-    pub fn list(&self) -> Vec<Session> {
-        let records = self.records();
-        let mut all: Vec<&Record> = records.sessions.values().collect();
-        all.sort_by(|a, b| {
-            b.session
-                .created_time
-                .cmp(&a.session.created_time)
-                .then(b.seq.cmp(&a.seq))
-        });
-        all.into_iter()
-            .map(|record| record.session.clone())
-            .collect()
+    pub async fn list(&self) -> Result<Vec<Session>, SessionError> {
+        self.records().list().await
     }
 
     /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
     /// is open. `version: Some(v)` must be the current version; a session already canceling
     /// or terminated is returned unchanged whatever the version. Workers hear of the cancel at
     /// once through [`canceled_sessions`](postern_authority::SessionAuthority::canceled_sessions).
-    pub fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
+    pub async fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
         let now = self.now();
-        let session = {
-            let mut records = self.records();
-            let record = records
-                .sessions
-                .get_mut(id)
-                .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
-            let status = record.session.status;
-            if matches!(status, SessionStatus::Canceling | SessionStatus::Terminated) {
-                return Ok(record.session.clone());
+        let mut changed = false;
+        let session = self
+            .records()
+            .update(id, &mut |record| {
+                let status = record.session.status;
+                if matches!(status, SessionStatus::Canceling | SessionStatus::Terminated) {
+                    return Ok(());
+                }
+                if let Some(expected) = version.filter(|v| *v != record.session.version) {
+                    return Err(SessionError::StaleVersion {
+                        id: record.session.id.clone(),
+                        expected,
+                        current: record.session.version,
+                    });
+                }
+                begin_ending(record, TerminationReason::Canceled, now)?;
+                settle(record, now);
+                changed = true;
+                Ok(())
+            })
+            .await?;
+        if changed {
+            tracing::debug!(session_id = %id, status = %session.status, "session canceled");
+            if self.shared.canceled.send(id.to_owned()).is_err() {
+                tracing::trace!(session_id = %id, "no worker is listening for cancellations");
             }
-            if let Some(expected) = version.filter(|v| *v != record.session.version) {
-                return Err(SessionError::StaleVersion {
-                    id: id.to_owned(),
-                    expected,
-                    current: record.session.version,
-                });
-            }
-            begin_ending(record, TerminationReason::Canceled, now)?;
-            settle(record, now);
-            record.session.clone()
-        };
-        tracing::debug!(session_id = %id, status = %session.status, "session canceled");
-        if self.shared.canceled.send(id.to_owned()).is_err() {
-            tracing::trace!(session_id = %id, "no worker is listening for cancellations");
         }
         Ok(session)
     }
@@ -322,27 +289,27 @@ impl SessionStore {
     /// expiration goes canceling, and terminated `timed out` once no connection of it is open
     /// (open ones are the worker's to cut at expiration). Also terminates sessions whose
     /// connection limit is used up and whose connections have all closed.
-    pub fn reap(&self, now: SystemTime) {
-        let mut records = self.records();
-        for record in records.sessions.values_mut() {
-            let session = &record.session;
-            let live = matches!(
-                session.status,
-                SessionStatus::Pending | SessionStatus::Active
-            );
-            if live && now >= session.expiration_time {
-                if let Err(error) = begin_ending(record, TerminationReason::TimedOut, now) {
-                    tracing::warn!(%error, "cannot time out session");
+    pub async fn reap(&self, now: SystemTime) -> Result<(), SessionError> {
+        self.records()
+            .update_live(&mut |record| {
+                let session = &record.session;
+                let live = matches!(
+                    session.status,
+                    SessionStatus::Pending | SessionStatus::Active
+                );
+                if live && now >= session.expiration_time {
+                    begin_ending(record, TerminationReason::TimedOut, now)?;
                 }
-            }
-            settle(record, now);
-        }
+                settle(record, now);
+                Ok(())
+            })
+            .await
     }
 }
 
 /// Moves a pending or active session to canceling, remembering why it is ending.
 fn begin_ending(
-    record: &mut Record,
+    record: &mut SessionRecord,
     reason: TerminationReason,
     now: SystemTime,
 ) -> Result<(), SessionError> {
@@ -360,7 +327,7 @@ fn begin_ending(
 
 /// Terminates the session if nothing keeps it alive any more: it is canceling, or its
 /// connection limit is used up, and no connection of it is open.
-pub(super) fn settle(record: &mut Record, now: SystemTime) {
+pub(super) fn settle(record: &mut SessionRecord, now: SystemTime) {
     let session = &mut record.session;
     if session.open_connections() > 0 {
         return;

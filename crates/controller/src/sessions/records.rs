@@ -1,0 +1,170 @@
+//! Where sessions are kept: the [`SessionRecords`] trait, and [`MemorySessions`], the
+//! in-memory records of `postern dev`.
+//!
+//! A backend only stores records and changes one atomically; every rule of the lifecycle
+//! (states, TOFU, limits, expiry, how a session ends) is [`SessionStore`](super::SessionStore)'s,
+//! written as changes it hands to [`SessionRecords::update`]. So two controllers on one
+//! database race safely as long as the backend runs each change under the session's row
+//! lock.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use postern_authority::SessionStatus;
+
+use super::model::{Session, TerminationReason};
+use super::SessionError;
+
+/// A session and what the lifecycle remembers about it beyond its history.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub session: Session,
+    /// Why the session will be terminated once its last connection closes.
+    pub ending: Option<TerminationReason>,
+}
+
+/// A change to one record. It must check everything before it changes anything: when it
+/// returns an error, the record must be as it found it (a backend may store nothing, or may
+/// have applied it in place).
+pub type RecordChange<'a> =
+    &'a mut (dyn FnMut(&mut SessionRecord) -> Result<(), SessionError> + Send);
+
+/// Storage of sessions and their connections.
+#[async_trait]
+pub trait SessionRecords: Send + Sync + 'static {
+    /// Stores a new record; `false` when a session with its id exists already.
+    async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError>;
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, SessionError>;
+    /// Every session, newest first (created time, then the order they were inserted in).
+    async fn list(&self) -> Result<Vec<Session>, SessionError>;
+    /// Runs `change` on the session with no other change to it in between, stores the result
+    /// and returns the session as it now is. Connection ids must stay unique across
+    /// sessions: a new connection whose id is taken fails the change.
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError>;
+    /// [`update`](Self::update) for the session holding connection `connection_id`.
+    async fn update_by_connection(
+        &self,
+        connection_id: &str,
+        change: RecordChange<'_>,
+    ) -> Result<Session, SessionError>;
+    /// Runs `change` on every session that is not terminated; a failed change leaves its
+    /// session alone and is logged, the rest go on.
+    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError>;
+}
+
+/// Sessions in memory: one mutex around plain maps, held only for map work.
+#[derive(Debug, Default)]
+pub struct MemorySessions {
+    maps: Mutex<Maps>,
+}
+
+#[derive(Debug, Default)]
+struct Maps {
+    sessions: HashMap<String, Entry>,
+    /// Connection id -> its session's id, so finding a connection does not scan sessions.
+    connection_sessions: HashMap<String, String>,
+    next_seq: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    record: SessionRecord,
+    /// Insertion order, to list sessions created in the same instant newest first.
+    seq: u64,
+}
+
+impl MemorySessions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every change leaves the maps whole (changes check before they write), so a poisoned
+    /// lock is taken over rather than propagated.
+    fn maps(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Maps {
+    fn apply(&mut self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError> {
+        let entry = self
+            .sessions
+            .get_mut(id)
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        let known = entry.record.session.connections.len();
+        change(&mut entry.record)?;
+        // Connections only ever grow: index the new ones.
+        let session = &entry.record.session;
+        for connection in &session.connections[known.min(session.connections.len())..] {
+            let taken = self
+                .connection_sessions
+                .insert(connection.id.clone(), session.id.clone());
+            if taken.is_some_and(|other| other != session.id) {
+                return Err(SessionError::IdsExhausted);
+            }
+        }
+        Ok(session.clone())
+    }
+}
+
+#[async_trait]
+impl SessionRecords for MemorySessions {
+    async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError> {
+        let mut maps = self.maps();
+        let seq = maps.next_seq;
+        match maps.sessions.entry(record.session.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => Ok(false),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Entry { record, seq });
+                maps.next_seq += 1;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, SessionError> {
+        Ok(self.maps().sessions.get(id).map(|e| e.record.clone()))
+    }
+
+    async fn list(&self) -> Result<Vec<Session>, SessionError> {
+        let maps = self.maps();
+        let mut all: Vec<&Entry> = maps.sessions.values().collect();
+        all.sort_by(|a, b| {
+            let (a_time, b_time) = (a.record.session.created_time, b.record.session.created_time);
+            b_time.cmp(&a_time).then(b.seq.cmp(&a.seq))
+        });
+        Ok(all.into_iter().map(|e| e.record.session.clone()).collect())
+    }
+
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError> {
+        self.maps().apply(id, change)
+    }
+
+    async fn update_by_connection(
+        &self,
+        connection_id: &str,
+        change: RecordChange<'_>,
+    ) -> Result<Session, SessionError> {
+        let mut maps = self.maps();
+        let session_id = maps
+            .connection_sessions
+            .get(connection_id)
+            .cloned()
+            .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))?;
+        maps.apply(&session_id, change)
+    }
+
+    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
+        let mut maps = self.maps();
+        for entry in maps.sessions.values_mut() {
+            if entry.record.session.status == SessionStatus::Terminated {
+                continue;
+            }
+            if let Err(error) = change(&mut entry.record) {
+                tracing::warn!(session_id = %entry.record.session.id, %error, "session not updated");
+            }
+        }
+        Ok(())
+    }
+}
