@@ -2,8 +2,10 @@
 //! has and which actions it offers, in one table ([`KindId`]), and the typed face of each kind
 //! ([`Kind`]) over the store's kind-tagged values ([`Item`], [`NewItem`], [`ItemPatch`]).
 //!
-//! Adding a kind: its model struct, its `New`/`Patch` input, one row in [`kinds!`] below, its
-//! facts in [`KindId`]'s `match`es, the store's arms, and one router line in the API.
+//! Adding a kind: its model struct (`item!` in `model`), its `New`/`Patch` input, one row in
+//! `kinds!` below with its [`Facts`], its `Build` (how it is made and changed), its API
+//! `Resource` (how bodies are read), and one router line. Stores need no change: their rules
+//! are written over the facts.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -17,7 +19,9 @@ use super::input::{
     NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
     TargetPatch, UserPatch,
 };
-use super::model::{Account, AuthMethod, Host, HostCatalog, HostSet, Scope, Target, User};
+use super::model::{
+    Account, AuthMethod, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User,
+};
 use super::{Principal, ResourceError};
 
 /// Where a kind's items live: what `scope_id`, `auth_method_id` or `host_catalog_id` names
@@ -96,13 +100,18 @@ pub enum ListAccess {
 }
 
 macro_rules! kinds {
-    ($($variant:ident: $item:ty, $new:ty, $patch:ty, parent $parent:ident, members [$($members:ident)?];)*) => {
+    ($($variant:ident: $item:ty, $new:ty, $patch:ty, parent $parent:ident, members [$($members:ident)?], facts $facts:ident;)*) => {
         /// Every kind of resource the controller keeps.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum KindId { $($variant),* }
 
         impl KindId {
             pub const ALL: &'static [KindId] = &[$(KindId::$variant),*];
+
+            /// Everything the store and the API know of the kind.
+            pub fn facts(self) -> &'static Facts {
+                match self { $(KindId::$variant => &$facts),* }
+            }
         }
 
         /// An item of any kind, as a store hands it over.
@@ -147,6 +156,11 @@ macro_rules! kinds {
             /// Records a change: bumps the version, stamps the time.
             pub fn touch(&mut self, now: DateTime<Utc>) {
                 match self { $(Item::$variant(item) => item.touch(now)),* }
+            }
+
+            /// Shows the scope it is in.
+            pub fn set_scope(&mut self, scope: ScopeInfo) {
+                match self { $(Item::$variant(item) => item.scope = scope),* }
             }
         }
 
@@ -255,168 +269,230 @@ macro_rules! kinds {
 }
 
 kinds! {
-    Scope: Scope, NewScope, ScopePatch, parent scope_id, members [];
-    AuthMethod: AuthMethod, NewAuthMethod, AuthMethodPatch, parent scope_id, members [];
-    User: User, NewUser, UserPatch, parent scope_id, members [account_ids];
-    Account: Account, NewAccount, AccountPatch, parent auth_method_id, members [];
-    HostCatalog: HostCatalog, NewHostCatalog, HostCatalogPatch, parent scope_id, members [];
-    HostSet: HostSet, NewHostSet, HostSetPatch, parent host_catalog_id, members [host_ids];
-    Host: Host, NewHost, HostPatch, parent host_catalog_id, members [];
-    Target: Target, NewTarget, TargetPatch, parent scope_id, members [host_source_ids];
+    Scope: Scope, NewScope, ScopePatch, parent scope_id, members [], facts SCOPE;
+    AuthMethod: AuthMethod, NewAuthMethod, AuthMethodPatch, parent scope_id, members [],
+        facts AUTH_METHOD;
+    User: User, NewUser, UserPatch, parent scope_id, members [account_ids], facts USER;
+    Account: Account, NewAccount, AccountPatch, parent auth_method_id, members [],
+        facts ACCOUNT;
+    HostCatalog: HostCatalog, NewHostCatalog, HostCatalogPatch, parent scope_id, members [],
+        facts HOST_CATALOG;
+    HostSet: HostSet, NewHostSet, HostSetPatch, parent host_catalog_id, members [host_ids],
+        facts HOST_SET;
+    Host: Host, NewHost, HostPatch, parent host_catalog_id, members [], facts HOST;
+    Target: Target, NewTarget, TargetPatch, parent scope_id, members [host_source_ids],
+        facts TARGET;
 }
 
-impl KindId {
+/// What the store and the API know of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
     /// In messages: `host set`.
-    pub fn name(self) -> &'static str {
-        match self {
-            KindId::Scope => "scope",
-            KindId::AuthMethod => "auth method",
-            KindId::User => "user",
-            KindId::Account => "account",
-            KindId::HostCatalog => "host catalog",
-            KindId::HostSet => "host set",
-            KindId::Host => "host",
-            KindId::Target => "target",
-        }
-    }
-
+    pub name: &'static str,
     /// The API collection: `/v1/<collection>`.
-    pub fn collection(self) -> &'static str {
-        match self {
-            KindId::Scope => "scopes",
-            KindId::AuthMethod => "auth-methods",
-            KindId::User => "users",
-            KindId::Account => "accounts",
-            KindId::HostCatalog => "host-catalogs",
-            KindId::HostSet => "host-sets",
-            KindId::Host => "hosts",
-            KindId::Target => "targets",
-        }
+    pub collection: &'static str,
+    /// The `type` of its items (the API offers one per kind), if it has one.
+    pub subtype: Option<&'static str>,
+    pub parent: Parent,
+    /// The types of scope its items may be created in (kinds under an item: none).
+    pub scope_types: &'static [&'static str],
+    /// The prefix of its items' ids (a scope's depends on its type: [`scope_prefix`]).
+    pub prefix: &'static str,
+    pub members: Option<Members>,
+    pub actions: Actions,
+    pub list_access: ListAccess,
+}
+
+const IAM_SCOPES: &[&str] = &["global", "org"];
+const PROJECT: &[&str] = &["project"];
+const ADMIN_CRUD: Actions = Actions {
+    admin: CRUD,
+    others: &[],
+};
+
+const SCOPE: Facts = Facts {
+    name: "scope",
+    collection: "scopes",
+    subtype: None,
+    parent: Parent::Scope,
+    scope_types: IAM_SCOPES,
+    prefix: ORG_PREFIX,
+    members: None,
+    actions: Actions {
+        admin: CRUD,
+        others: READ,
+    },
+    list_access: ListAccess::Readers,
+};
+
+const AUTH_METHOD: Facts = Facts {
+    name: "auth method",
+    collection: "auth-methods",
+    subtype: Some("password"),
+    parent: Parent::Scope,
+    scope_types: IAM_SCOPES,
+    prefix: AUTH_METHOD_PREFIX,
+    members: None,
+    actions: Actions {
+        admin: &["no-op", "read", "update", "delete", "authenticate"],
+        others: &["no-op", "authenticate"],
+    },
+    list_access: ListAccess::Public,
+};
+
+const USER: Facts = Facts {
+    name: "user",
+    collection: "users",
+    subtype: None,
+    parent: Parent::Scope,
+    scope_types: IAM_SCOPES,
+    prefix: USER_PREFIX,
+    members: Some(Members {
+        action: "accounts",
+        field: "account_ids",
+        kind: KindId::Account,
+    }),
+    actions: Actions {
+        admin: &[
+            "no-op",
+            "read",
+            "update",
+            "delete",
+            "add-accounts",
+            "set-accounts",
+            "remove-accounts",
+        ],
+        others: &[],
+    },
+    list_access: ListAccess::Readers,
+};
+
+const ACCOUNT: Facts = Facts {
+    name: "account",
+    collection: "accounts",
+    subtype: Some("password"),
+    parent: Parent::Item(KindId::AuthMethod),
+    scope_types: &[],
+    prefix: ACCOUNT_PREFIX,
+    members: None,
+    actions: ADMIN_CRUD,
+    list_access: ListAccess::Readers,
+};
+
+const HOST_CATALOG: Facts = Facts {
+    name: "host catalog",
+    collection: "host-catalogs",
+    subtype: Some("static"),
+    parent: Parent::Scope,
+    scope_types: PROJECT,
+    prefix: HOST_CATALOG_PREFIX,
+    members: None,
+    actions: ADMIN_CRUD,
+    list_access: ListAccess::Readers,
+};
+
+const HOST_SET: Facts = Facts {
+    name: "host set",
+    collection: "host-sets",
+    subtype: Some("static"),
+    parent: Parent::Item(KindId::HostCatalog),
+    scope_types: &[],
+    prefix: HOST_SET_PREFIX,
+    members: Some(Members {
+        action: "hosts",
+        field: "host_ids",
+        kind: KindId::Host,
+    }),
+    actions: Actions {
+        admin: &[
+            "no-op",
+            "read",
+            "update",
+            "delete",
+            "add-hosts",
+            "set-hosts",
+            "remove-hosts",
+        ],
+        others: &[],
+    },
+    list_access: ListAccess::Readers,
+};
+
+const HOST: Facts = Facts {
+    name: "host",
+    collection: "hosts",
+    subtype: Some("static"),
+    parent: Parent::Item(KindId::HostCatalog),
+    scope_types: &[],
+    prefix: HOST_PREFIX,
+    members: None,
+    actions: ADMIN_CRUD,
+    list_access: ListAccess::Readers,
+};
+
+const TARGET: Facts = Facts {
+    name: "target",
+    collection: "targets",
+    subtype: Some("tcp"),
+    parent: Parent::Scope,
+    scope_types: PROJECT,
+    prefix: TARGET_PREFIX,
+    members: Some(Members {
+        action: "host-sources",
+        field: "host_source_ids",
+        kind: KindId::HostSet,
+    }),
+    actions: Actions {
+        admin: &[
+            "no-op",
+            "read",
+            "update",
+            "delete",
+            "add-host-sources",
+            "set-host-sources",
+            "remove-host-sources",
+            "authorize-session",
+        ],
+        others: &["no-op", "read", "authorize-session"],
+    },
+    list_access: ListAccess::Readers,
+};
+
+impl KindId {
+    pub fn name(self) -> &'static str {
+        self.facts().name
     }
 
-    /// The `type` an item of this kind has (the API offers one per kind); scopes have none
-    /// to choose.
+    pub fn collection(self) -> &'static str {
+        self.facts().collection
+    }
+
     pub fn subtype(self) -> Option<&'static str> {
-        match self {
-            KindId::Scope | KindId::User => None,
-            KindId::AuthMethod | KindId::Account => Some("password"),
-            KindId::HostCatalog | KindId::HostSet | KindId::Host => Some("static"),
-            KindId::Target => Some("tcp"),
-        }
+        self.facts().subtype
     }
 
     pub fn parent(self) -> Parent {
-        match self {
-            KindId::Account => Parent::Item(KindId::AuthMethod),
-            KindId::HostSet | KindId::Host => Parent::Item(KindId::HostCatalog),
-            _ => Parent::Scope,
-        }
+        self.facts().parent
     }
 
     pub fn members(self) -> Option<Members> {
-        match self {
-            KindId::User => Some(Members {
-                action: "accounts",
-                field: "account_ids",
-                kind: KindId::Account,
-            }),
-            KindId::HostSet => Some(Members {
-                action: "hosts",
-                field: "host_ids",
-                kind: KindId::Host,
-            }),
-            KindId::Target => Some(Members {
-                action: "host-sources",
-                field: "host_source_ids",
-                kind: KindId::HostSet,
-            }),
-            _ => None,
-        }
+        self.facts().members
     }
 
     pub fn actions(self) -> Actions {
-        match self {
-            KindId::Scope => Actions {
-                admin: CRUD,
-                others: READ,
-            },
-            KindId::AuthMethod => Actions {
-                admin: &["no-op", "read", "update", "delete", "authenticate"],
-                others: &["no-op", "authenticate"],
-            },
-            KindId::User => Actions {
-                admin: &[
-                    "no-op",
-                    "read",
-                    "update",
-                    "delete",
-                    "add-accounts",
-                    "set-accounts",
-                    "remove-accounts",
-                ],
-                others: &[],
-            },
-            KindId::Account | KindId::HostCatalog | KindId::Host => Actions {
-                admin: CRUD,
-                others: &[],
-            },
-            KindId::HostSet => Actions {
-                admin: &[
-                    "no-op",
-                    "read",
-                    "update",
-                    "delete",
-                    "add-hosts",
-                    "set-hosts",
-                    "remove-hosts",
-                ],
-                others: &[],
-            },
-            KindId::Target => Actions {
-                admin: &[
-                    "no-op",
-                    "read",
-                    "update",
-                    "delete",
-                    "add-host-sources",
-                    "set-host-sources",
-                    "remove-host-sources",
-                    "authorize-session",
-                ],
-                others: &["no-op", "read", "authorize-session"],
-            },
-        }
+        self.facts().actions
     }
 
-    /// The types of scope a kind's items may be created in (kinds that live under an item:
-    /// none).
     pub fn scope_types(self) -> &'static [&'static str] {
-        match self {
-            KindId::Scope | KindId::AuthMethod | KindId::User => &["global", "org"],
-            KindId::HostCatalog | KindId::Target => &["project"],
-            KindId::Account | KindId::HostSet | KindId::Host => &[],
-        }
+        self.facts().scope_types
     }
 
-    /// The prefix of its items' ids (a scope's depends on its type: [`scope_prefix`]).
     pub fn prefix(self) -> &'static str {
-        match self {
-            KindId::Scope => ORG_PREFIX,
-            KindId::AuthMethod => AUTH_METHOD_PREFIX,
-            KindId::User => USER_PREFIX,
-            KindId::Account => ACCOUNT_PREFIX,
-            KindId::HostCatalog => HOST_CATALOG_PREFIX,
-            KindId::HostSet => HOST_SET_PREFIX,
-            KindId::Host => HOST_PREFIX,
-            KindId::Target => TARGET_PREFIX,
-        }
+        self.facts().prefix
     }
 
     pub fn list_access(self) -> ListAccess {
-        match self {
-            KindId::AuthMethod => ListAccess::Public,
-            _ => ListAccess::Readers,
-        }
+        self.facts().list_access
     }
 }
 

@@ -102,47 +102,38 @@ impl State {
         Ok(self.view(self.existing(kind, id)?.clone()))
     }
 
-    /// The item with what other items decide filled in.
+    /// The item with what other items decide filled in: the scope it is in, and a few
+    /// cross-references.
     fn view(&self, mut item: Item) -> Item {
-        let scope = self.scope_info(&self.scope_of(&item));
+        // Global sits in itself, as Boundary shows it.
+        let scope_id = match self.scope_of(&item) {
+            none if none.is_empty() => item.id().to_owned(),
+            scope_id => scope_id,
+        };
+        item.set_scope(self.scope_info(&scope_id));
         match &mut item {
             Item::Scope(view) => {
-                // Global sits in itself, as Boundary shows it.
-                view.scope = if view.scope_id.is_empty() {
-                    self.scope_info(&view.id)
-                } else {
-                    scope
-                };
                 view.primary_auth_method_id = self
                     .all::<AuthMethod>()
                     .find(|method| method.scope_id == view.id && method.is_primary)
                     .map(|method| method.id.clone())
                     .unwrap_or_default();
             }
-            Item::AuthMethod(view) => view.scope = scope,
             Item::User(view) => {
-                view.scope = scope;
-                let primary = view
-                    .account_ids
-                    .first()
-                    .and_then(|id| self.existing_as::<Account>(id).ok());
-                if let Some(primary) = primary {
+                let primary = view.account_ids.first();
+                if let Some(primary) = primary.and_then(|id| self.existing_as::<Account>(id).ok()) {
                     view.primary_account_id = primary.id.clone();
                     view.login_name = primary.attributes.login_name.clone();
                 }
             }
-            Item::Account(view) => view.scope = scope,
-            Item::HostCatalog(view) => view.scope = scope,
-            Item::HostSet(view) => view.scope = scope,
             Item::Host(view) => {
-                view.scope = scope;
                 view.host_set_ids = self
                     .all::<HostSet>()
                     .filter(|set| set.host_ids.contains(&view.id))
                     .map(|set| set.id.clone())
                     .collect();
             }
-            Item::Target(view) => view.scope = scope,
+            _ => {}
         }
         item
     }
