@@ -10,15 +10,28 @@
 //! The controller's session store implements [`SessionAuthority`]; `postern dev` hands it to
 //! the worker in-process, and a remote controller is reached through an implementation over
 //! its cluster API.
+//!
+//! A session's expiration is a wall-clock time, judged on both sides; each reads the time
+//! through a [`Clock`], so tests can move it instead of waiting.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
 use tokio::sync::broadcast;
+
+/// Where a side of the contract reads the time: [`system_clock`] in production; tests pass
+/// one they move by hand, or one that follows paused tokio time.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The machine's wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
 
 /// Session states, in Boundary's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -49,6 +49,19 @@ impl ConnectionThreads {
         }
     }
 
+    /// Runs every connection on `runtime` instead of on threads of its own: for a caller
+    /// that must share one runtime with its connections, such as a test on paused tokio time
+    /// (a paused clock is one runtime's; a connection thread's runtime keeps real time).
+    /// Dropping it leaves the connections to that runtime.
+    pub fn on_runtime(runtime: Handle) -> Self {
+        let (stop, _) = watch::channel(());
+        Self {
+            handles: vec![runtime],
+            next: AtomicUsize::new(0),
+            _stop: stop,
+        }
+    }
+
     fn start_threads(count: usize, stopped: &watch::Receiver<()>) -> io::Result<Vec<Handle>> {
         let mut handles = Vec::with_capacity(count);
         for index in 0..count {

@@ -339,23 +339,3 @@ async fn unknown_session_gets_a_handshake_failure_alert() {
         Error::AlertReceived(AlertDescription::HandshakeFailure)
     ));
 }
-
-/// Not a benchmark: a rough figure for the report, since configs are built per session.
-#[test]
-#[ignore = "prints timings; run with --ignored --nocapture"]
-fn config_build_cost() {
-    let creds = issue(SESSION);
-    let rounds = 2000u32;
-    let started = std::time::Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(worker_config(&creds).unwrap());
-        std::hint::black_box(client_config(&creds).unwrap());
-    }
-    let per_pair = started.elapsed() / rounds;
-    let started = std::time::Instant::now();
-    for _ in 0..200 {
-        std::hint::black_box(issue(SESSION));
-    }
-    let per_issue = started.elapsed() / 200;
-    println!("worker_config + client_config: {per_pair:?} per pair; issue: {per_issue:?}");
-}

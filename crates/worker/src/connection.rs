@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use futures::FutureExt;
 use postern_io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
@@ -52,12 +52,6 @@ fn phase<T>(
     Box::pin(timed.map(move |done| done.map_err(|_| WorkerError::Timeout { phase, after })?))
 }
 
-fn until(deadline: SystemTime) -> Duration {
-    deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
-}
-
 /// Serves one client connection; `tls_place` is its place among the TLS handshakes in
 /// progress, given back once its handshake is done.
 pub(crate) async fn serve<A: SessionAuthority>(
@@ -73,7 +67,7 @@ pub(crate) async fn serve<A: SessionAuthority>(
     let (tls, session) = phase(
         Phase::TlsHandshake,
         config.tls_handshake_timeout,
-        accept_tls(&*shared.authority, tcp),
+        accept_tls(&shared, tcp),
     )
     .await?;
     drop(tls_place);
@@ -115,7 +109,7 @@ pub(crate) async fn serve<A: SessionAuthority>(
 /// Reads the ClientHello, finds the session it names, and finishes the handshake with that
 /// session's certificate; an unknown, ended or expired session gets a TLS alert.
 async fn accept_tls<A: SessionAuthority>(
-    authority: &A,
+    shared: &Shared<A>,
     tcp: TcpStream,
 ) -> Result<(TlsStream, WorkerSession), WorkerError> {
     let start = postern_tls::accept(tcp)
@@ -123,11 +117,11 @@ async fn accept_tls<A: SessionAuthority>(
         .map_err(WorkerError::ClientTls)?;
     let requested = postern_tls::requested_session(&start.client_hello());
     let session = match &requested {
-        Some(id) => authority.lookup_session(id).await?,
+        Some(id) => shared.authority.lookup_session(id).await?,
         None => None,
     };
-    let servable = session
-        .filter(|s| s.status != SessionStatus::Terminated && s.expiration > SystemTime::now());
+    let servable =
+        session.filter(|s| s.status != SessionStatus::Terminated && s.expiration > shared.now());
     let Some(session) = servable else {
         // The handshake is expected to fail here: that failure is the refusal.
         if let Err(e) = start.finish(postern_tls::refusal_config()).await {
@@ -181,7 +175,7 @@ async fn handshake<A: SessionAuthority>(
     let deadline = shared
         .config
         .handshake_timeout
-        .min(until(session.expiration));
+        .min(shared.until(session.expiration));
     let message = match tokio::time::timeout(deadline, ws.recv_message(MAX_HANDSHAKE_MESSAGE)).await
     {
         Ok(Ok(message)) => message,
@@ -420,7 +414,7 @@ async fn proxy<A: SessionAuthority>(
     }
     debug!("proxying");
     let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
-    let expires = tokio::time::sleep(until(session.expiration));
+    let expires = tokio::time::sleep(shared.until(session.expiration));
     let cut = tokio::select! {
         copied = splice(ws, &mut endpoint) => Err(copied),
         () = expires => Ok((ClosedReason::TimedOut, close::DONE)),

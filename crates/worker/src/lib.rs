@@ -13,12 +13,14 @@ mod connection;
 mod error;
 mod live;
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use postern_io::{reset_on_close, ConnectionThreads};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -26,13 +28,14 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 pub use error::{Phase, WorkerError};
+pub use postern_authority::Clock;
 use postern_authority::{SessionAuthority, SessionStatus};
 
 /// Default address of the worker's proxy listener.
 pub const DEFAULT_PROXY_ADDR: &str = "127.0.0.1:9202";
 
 /// Deadlines and identity of a worker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// Sent to the authority with each connection it authorizes.
     pub worker_id: String,
@@ -52,6 +55,12 @@ pub struct WorkerConfig {
     /// TLS handshakes in progress at once; a connection beyond them is reset at once. Before
     /// its handshake is done a client has proven nothing, so this caps what strangers cost.
     pub max_concurrent_handshakes: usize,
+    /// Where the worker reads the time to judge session expirations.
+    pub clock: Clock,
+    /// Runs connections on this runtime instead of on connection threads (`connection_threads`
+    /// is then ignored). A test on paused tokio time needs it: a paused clock is one
+    /// runtime's, and each connection thread runs a runtime of its own.
+    pub connection_runtime: Option<Handle>,
 }
 
 /// Default of [`WorkerConfig::max_concurrent_handshakes`]: far above what a burst of honest
@@ -72,7 +81,28 @@ impl Default for WorkerConfig {
             progress_interval: Duration::from_secs(1),
             connection_threads: 0,
             max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
+            clock: postern_authority::system_clock(),
+            connection_runtime: None,
         }
+    }
+}
+
+impl fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field but the clock, a closure with nothing to show.
+        f.debug_struct("WorkerConfig")
+            .field("worker_id", &self.worker_id)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("dial_timeout", &self.dial_timeout)
+            .field("close_timeout", &self.close_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("progress_interval", &self.progress_interval)
+            .field("connection_threads", &self.connection_threads)
+            .field("max_concurrent_handshakes", &self.max_concurrent_handshakes)
+            .field("connection_runtime", &self.connection_runtime)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,6 +114,19 @@ struct Shared<A> {
     shutdown: CancellationToken,
 }
 
+impl<A> Shared<A> {
+    fn now(&self) -> SystemTime {
+        (self.config.clock)()
+    }
+
+    /// How long until `deadline` by the worker's clock; zero once it has passed.
+    fn until(&self, deadline: SystemTime) -> Duration {
+        deadline
+            .duration_since(self.now())
+            .unwrap_or(Duration::ZERO)
+    }
+}
+
 /// Serves client proxies on `listener` until `shutdown` is cancelled, then cuts live
 /// connections (reporting them closed) and returns once they are done or the grace is over.
 pub async fn serve<A: SessionAuthority>(
@@ -93,7 +136,10 @@ pub async fn serve<A: SessionAuthority>(
     shutdown: CancellationToken,
 ) {
     let grace = config.shutdown_grace;
-    let threads = ConnectionThreads::start(config.connection_threads);
+    let threads = match &config.connection_runtime {
+        Some(runtime) => ConnectionThreads::on_runtime(runtime.clone()),
+        None => ConnectionThreads::start(config.connection_threads),
+    };
     let shared = Arc::new(Shared {
         authority,
         config,

@@ -25,8 +25,9 @@ const CANCELED_BACKLOG: usize = 1024;
 /// Fresh ids tried before giving up; 62^10 ids make a second attempt already unlikely.
 const ID_ATTEMPTS: usize = 4;
 
-/// Where the store reads the time; tests substitute a clock they move by hand.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+/// Where the store reads the time (the contract's clock); tests substitute one they move by
+/// hand.
+pub use postern_authority::Clock;
 
 /// What authorize-session knows about the session it asks for.
 #[derive(Debug, Clone)]
@@ -138,7 +139,7 @@ impl fmt::Debug for SessionStore {
 impl SessionStore {
     /// Sessions in memory ([`MemorySessions`]).
     pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemTime::now))
+        Self::with_clock(postern_authority::system_clock())
     }
 
     /// Sessions in memory, reading the time from `clock` (for `reap`, pass the time

@@ -1,8 +1,5 @@
 //! The resources `postern dev` starts with, under Boundary's well-known dev ids.
 
-use std::sync::Arc;
-use std::time::SystemTime;
-
 use super::super::input::{
     DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget,
     NewUser,
@@ -34,7 +31,7 @@ impl MemoryStore {
     /// `hst_1234567890` in host set `hsst_1234567890`, the host source of tcp target
     /// `ttcp_1234567890`. The seed's values go through the same checks as API requests.
     pub fn dev(seed: &DevSeed) -> Result<Self, ResourceError> {
-        Self::dev_with_clock(seed, Arc::new(SystemTime::now))
+        Self::dev_with_clock(seed, postern_authority::system_clock())
     }
 
     /// [`MemoryStore::dev`] reading the time from `clock`.

@@ -12,8 +12,7 @@ mod targets;
 mod tokens;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
@@ -38,7 +37,7 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// A store holding only the global scope.
     pub fn new() -> Self {
-        Self::with_clock(Arc::new(SystemTime::now))
+        Self::with_clock(postern_authority::system_clock())
     }
 
     /// Reads the time from `clock` (tests move it by hand to expire tokens).
