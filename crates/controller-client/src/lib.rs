@@ -1,7 +1,7 @@
-//! The user's side of the controller: the CLI's commands against the controller's HTTP API
-//! ([`api`], [`commands`]), redeeming authorization tokens with a local proxy ([`redeem`]),
-//! where the token and the controller are found ([`config`]), and printing results the way
-//! Boundary's CLI does ([`output`]).
+//! The user's side of the controller: the CLI's command groups, each its clap grammar beside
+//! its code, against the controller's HTTP API ([`api`], [`commands`]), redeeming
+//! authorization tokens with a local proxy ([`redeem`]), where the token and the controller
+//! are found ([`config`]), and printing results the way Boundary's CLI does ([`output`]).
 //!
 //! Input is what the user typed (flags, a token, a password at a prompt); output goes to the
 //! terminal. API calls block and happen outside the async runtime; the data path itself is

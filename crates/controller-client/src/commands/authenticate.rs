@@ -10,12 +10,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::render::{item_json, time};
-use super::{Context, ControllerOptions};
+use super::{Context, ControllerOptions, Failure};
 use crate::api::segment;
-use crate::config::{SecretSource, TokenFile, TokenSecret};
+use crate::config::{SecretSource, TokenFile, TokenSecret, DEFAULT_ADDR};
 use crate::output::{wrap_for_help_text, Format};
 use crate::ClientError;
 
@@ -24,21 +25,39 @@ pub const PASSWORD_PROMPT: &str = "Please enter the password (it will be hidden)
 const LOGIN_NAME_PROMPT: &str = "Please enter the login name (it will be hidden): ";
 const PASSWORD_PREFIX: &str = "ampw_";
 
-/// `authenticate password`'s flags.
-#[derive(Clone, Default)]
-pub struct PasswordOptions {
-    /// `None`: the primary auth method of `scope_id` (default global).
-    pub auth_method_id: Option<String>,
-    pub scope_id: Option<String>,
-    /// `None`: asked at a prompt.
-    pub login_name: Option<String>,
-    /// `env://NAME`, `file://PATH` or the password; `None`: asked at a prompt.
-    pub password: Option<String>,
+/// `postern authenticate`: log in, store the auth token.
+#[derive(Debug, Subcommand)]
+pub enum AuthenticateCommand {
+    /// Log in with a login name and password.
+    Password(PasswordArgs),
 }
 
-impl std::fmt::Debug for PasswordOptions {
+/// `authenticate password`'s flags.
+#[derive(Args)]
+pub struct PasswordArgs {
+    /// The password auth method (default: the scope's primary one).
+    #[arg(long)]
+    pub auth_method_id: Option<String>,
+    /// Where to look for the primary auth method.
+    #[arg(long)]
+    pub scope_id: Option<String>,
+    /// The login name (default: asked at a prompt).
+    #[arg(long)]
+    pub login_name: Option<String>,
+    /// env://NAME, file://PATH or the password (default: asked at a hidden prompt).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// The controller's API address.
+    #[arg(long, env = "POSTERN_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+}
+
+impl std::fmt::Debug for PasswordArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordOptions")
+        f.debug_struct("PasswordArgs")
             .field("auth_method_id", &self.auth_method_id)
             .field("scope_id", &self.scope_id)
             .field("login_name", &self.login_name)
@@ -46,27 +65,39 @@ impl std::fmt::Debug for PasswordOptions {
                 "password",
                 &self.password.as_ref().map(|p| SecretSource::parse(p)),
             )
+            .field("addr", &self.addr)
+            .field("format", &self.format)
             .finish()
     }
 }
 
+impl AuthenticateCommand {
+    /// Logs in and stores the token in the token file; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        let Self::Password(args) = self;
+        TokenFile::default_location()
+            .and_then(|store| password(&args, &store))
+            .map_err(|error| Failure::new(error, args.format))
+    }
+}
+
 /// Authenticates, stores the token in `store`, and returns what to print.
-pub fn password(
-    controller: &ControllerOptions,
-    options: &PasswordOptions,
-    format: Format,
-    store: &TokenFile,
-) -> Result<String, ClientError> {
-    let ctx = Context::anonymous(controller, format)?;
-    let auth_method_id = match &options.auth_method_id {
-        Some(id) => id.clone(),
-        None => primary_auth_method(&ctx, options.scope_id.as_deref().unwrap_or("global"))?,
+pub fn password(args: &PasswordArgs, store: &TokenFile) -> Result<String, ClientError> {
+    let controller = ControllerOptions {
+        addr: args.addr.clone(),
+        token: None,
     };
-    let login_name = match &options.login_name {
+    let format = args.format;
+    let ctx = Context::anonymous(&controller, format)?;
+    let auth_method_id = match &args.auth_method_id {
+        Some(id) => id.clone(),
+        None => primary_auth_method(&ctx, args.scope_id.as_deref().unwrap_or("global"))?,
+    };
+    let login_name = match &args.login_name {
         Some(name) => name.clone(),
         None => prompt_hidden(LOGIN_NAME_PROMPT)?.trim().to_owned(),
     };
-    let password = match &options.password {
+    let password = match &args.password {
         Some(source) => SecretSource::parse(source).read("password")?,
         None => prompt_hidden(PASSWORD_PROMPT)?.trim().to_owned(),
     };

@@ -1,28 +1,93 @@
 //! `connect -target-id`, `connect -exec CMD -- ARGS` and `connect ssh`.
 //!
-//! `connect -target-id` authorizes a session through the API ([`authorize_token`]) and then
-//! runs the proxy exactly as `proxy -authz` does. With a command ([`run_with_exec`]) the proxy
-//! and the command run side by side: the command gets the proxy's address substituted into
-//! its arguments (`{{boundary.port}}`, `{{boundary.ip}}`, `{{boundary.addr}}`) and in
-//! `BOUNDARY_PROXIED_PORT`/`_IP`/`_ADDR`; when it exits the proxy stops (cancelling the
-//! session) and its exit code becomes ours; when the proxy ends first (expiry, cancel,
-//! Ctrl-C) the command gets SIGTERM, then SIGKILL after a grace period.
+//! `connect -target-id` authorizes a session through the API and then runs the proxy exactly
+//! as `proxy -authz` does: [`ConnectArgs::prepare`] makes the [`ReadyProxy`] either way. With
+//! a command ([`run_with_exec`]) the proxy and the command run side by side: the command gets
+//! the proxy's address substituted into its arguments (`{{boundary.port}}`, `{{boundary.ip}}`,
+//! `{{boundary.addr}}`) and in `BOUNDARY_PROXIED_PORT`/`_IP`/`_ADDR`; when it exits the proxy
+//! stops (cancelling the session) and its exit code becomes ours; when the proxy ends first
+//! (expiry, cancel, Ctrl-C) the command gets SIGTERM, then SIGKILL after a grace period.
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use clap::{Args, Subcommand};
 use postern_wire::pb::targets::SessionAuthorizationData;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use super::{targets, Context};
+use super::args::ListenArgs;
+use super::proxy::{Beside, ReadyProxy};
+use super::{targets, Context, ControllerOptions, Failure};
+use crate::output::Format;
 use crate::redeem::{self, RedeemOptions};
 use crate::ClientError;
 
 /// How long a command has to exit after SIGTERM before it is killed.
 const TERMINATE_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+pub struct ConnectArgs {
+    #[command(subcommand)]
+    pub kind: Option<ConnectKind>,
+    #[command(flatten)]
+    pub target: ConnectTarget,
+    /// Run this command once the proxy listens; `{{boundary.port}}`, `{{boundary.ip}}` and
+    /// `{{boundary.addr}}` in the arguments after `--` become the proxy's.
+    #[arg(long)]
+    pub exec: Option<String>,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub controller: ControllerOptions,
+    /// Arguments for the -exec command.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectKind {
+    /// Run the system ssh through the proxy.
+    Ssh(SshArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub target: ConnectTarget,
+    /// The remote user name (ssh -l).
+    #[arg(long)]
+    pub username: Option<String>,
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    #[command(flatten)]
+    pub controller: ControllerOptions,
+    /// Extra arguments for ssh.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+/// Which session `connect` runs the proxy for.
+#[derive(Debug, Args)]
+pub struct ConnectTarget {
+    /// The authorization token (as `proxy -authz`).
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        required_unless_present = "target_id",
+        conflicts_with = "target_id"
+    )]
+    pub authz_token: Option<String>,
+    /// Authorize a session for this target first.
+    #[arg(long)]
+    pub target_id: Option<String>,
+    /// The host to connect to among the target's hosts (default: one at random).
+    #[arg(long, requires = "target_id")]
+    pub host_id: Option<String>,
+}
 
 /// A command to run beside the proxy; its arguments may hold `{{boundary.*}}` placeholders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +96,60 @@ pub struct ExecCommand {
     pub args: Vec<String>,
 }
 
+impl ConnectArgs {
+    /// The session's token, and the command to run beside the proxy (`-exec`, `ssh`). For
+    /// `-target-id` this authorizes the session now, over the blocking API.
+    pub fn prepare(self) -> Result<ReadyProxy, Failure> {
+        match self.kind {
+            Some(ConnectKind::Ssh(ssh)) => ssh.prepare(),
+            None => {
+                let token = self.target.token(&self.controller, self.listen.format);
+                let beside = self.exec.map(|program| Beside {
+                    command: ExecCommand {
+                        program,
+                        args: self.args,
+                    },
+                    announce: true,
+                });
+                ReadyProxy::new(token, &self.listen, beside)
+            }
+        }
+    }
+}
+
+impl SshArgs {
+    fn prepare(self) -> Result<ReadyProxy, Failure> {
+        let token = self.target.token(&self.controller, self.listen.format);
+        let beside = token.as_ref().ok().map(|token| Beside {
+            command: ssh_command(token, self.username.as_deref(), &self.args),
+            announce: false,
+        });
+        ReadyProxy::new(token, &self.listen, beside)
+    }
+}
+
+impl ConnectTarget {
+    /// The session's token: redeemed from -authz-token, or authorized now for -target-id.
+    fn token(
+        &self,
+        controller: &ControllerOptions,
+        format: Format,
+    ) -> Result<SessionAuthorizationData, ClientError> {
+        match (&self.authz_token, &self.target_id) {
+            (Some(authz), _) => redeem::load_token(authz),
+            (None, Some(target_id)) => {
+                let ctx = Context::new(controller, format)?;
+                authorize_token(&ctx, target_id, self.host_id.as_deref())
+            }
+            (None, None) => Err(ClientError::Usage(
+                "connect needs -target-id or -authz-token".into(),
+            )),
+        }
+    }
+}
+
 /// Authorizes a session for the target and decodes its token, ready for the proxy.
-pub fn authorize_token(
+fn authorize_token(
     ctx: &Context,
     target_id: &str,
     host_id: Option<&str>,

@@ -1,24 +1,73 @@
 //! `host-catalogs list | read | create static | delete`.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
     actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_line,
     list_table, number, scope_block, text,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
 
+/// `postern host-catalogs`.
+#[derive(Debug, Subcommand)]
+pub enum HostCatalogsCommand {
+    /// List the host catalogs of a project.
+    List(ScopedListArgs),
+    /// Show one host catalog.
+    Read(IdArgs),
+    #[command(subcommand)]
+    /// Create a host catalog.
+    Create(HostCatalogCreateKind),
+    /// Delete a host catalog, with its hosts and host sets.
+    Delete(IdArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCatalogCreateKind {
+    /// A static host catalog.
+    Static(HostCatalogCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostCatalogCreateArgs {
+    #[arg(long)]
+    pub scope_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl HostCatalogsCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Create(HostCatalogCreateKind::Static(a)) => {
+                a.api.run(|ctx| create_static(ctx, &a))
+            }
+            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+        }
+    }
+}
+
 /// `host-catalogs list -scope-id [-recursive]`.
-pub fn list(
-    ctx: &Context,
-    scope_id: &str,
-    recursive: bool,
-    filter: Option<&str>,
-) -> Result<String, ClientError> {
-    let query = list_query("scope_id", scope_id, recursive, filter);
+fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
+    let recursive = args.recursive;
+    let query = list_query(
+        "scope_id",
+        &args.scope_id,
+        recursive,
+        args.filter.as_deref(),
+    );
     let response = ctx
         .api
         .get("list on host catalogs", "host-catalogs", &query)?;
@@ -49,23 +98,18 @@ pub fn list(
 }
 
 /// `host-catalogs read -id`.
-pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.get("read on host catalog", &path(id), &[])?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `host-catalogs create static -scope-id [-name] [-description]`.
-pub fn create_static(
-    ctx: &Context,
-    scope_id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> Result<String, ClientError> {
-    let mut body = json!({ "scope_id": scope_id, "type": "static" });
-    if let Some(name) = name {
+fn create_static(ctx: &Context, args: &HostCatalogCreateArgs) -> Result<String, ClientError> {
+    let mut body = json!({ "scope_id": args.scope_id, "type": "static" });
+    if let Some(name) = &args.name {
         body["name"] = json!(name);
     }
-    if let Some(description) = description {
+    if let Some(description) = &args.description {
         body["description"] = json!(description);
     }
     let response = ctx
@@ -75,7 +119,7 @@ pub fn create_static(
 }
 
 /// `host-catalogs delete -id`.
-pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.delete("delete on host catalog", &path(id))?;
     Ok(ctx.deleted(&response))
 }

@@ -1,23 +1,89 @@
 //! `host-sets list | read | create static | delete | add-hosts | set-hosts | remove-hosts`.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::args::{ApiArgs, CatalogListArgs, IdArgs};
 use super::render::{
     actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
     list_line, list_table, number, scope_block, strings, text,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
 
+/// `postern host-sets`: the hosts a target draws on.
+#[derive(Debug, Subcommand)]
+pub enum HostSetsCommand {
+    /// List the host sets of a host catalog.
+    List(CatalogListArgs),
+    /// Show one host set.
+    Read(IdArgs),
+    #[command(subcommand)]
+    /// Create a host set.
+    Create(HostSetCreateKind),
+    /// Delete a host set.
+    Delete(IdArgs),
+    /// Add hosts to the set.
+    AddHosts(HostsChangeArgs),
+    /// Replace the set's hosts.
+    SetHosts(HostsChangeArgs),
+    /// Remove hosts from the set.
+    RemoveHosts(HostsChangeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostSetCreateKind {
+    /// A static host set.
+    Static(HostSetCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostSetCreateArgs {
+    #[arg(long)]
+    pub host_catalog_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HostsChangeArgs {
+    #[arg(long)]
+    pub id: String,
+    /// A host id; repeat for several.
+    #[arg(long = "host", required = true)]
+    pub hosts: Vec<String>,
+    #[arg(long)]
+    pub version: Option<u64>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl HostSetsCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        use HostChange::{Add, Remove, Set};
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Create(HostSetCreateKind::Static(a)) => a.api.run(|ctx| create_static(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::AddHosts(a) => a.api.run(|ctx| change_hosts(ctx, Add, &a)),
+            Self::SetHosts(a) => a.api.run(|ctx| change_hosts(ctx, Set, &a)),
+            Self::RemoveHosts(a) => a.api.run(|ctx| change_hosts(ctx, Remove, &a)),
+        }
+    }
+}
+
 /// `host-sets list -host-catalog-id`.
-pub fn list(
-    ctx: &Context,
-    host_catalog_id: &str,
-    filter: Option<&str>,
-) -> Result<String, ClientError> {
-    let query = list_query("host_catalog_id", host_catalog_id, false, filter);
+fn list(ctx: &Context, args: &CatalogListArgs) -> Result<String, ClientError> {
+    let filter = args.filter.as_deref();
+    let query = list_query("host_catalog_id", &args.host_catalog_id, false, filter);
     let response = ctx.api.get("list on host sets", "host-sets", &query)?;
     Ok(match ctx.format {
         Format::Table => list_table(
@@ -45,23 +111,18 @@ pub fn list(
 }
 
 /// `host-sets read -id`.
-pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.get("read on host set", &path(id), &[])?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `host-sets create static -host-catalog-id [-name] [-description]`.
-pub fn create_static(
-    ctx: &Context,
-    host_catalog_id: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> Result<String, ClientError> {
-    let mut body = json!({ "host_catalog_id": host_catalog_id, "type": "static" });
-    if let Some(name) = name {
+fn create_static(ctx: &Context, args: &HostSetCreateArgs) -> Result<String, ClientError> {
+    let mut body = json!({ "host_catalog_id": args.host_catalog_id, "type": "static" });
+    if let Some(name) = &args.name {
         body["name"] = json!(name);
     }
-    if let Some(description) = description {
+    if let Some(description) = &args.description {
         body["description"] = json!(description);
     }
     let response = ctx.api.post("create on host set", "host-sets", &body)?;
@@ -69,14 +130,14 @@ pub fn create_static(
 }
 
 /// `host-sets delete -id`.
-pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.delete("delete on host set", &path(id))?;
     Ok(ctx.deleted(&response))
 }
 
 /// Which membership action to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostChange {
+enum HostChange {
     Add,
     Set,
     Remove,
@@ -94,22 +155,20 @@ impl HostChange {
 
 /// `host-sets add-hosts | set-hosts | remove-hosts -id -host ... [-version]`: the version is
 /// read first unless given.
-pub fn change_hosts(
+fn change_hosts(
     ctx: &Context,
     change: HostChange,
-    id: &str,
-    version: Option<u64>,
-    host_ids: &[String],
+    args: &HostsChangeArgs,
 ) -> Result<String, ClientError> {
-    let version = match version {
+    let version = match args.version {
         Some(version) => version,
-        None => ctx.current_version("read on host set", &path(id))?,
+        None => ctx.current_version("read on host set", &path(&args.id))?,
     };
     let action = change.action();
-    let body = json!({ "version": version, "host_ids": host_ids });
+    let body = json!({ "version": version, "host_ids": args.hosts });
     let response = ctx.api.post(
         &format!("{action} on host set"),
-        &format!("{}:{action}", path(id)),
+        &format!("{}:{action}", path(&args.id)),
         &body,
     )?;
     Ok(ctx.item_output(&response, item_table))

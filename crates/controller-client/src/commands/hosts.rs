@@ -1,23 +1,69 @@
 //! `hosts list | read | create static | delete`.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::args::{ApiArgs, CatalogListArgs, IdArgs};
 use super::render::{
     actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
     list_line, list_table, number, scope_block, strings, text,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
 
+/// `postern hosts`.
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+    /// List the hosts of a host catalog.
+    List(CatalogListArgs),
+    /// Show one host.
+    Read(IdArgs),
+    #[command(subcommand)]
+    /// Create a host.
+    Create(HostCreateKind),
+    /// Delete a host.
+    Delete(IdArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostCreateKind {
+    /// A static host.
+    Static(HostCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostCreateArgs {
+    #[arg(long)]
+    pub host_catalog_id: String,
+    /// The host's address (name or IP).
+    #[arg(long)]
+    pub address: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl HostsCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Create(HostCreateKind::Static(a)) => a.api.run(|ctx| create_static(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+        }
+    }
+}
+
 /// `hosts list -host-catalog-id`.
-pub fn list(
-    ctx: &Context,
-    host_catalog_id: &str,
-    filter: Option<&str>,
-) -> Result<String, ClientError> {
-    let query = list_query("host_catalog_id", host_catalog_id, false, filter);
+fn list(ctx: &Context, args: &CatalogListArgs) -> Result<String, ClientError> {
+    let filter = args.filter.as_deref();
+    let query = list_query("host_catalog_id", &args.host_catalog_id, false, filter);
     let response = ctx.api.get("list on hosts", "hosts", &query)?;
     Ok(match ctx.format {
         Format::Table => list_table(
@@ -45,28 +91,22 @@ pub fn list(
 }
 
 /// `hosts read -id`.
-pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.get("read on host", &path(id), &[])?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `hosts create static -host-catalog-id -address [-name] [-description]`.
-pub fn create_static(
-    ctx: &Context,
-    host_catalog_id: &str,
-    address: &str,
-    name: Option<&str>,
-    description: Option<&str>,
-) -> Result<String, ClientError> {
+fn create_static(ctx: &Context, args: &HostCreateArgs) -> Result<String, ClientError> {
     let mut body = json!({
-        "host_catalog_id": host_catalog_id,
+        "host_catalog_id": args.host_catalog_id,
         "type": "static",
-        "attributes": { "address": address },
+        "attributes": { "address": args.address },
     });
-    if let Some(name) = name {
+    if let Some(name) = &args.name {
         body["name"] = json!(name);
     }
-    if let Some(description) = description {
+    if let Some(description) = &args.description {
         body["description"] = json!(description);
     }
     let response = ctx.api.post("create on host", "hosts", &body)?;
@@ -74,7 +114,7 @@ pub fn create_static(
 }
 
 /// `hosts delete -id`.
-pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.delete("delete on host", &path(id))?;
     Ok(ctx.deleted(&response))
 }

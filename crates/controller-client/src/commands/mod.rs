@@ -1,23 +1,31 @@
-//! The CLI's commands against the controller, one module per command group, each a plain
-//! function from typed options to the text the user sees.
+//! The CLI's commands against the controller, one module per command group, cargo-style:
+//! each module holds its clap definition (a `Subcommand` enum and its `Args` structs) beside
+//! the code that runs it; [`args`] holds the flag groups several share.
 //!
-//! A command builds its request, calls the API through a [`Context`] (the controller's
+//! An API command builds its request, calls the API through a [`Context`] (the controller's
 //! address, the caller's token, the output format), and returns its stdout text: Boundary's
-//! table layout or `{"status_code", "item"|"items"}` JSON. Failures come back as
-//! [`ClientError`]; [`error_text`] renders them as Boundary does (`Error from controller when
-//! performing ...` plus the error's kind and message), for stderr.
+//! table layout or `{"status_code", "item"|"items"}` JSON. Failures come back as a
+//! [`Failure`]; [`error_text`] renders them as Boundary does (`Error from controller when
+//! performing ...` plus the error's kind and message), for stderr. [`report`] prints either.
+//! `proxy` and `connect` prepare a [`proxy::ReadyProxy`] without a runtime and run it on one.
 
+pub mod args;
 pub mod authenticate;
 pub mod connect;
 pub mod host_catalogs;
 pub mod host_sets;
 pub mod hosts;
+pub mod proxy;
 pub mod scopes;
 pub mod sessions;
 pub mod targets;
 
 mod render;
 
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Args;
 use serde_json::{json, Value};
 
 pub use render::{item_json, items_json};
@@ -27,12 +35,15 @@ use crate::config::{self, DEFAULT_ADDR};
 use crate::output::{self, max_attributes_length, wrap_for_help_text, wrap_map, Format};
 use crate::ClientError;
 
-/// How to reach the controller, as the user gave it (`-addr`/`POSTERN_ADDR`,
-/// `-token`/`POSTERN_TOKEN`).
-#[derive(Clone, Default)]
+/// Where the controller is and who is asking: `-addr`/`POSTERN_ADDR`,
+/// `-token`/`POSTERN_TOKEN` (`None`: the stored token).
+#[derive(Clone, Default, Args)]
 pub struct ControllerOptions {
+    /// The controller's API address.
+    #[arg(long, env = "POSTERN_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
-    /// A token, `env://NAME` or `file://PATH`; `None`: the stored token.
+    /// An auth token (or env://NAME, file://PATH); default: the one `authenticate` stored.
+    #[arg(long, env = "POSTERN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
 
@@ -112,6 +123,49 @@ fn address(controller: &ControllerOptions) -> &str {
     match controller.addr.trim() {
         "" => DEFAULT_ADDR,
         addr => addr,
+    }
+}
+
+/// A failed command: what went wrong and the format the user asked for, to print it in.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: ClientError,
+    pub format: Format,
+}
+
+impl Failure {
+    pub fn new(error: ClientError, format: Format) -> Self {
+        Self { error, format }
+    }
+
+    /// Prints the error on stderr ([`error_text`]); the exit code to end with.
+    pub fn report(&self) -> ExitCode {
+        eprint!("{}", error_text(&self.error, self.format));
+        ExitCode::from(self.error.exit_code())
+    }
+}
+
+/// Prints an API command's output on stdout, or its failure on stderr; the exit code.
+pub fn report(result: Result<String, Failure>) -> ExitCode {
+    match result {
+        Ok(output) => {
+            emit(&output);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => failure.report(),
+    }
+}
+
+/// Writes a command's output; a closed stdout (`| head`) is not an error worth a panic.
+fn emit(output: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(output.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("Error: writing output: {e}");
+        }
     }
 }
 

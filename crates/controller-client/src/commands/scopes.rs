@@ -1,28 +1,66 @@
 //! `scopes list | read | create | delete`.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
     actions_block, common_rows, finish, items_json, list_line, list_table, number, scope_block,
     text,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
 
+/// `postern scopes`: orgs and projects.
+#[derive(Debug, Subcommand)]
+pub enum ScopesCommand {
+    /// List the scopes in a scope.
+    List(ScopedListArgs),
+    /// Show one scope.
+    Read(IdArgs),
+    /// Create an org (in global) or a project (in an org).
+    Create(ScopeCreateArgs),
+    /// Delete a scope and everything in it.
+    Delete(IdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScopeCreateArgs {
+    /// The parent scope.
+    #[arg(long)]
+    pub scope_id: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl ScopesCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Create(a) => a.api.run(|ctx| create(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+        }
+    }
+}
+
 /// `scopes list [-scope-id global] [-recursive]`: the scope's children.
-pub fn list(
-    ctx: &Context,
-    scope_id: &str,
-    recursive: bool,
-    filter: Option<&str>,
-) -> Result<String, ClientError> {
-    let response = ctx.api.get(
-        "list on scopes",
-        "scopes",
-        &list_query("scope_id", scope_id, recursive, filter),
-    )?;
+fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
+    let recursive = args.recursive;
+    let query = list_query(
+        "scope_id",
+        &args.scope_id,
+        recursive,
+        args.filter.as_deref(),
+    );
+    let response = ctx.api.get("list on scopes", "scopes", &query)?;
     Ok(match ctx.format {
         Format::Table => list_table(
             "Scope information:",
@@ -53,7 +91,7 @@ pub fn list(
 }
 
 /// `scopes read -id`.
-pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx
         .api
         .get("read on scope", &format!("scopes/{}", segment(id)), &[])?;
@@ -62,14 +100,9 @@ pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 
 /// `scopes create -scope-id PARENT -name NAME [-description D]`: an org under global, a
 /// project under an org.
-pub fn create(
-    ctx: &Context,
-    parent_id: &str,
-    name: &str,
-    description: Option<&str>,
-) -> Result<String, ClientError> {
-    let mut body = json!({ "scope_id": parent_id, "name": name });
-    if let Some(description) = description {
+fn create(ctx: &Context, args: &ScopeCreateArgs) -> Result<String, ClientError> {
+    let mut body = json!({ "scope_id": args.scope_id, "name": args.name });
+    if let Some(description) = &args.description {
         body["description"] = json!(description);
     }
     let response = ctx.api.post("create on scope", "scopes", &body)?;
@@ -77,7 +110,7 @@ pub fn create(
 }
 
 /// `scopes delete -id`.
-pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx
         .api
         .delete("delete on scope", &format!("scopes/{}", segment(id)))?;

@@ -5,13 +5,15 @@
 //! Boundary's: `Session information:` blocks; for one session its fields, `Scope:`,
 //! `States:` (newest first) and `Connections:`, times in RFC 1123 local time.
 
+use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use super::args::{ApiArgs, IdArgs};
 use super::render::{
     actions_block, finish, items_json, list_line, list_table as render_list, number, scope_block,
     text, time, Rows,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
@@ -20,18 +22,66 @@ use crate::ClientError;
 /// completes must not keep the CLI busy forever).
 const MAX_PAGES: usize = 10_000;
 
+/// `postern sessions`: list, read, cancel.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions.
+    List(SessionListArgs),
+    /// Show one session, with its connections.
+    Read(IdArgs),
+    /// Cancel a session (its connections are closed).
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionListArgs {
+    #[command(flatten)]
+    pub options: ListOptions,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
 /// `sessions list`'s flags.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct ListOptions {
+    /// A project (or any scope with -recursive).
+    #[arg(long)]
     pub scope_id: String,
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub recursive: bool,
-    /// A go-bexpr expression over `/item/...`.
+    /// Only sessions matching this expression, e.g. '"/item/status" == "active"'.
+    // A go-bexpr expression over `/item/...`.
+    #[arg(long)]
     pub filter: Option<String>,
+    /// Include terminated sessions.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = false, default_missing_value = "true")]
     pub include_terminated: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[arg(long)]
+    pub id: String,
+    /// The version to cancel (default: the current one).
+    #[arg(long)]
+    pub version: Option<u64>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl SessionsCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a.options)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Cancel(a) => a.api.run(|ctx| cancel(ctx, &a.id, a.version)),
+        }
+    }
+}
+
 /// `sessions list`: every page, in the user's format.
-pub fn list(ctx: &Context, options: &ListOptions) -> Result<String, ClientError> {
+fn list(ctx: &Context, options: &ListOptions) -> Result<String, ClientError> {
     let (status, items) = list_all(ctx, options)?;
     Ok(match ctx.format {
         Format::Table => list_table(&items, options.recursive, ctx.width),

@@ -5,13 +5,15 @@
 //! is given. `authorize-session` prints Boundary's `Target information:` block with the
 //! authorization token `connect -authz-token`/`proxy -authz` redeems.
 
+use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
 
+use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
     actions_block, attribute_rows, common_rows, finish, items_json, list_line, list_table,
     scope_block, text, text_or_empty, time, Rows,
 };
-use super::{list_query, Context};
+use super::{list_query, Context, Failure};
 use crate::api::{segment, ApiResponse};
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
@@ -22,23 +24,136 @@ const ATTRIBUTE_NAMES: &[(&str, &str)] = &[
     ("default_client_port", "Default Client Port"),
 ];
 
-/// A tcp target's settable fields; `None` leaves a field as it is (update) or to the
-/// controller's default (create).
-#[derive(Debug, Clone, Default)]
-pub struct TcpTarget {
+/// `postern targets`: what sessions connect to.
+#[derive(Debug, Subcommand)]
+pub enum TargetsCommand {
+    /// List the targets in a scope.
+    List(ScopedListArgs),
+    /// Show one target.
+    Read(IdArgs),
+    #[command(subcommand)]
+    /// Create a target.
+    Create(TargetCreateKind),
+    #[command(subcommand)]
+    /// Change a target.
+    Update(TargetUpdateKind),
+    /// Delete a target.
+    Delete(IdArgs),
+    /// Add host sets to the target.
+    AddHostSources(HostSourcesArgs),
+    /// Replace the target's host sets.
+    SetHostSources(HostSourcesArgs),
+    /// Remove host sets from the target.
+    RemoveHostSources(HostSourcesArgs),
+    /// Authorize a session: prints the token `connect -authz-token` redeems.
+    AuthorizeSession(AuthorizeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetCreateKind {
+    /// A tcp target.
+    Tcp(TcpCreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetUpdateKind {
+    /// A tcp target.
+    Tcp(TcpUpdateArgs),
+}
+
+/// A tcp target's settable fields.
+// Absent ones stay as they are (update) or take the controller's default (create).
+#[derive(Debug, Args)]
+pub struct TcpFields {
+    #[arg(long)]
     pub name: Option<String>,
+    #[arg(long)]
     pub description: Option<String>,
-    pub default_port: Option<u16>,
-    pub default_client_port: Option<u16>,
-    /// A direct address instead of host sources.
+    /// A direct address (instead of host sources).
+    #[arg(long)]
     pub address: Option<String>,
+    /// The port the proxy listens on by default.
+    #[arg(long)]
+    pub default_client_port: Option<u16>,
+    #[arg(long)]
     pub session_max_seconds: Option<u32>,
     /// -1 = unlimited.
+    #[arg(long, allow_negative_numbers = true)]
     pub session_connection_limit: Option<i32>,
 }
 
-impl TcpTarget {
-    fn fields(&self) -> Map<String, Value> {
+#[derive(Debug, Args)]
+pub struct TcpCreateArgs {
+    #[arg(long)]
+    pub scope_id: String,
+    /// The endpoint's port.
+    #[arg(long)]
+    pub default_port: u16,
+    #[command(flatten)]
+    pub fields: TcpFields,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TcpUpdateArgs {
+    #[arg(long)]
+    pub id: String,
+    /// The version to update (default: the current one).
+    #[arg(long)]
+    pub version: Option<u64>,
+    #[arg(long)]
+    pub default_port: Option<u16>,
+    #[command(flatten)]
+    pub fields: TcpFields,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HostSourcesArgs {
+    #[arg(long)]
+    pub id: String,
+    /// A host set id; repeat for several.
+    #[arg(long = "host-source", required = true)]
+    pub host_sources: Vec<String>,
+    #[arg(long)]
+    pub version: Option<u64>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AuthorizeArgs {
+    #[arg(long)]
+    pub id: String,
+    #[arg(long)]
+    pub host_id: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+impl TargetsCommand {
+    /// Calls the controller; the text to print.
+    pub fn run(self) -> Result<String, Failure> {
+        use HostSourceChange::{Add, Remove, Set};
+        match self {
+            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
+            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Create(TargetCreateKind::Tcp(a)) => a.api.run(|ctx| create_tcp(ctx, &a)),
+            Self::Update(TargetUpdateKind::Tcp(a)) => a.api.run(|ctx| update_tcp(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::AddHostSources(a) => a.api.run(|ctx| change_host_sources(ctx, Add, &a)),
+            Self::SetHostSources(a) => a.api.run(|ctx| change_host_sources(ctx, Set, &a)),
+            Self::RemoveHostSources(a) => a.api.run(|ctx| change_host_sources(ctx, Remove, &a)),
+            Self::AuthorizeSession(a) => a.api.run(|ctx| authorize_session(ctx, &a)),
+        }
+    }
+}
+
+impl TcpFields {
+    /// The request body's fields: only those given.
+    fn body(&self, default_port: Option<u16>) -> Map<String, Value> {
         let mut body = Map::new();
         let mut put = |key: &str, value: Option<Value>| {
             if let Some(value) = value {
@@ -57,7 +172,7 @@ impl TcpTarget {
             self.session_connection_limit.map(|v| json!(v)),
         );
         let mut attributes = Map::new();
-        if let Some(port) = self.default_port {
+        if let Some(port) = default_port {
             attributes.insert("default_port".into(), json!(port));
         }
         if let Some(port) = self.default_client_port {
@@ -71,17 +186,15 @@ impl TcpTarget {
 }
 
 /// `targets list -scope-id [-recursive]`.
-pub fn list(
-    ctx: &Context,
-    scope_id: &str,
-    recursive: bool,
-    filter: Option<&str>,
-) -> Result<String, ClientError> {
-    let response = ctx.api.get(
-        "list on targets",
-        "targets",
-        &list_query("scope_id", scope_id, recursive, filter),
-    )?;
+fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
+    let recursive = args.recursive;
+    let query = list_query(
+        "scope_id",
+        &args.scope_id,
+        recursive,
+        args.filter.as_deref(),
+    );
+    let response = ctx.api.get("list on targets", "targets", &query)?;
     Ok(match ctx.format {
         Format::Table => list_table(
             "Target information:",
@@ -112,19 +225,15 @@ pub fn list(
 }
 
 /// `targets read -id`.
-pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.get("read on target", &path(id), &[])?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `targets create tcp -scope-id -name -default-port ...`.
-pub fn create_tcp(
-    ctx: &Context,
-    scope_id: &str,
-    target: &TcpTarget,
-) -> Result<String, ClientError> {
-    let mut body = target.fields();
-    body.insert("scope_id".into(), json!(scope_id));
+fn create_tcp(ctx: &Context, args: &TcpCreateArgs) -> Result<String, ClientError> {
+    let mut body = args.fields.body(Some(args.default_port));
+    body.insert("scope_id".into(), json!(args.scope_id));
     body.insert("type".into(), json!("tcp"));
     let response = ctx
         .api
@@ -133,30 +242,25 @@ pub fn create_tcp(
 }
 
 /// `targets update tcp -id [-version] ...`: only the given fields change.
-pub fn update_tcp(
-    ctx: &Context,
-    id: &str,
-    version: Option<u64>,
-    target: &TcpTarget,
-) -> Result<String, ClientError> {
-    let version = version_or_current(ctx, id, version)?;
-    let mut body = target.fields();
+fn update_tcp(ctx: &Context, args: &TcpUpdateArgs) -> Result<String, ClientError> {
+    let version = version_or_current(ctx, &args.id, args.version)?;
+    let mut body = args.fields.body(args.default_port);
     body.insert("version".into(), json!(version));
     let response = ctx
         .api
-        .patch("update on target", &path(id), &Value::Object(body))?;
+        .patch("update on target", &path(&args.id), &Value::Object(body))?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `targets delete -id`.
-pub fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
+fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     let response = ctx.api.delete("delete on target", &path(id))?;
     Ok(ctx.deleted(&response))
 }
 
 /// Which host-source action to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostSourceChange {
+enum HostSourceChange {
     Add,
     Set,
     Remove,
@@ -173,19 +277,17 @@ impl HostSourceChange {
 }
 
 /// `targets add-host-sources | set-host-sources | remove-host-sources -id -host-source ...`.
-pub fn change_host_sources(
+fn change_host_sources(
     ctx: &Context,
     change: HostSourceChange,
-    id: &str,
-    version: Option<u64>,
-    host_source_ids: &[String],
+    args: &HostSourcesArgs,
 ) -> Result<String, ClientError> {
-    let version = version_or_current(ctx, id, version)?;
-    let body = json!({ "version": version, "host_source_ids": host_source_ids });
+    let version = version_or_current(ctx, &args.id, args.version)?;
+    let body = json!({ "version": version, "host_source_ids": args.host_sources });
     let action = change.action();
     let response = ctx.api.post(
         &format!("{action} on target"),
-        &format!("{}:{action}", path(id)),
+        &format!("{}:{action}", path(&args.id)),
         &body,
     )?;
     Ok(ctx.item_output(&response, item_table))
@@ -208,12 +310,9 @@ pub fn authorize(
 }
 
 /// `targets authorize-session -id [-host-id]`.
-pub fn authorize_session(
-    ctx: &Context,
-    id: &str,
-    host_id: Option<&str>,
-) -> Result<String, ClientError> {
-    let response = authorize(ctx, "authorize-session on target", id, host_id)?;
+fn authorize_session(ctx: &Context, args: &AuthorizeArgs) -> Result<String, ClientError> {
+    let host_id = args.host_id.as_deref();
+    let response = authorize(ctx, "authorize-session on target", &args.id, host_id)?;
     Ok(ctx.item_output(&response, authorization_table))
 }
 
