@@ -249,47 +249,9 @@ pub async fn start_worker(clock: Clock, config: WorkerConfig) -> Worker {
     }
 }
 
-/// How an endpoint's reading of one connection ended: the bytes it read, then `Ok(())` for an
-/// orderly end (FIN) or the error kind (a reset: `ConnectionReset`).
-#[derive(Debug, PartialEq, Eq)]
-pub struct ReadEnd {
-    pub bytes: usize,
-    pub how: Result<(), std::io::ErrorKind>,
-}
-
-/// An endpoint that echoes what it reads and reports how each connection's reading ended.
-pub async fn observing_endpoint() -> (SocketAddr, mpsc::UnboundedReceiver<ReadEnd>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let mut bytes = 0;
-                let how = loop {
-                    match stream.read(&mut buf).await {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            bytes += n;
-                            if let Err(e) = stream.write_all(&buf[..n]).await {
-                                break Err(e.kind());
-                            }
-                        }
-                        Err(e) => break Err(e.kind()),
-                    }
-                };
-                tx.send(ReadEnd { bytes, how }).unwrap();
-            });
-        }
-    });
-    (addr, rx)
-}
-
+/// TLS with the session's own credentials.
 pub type ClientWs = WsStream<TlsStream<TcpStream>>;
 
-/// TLS with the session's own credentials.
 pub async fn connect_tls(
     worker: SocketAddr,
     credentials: &SessionCredentials,
@@ -340,3 +302,7 @@ pub async fn next_close(ws: &mut ClientWs) -> CloseFrame {
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+#[path = "../../../../tests/common/endpoint.rs"]
+mod endpoint;
+pub use endpoint::*;
