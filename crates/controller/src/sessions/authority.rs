@@ -20,8 +20,13 @@ impl SessionAuthority for SessionStore {
         &self,
         session_id: &str,
     ) -> Result<Option<WorkerSession>, AuthorityError> {
-        let found = self.records().get(session_id).await?;
-        Ok(found.map(|record| worker_session(&record.session)))
+        let mut found = None;
+        self.records()
+            .read(session_id, &mut |record| {
+                found = Some(worker_session(&record.session));
+            })
+            .await?;
+        Ok(found)
     }
 
     async fn activate_session(
@@ -236,7 +241,6 @@ impl SessionStore {
                 Ok(())
             })
             .await
-            .map(drop)
     }
 
     /// Runs `change` on one connection, under its session's update.
@@ -250,11 +254,11 @@ impl SessionStore {
                 change(connection_in(record, connection_id)?)
             })
             .await
-            .map(drop)
     }
 }
 
-/// The connection `connection_id` of the record.
+/// The connection `connection_id` of the record. Searched newest first: the connections a
+/// worker reports on are mostly the latest.
 fn connection_in<'a>(
     record: &'a mut SessionRecord,
     connection_id: &str,
@@ -263,6 +267,7 @@ fn connection_in<'a>(
         .session
         .connections
         .iter_mut()
+        .rev()
         .find(|c| c.id == connection_id)
         .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))
 }

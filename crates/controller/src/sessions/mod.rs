@@ -35,7 +35,7 @@ pub use model::{
     transition_allowed, Connection, ConnectionStatus, Scope, Session, SessionState,
     TerminationReason, WorkerInfo,
 };
-pub use records::{MemorySessions, RecordChange, SessionRecord, SessionRecords};
+pub use records::{MemorySessions, RecordChange, RecordVisit, SessionRecord, SessionRecords};
 pub use store::{
     Clock, NewSession, SessionAuthorization, SessionStore, DEFAULT_MAX_DURATION,
     UNLIMITED_CONNECTIONS,

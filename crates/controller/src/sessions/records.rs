@@ -30,24 +30,31 @@ pub struct SessionRecord {
 pub type RecordChange<'a> =
     &'a mut (dyn FnMut(&mut SessionRecord) -> Result<(), SessionError> + Send);
 
-/// Storage of sessions and their connections.
+/// A look at one record, without copying it (a session may hold thousands of connections).
+pub type RecordVisit<'a> = &'a mut (dyn FnMut(&SessionRecord) + Send);
+
+/// Storage of sessions and their connections. Calls hand records to closures rather than
+/// returning copies: a session's connections only grow, and copying them on every call of a
+/// worker (several per proxied connection) would make each call cost as much as the session
+/// is long.
 #[async_trait]
 pub trait SessionRecords: Send + Sync + 'static {
     /// Stores a new record; `false` when a session with its id exists already.
     async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError>;
-    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, SessionError>;
+    /// Runs `visit` on the session if there is one; whether there was.
+    async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError>;
     /// Every session, newest first (created time, then the order they were inserted in).
     async fn list(&self) -> Result<Vec<Session>, SessionError>;
-    /// Runs `change` on the session with no other change to it in between, stores the result
-    /// and returns the session as it now is. Connection ids must stay unique across
-    /// sessions: a new connection whose id is taken fails the change.
-    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError>;
+    /// Runs `change` on the session with no other change to it in between and stores the
+    /// result. Connection ids must stay unique across sessions: a new connection whose id is
+    /// taken fails the change.
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError>;
     /// [`update`](Self::update) for the session holding connection `connection_id`.
     async fn update_by_connection(
         &self,
         connection_id: &str,
         change: RecordChange<'_>,
-    ) -> Result<Session, SessionError>;
+    ) -> Result<(), SessionError>;
     /// Runs `change` on every session that is not terminated; a failed change leaves its
     /// session alone and is logged, the rest go on.
     async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError>;
@@ -87,7 +94,7 @@ impl MemorySessions {
 }
 
 impl Maps {
-    fn apply(&mut self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError> {
+    fn apply(&mut self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
         let entry = self
             .sessions
             .get_mut(id)
@@ -104,7 +111,7 @@ impl Maps {
                 return Err(SessionError::IdsExhausted);
             }
         }
-        Ok(session.clone())
+        Ok(())
     }
 }
 
@@ -123,8 +130,13 @@ impl SessionRecords for MemorySessions {
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<SessionRecord>, SessionError> {
-        Ok(self.maps().sessions.get(id).map(|e| e.record.clone()))
+    async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
+        let maps = self.maps();
+        let found = maps.sessions.get(id);
+        if let Some(entry) = found {
+            visit(&entry.record);
+        }
+        Ok(found.is_some())
     }
 
     async fn list(&self) -> Result<Vec<Session>, SessionError> {
@@ -137,7 +149,7 @@ impl SessionRecords for MemorySessions {
         Ok(all.into_iter().map(|e| e.record.session.clone()).collect())
     }
 
-    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<Session, SessionError> {
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
         self.maps().apply(id, change)
     }
 
@@ -145,7 +157,7 @@ impl SessionRecords for MemorySessions {
         &self,
         connection_id: &str,
         change: RecordChange<'_>,
-    ) -> Result<Session, SessionError> {
+    ) -> Result<(), SessionError> {
         let mut maps = self.maps();
         let session_id = maps
             .connection_sessions

@@ -242,7 +242,11 @@ impl SessionStore {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Session>, SessionError> {
-        Ok(self.records().get(id).await?.map(|record| record.session))
+        let mut session = None;
+        self.records()
+            .read(id, &mut |record| session = Some(record.session.clone()))
+            .await?;
+        Ok(session)
     }
 
     /// Every session, newest first.
@@ -257,11 +261,12 @@ impl SessionStore {
     pub async fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
         let now = self.now();
         let mut changed = false;
-        let session = self
-            .records()
+        let mut session = None;
+        self.records()
             .update(id, &mut |record| {
                 let status = record.session.status;
                 if matches!(status, SessionStatus::Canceling | SessionStatus::Terminated) {
+                    session = Some(record.session.clone());
                     return Ok(());
                 }
                 if let Some(expected) = version.filter(|v| *v != record.session.version) {
@@ -274,9 +279,11 @@ impl SessionStore {
                 begin_ending(record, TerminationReason::Canceled, now)?;
                 settle(record, now);
                 changed = true;
+                session = Some(record.session.clone());
                 Ok(())
             })
             .await?;
+        let session = session.ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         if changed {
             tracing::debug!(session_id = %id, status = %session.status, "session canceled");
             if self.shared.canceled.send(id.to_owned()).is_err() {
