@@ -68,21 +68,21 @@ pub struct Actions {
 }
 
 impl Actions {
-    pub fn for_caller(&self, principal: Option<&Principal>) -> Vec<String> {
-        let actions = match principal {
+    /// The actions the caller holds on an item of this kind.
+    fn of(&self, principal: Option<&Principal>) -> &'static [&'static str] {
+        match principal {
             Some(p) if p.admin => self.admin,
             _ => self.others,
-        };
-        actions.iter().map(|a| (*a).to_owned()).collect()
+        }
+    }
+
+    pub fn for_caller(&self, principal: Option<&Principal>) -> Vec<String> {
+        self.of(principal).iter().map(|a| (*a).to_owned()).collect()
     }
 
     /// Whether the caller may do `action` on an item of this kind.
     pub fn allows(&self, principal: Option<&Principal>, action: &str) -> bool {
-        let actions = match principal {
-            Some(p) if p.admin => self.admin,
-            _ => self.others,
-        };
-        actions.contains(&action)
+        self.of(principal).contains(&action)
     }
 }
 
