@@ -168,7 +168,8 @@ fn start_worker_host(endpoint: SocketAddr, logs: &Path, tag: &str) -> Result<(Sp
 /// `--worker-host ENDPOINT`: serves a worker on 127.0.0.1:0 with one unlimited session to
 /// `endpoint`, prints `{"token": ...}`, and runs until standard input closes.
 pub fn run_worker_host(endpoint: SocketAddr) -> Result<()> {
-    use postern_controller::sessions::{NewSession, Scope, SessionStore};
+    use postern_controller::sessions::conformance::dev_target_session;
+    use postern_controller::sessions::SessionStore;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -186,26 +187,13 @@ pub fn run_worker_host(endpoint: SocketAddr) -> Result<()> {
             shutdown.clone(),
         ));
         let authorization = store
-            .authorize_session(NewSession {
-                target_id: "ttcp_1234567890".into(),
-                scope: Scope {
-                    id: "p_1234567890".into(),
-                    scope_type: "project".into(),
-                    name: "Generated project scope".into(),
-                    description: String::new(),
-                    parent_scope_id: "o_1234567890".into(),
-                },
-                user_id: "u_1234567890".into(),
-                auth_token_id: "at_1234567890".into(),
-                host_id: "hst_1234567890".into(),
-                host_set_id: "hsst_1234567890".into(),
-                endpoint: format!("tcp://{endpoint}"),
-                endpoint_port: u32::from(endpoint.port()),
-                connection_limit: -1,
-                max_duration: Duration::from_secs(8 * 3600),
-                worker_addresses: vec![worker_addr.to_string()],
-                default_client_port: 0,
-            })
+            .authorize_session(dev_target_session(
+                &format!("tcp://{endpoint}"),
+                u32::from(endpoint.port()),
+                vec![worker_addr.to_string()],
+                -1,
+                Duration::from_secs(8 * 3600),
+            ))
             .await?;
         println!("{}", json!({"token": authorization.authorization_token}));
         std::io::stdout().flush()?;

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use postern_authority::ClosedReason;
-use postern_controller::sessions::{
-    NewSession, Scope, Session, SessionAuthorization, SessionStore,
-};
+use postern_controller::sessions::conformance::dev_target_session;
+use postern_controller::sessions::{NewSession, Session, SessionAuthorization, SessionStore};
 use postern_proxy::{ClientProxy, ProxyEnd, ProxyEvent, ProxySettings};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -141,30 +140,15 @@ pub fn new_session(
     connection_limit: i32,
     max_duration: Duration,
 ) -> NewSession {
-    NewSession {
-        target_id: "ttcp_1234567890".into(),
-        scope: Scope {
-            id: "p_1234567890".into(),
-            scope_type: "project".into(),
-            name: "Generated project scope".into(),
-            description: String::new(),
-            parent_scope_id: "o_1234567890".into(),
-        },
-        user_id: "u_1234567890".into(),
-        auth_token_id: "at_1234567890".into(),
-        host_id: "hst_1234567890".into(),
-        host_set_id: "hsst_1234567890".into(),
-        endpoint: endpoint.into(),
-        endpoint_port: endpoint
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0),
+    let port = endpoint.rsplit(':').next().and_then(|p| p.parse().ok());
+    let workers = vec![worker.into()];
+    dev_target_session(
+        endpoint,
+        port.unwrap_or(0),
+        workers,
         connection_limit,
         max_duration,
-        worker_addresses: vec![worker.into()],
-        default_client_port: 0,
-    }
+    )
 }
 
 /// What a sink-then-source endpoint saw and sent on one connection.

@@ -59,6 +59,26 @@ async fn store_with_clock(o: &dyn Open) -> (SessionStore, ManualClock) {
 }
 
 fn new_session(connection_limit: i32) -> NewSession {
+    let workers = vec!["127.0.0.1:9202".into(), "worker.example.com:9202".into()];
+    dev_target_session(
+        "tcp://127.0.0.1:22",
+        22,
+        workers,
+        connection_limit,
+        DEFAULT_MAX_DURATION,
+    )
+}
+
+/// A session request for `postern dev`'s target ids (project, host, host set, user, token),
+/// to `endpoint` through `worker_addresses`: the fixture of this suite, the end-to-end tests
+/// and the data-path bench.
+pub fn dev_target_session(
+    endpoint: &str,
+    endpoint_port: u32,
+    worker_addresses: Vec<String>,
+    connection_limit: i32,
+    max_duration: Duration,
+) -> NewSession {
     NewSession {
         target_id: "ttcp_1234567890".into(),
         scope: Scope {
@@ -72,11 +92,11 @@ fn new_session(connection_limit: i32) -> NewSession {
         auth_token_id: "at_1234567890".into(),
         host_id: "hst_1234567890".into(),
         host_set_id: "hsst_1234567890".into(),
-        endpoint: "tcp://127.0.0.1:22".into(),
-        endpoint_port: 22,
+        endpoint: endpoint.into(),
+        endpoint_port,
         connection_limit,
-        max_duration: DEFAULT_MAX_DURATION,
-        worker_addresses: vec!["127.0.0.1:9202".into(), "worker.example.com:9202".into()],
+        max_duration,
+        worker_addresses,
         default_client_port: 0,
     }
 }
