@@ -176,7 +176,7 @@ mod tests {
         else {
             panic!("not targets update");
         };
-        assert_eq!(tcp.fields.session_connection_limit, Some(-1));
+        assert_eq!(tcp.fields.session_connection_limit.map(i32::from), Some(-1));
         assert!(
             parse("postern sessions list").is_err(),
             "sessions list needs -scope-id"
@@ -242,7 +242,7 @@ mod tests {
         };
         assert_eq!(dev.api_listen_address, "127.0.0.1:9200");
         assert_eq!(dev.proxy_listen_address, "127.0.0.1:9202");
-        assert_eq!(dev.target_session_connection_limit, -1);
+        assert_eq!(dev.target_session_connection_limit.wire(), -1);
         assert_eq!(
             (dev.login_name.as_str(), dev.password.as_str()),
             ("admin", "password")
@@ -252,8 +252,16 @@ mod tests {
             panic!("not dev")
         };
         assert_eq!(
-            (dev.target_default_port, dev.target_session_connection_limit),
+            (
+                dev.target_default_port,
+                dev.target_session_connection_limit.wire()
+            ),
             (2222, 1)
+        );
+        let refused = parse("postern dev -target-session-connection-limit 0").unwrap_err();
+        assert!(
+            refused.to_string().contains("use -1 (unlimited)"),
+            "{refused}"
         );
     }
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_api::ConnectionLimit;
 use postern_controller::api::{router, ApiState};
 use postern_controller::resources::{DevSeed, MemoryStore, ResourceError};
 use postern_controller::sessions::SessionStore;
@@ -28,8 +29,8 @@ pub struct DevOptions {
     #[arg(long, default_value_t = 22)]
     pub target_default_port: u16,
     /// -1 = unlimited.
-    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
-    pub target_session_connection_limit: i32,
+    #[arg(long, default_value_t = ConnectionLimit::UNLIMITED, allow_negative_numbers = true)]
+    pub target_session_connection_limit: ConnectionLimit,
     #[arg(long, default_value_t = 28_800)]
     pub target_session_max_seconds: u32,
     #[arg(long, default_value = "127.0.0.1:9200")]
@@ -84,13 +85,6 @@ fn validate(options: &DevOptions) -> Result<(SocketAddr, SocketAddr), DevError> 
     };
     if options.target_default_port == 0 {
         return Err(invalid("target-default-port", "must be 1..65535"));
-    }
-    if options.target_session_connection_limit == 0 || options.target_session_connection_limit < -1
-    {
-        return Err(invalid(
-            "target-session-connection-limit",
-            "must be -1 (unlimited) or positive",
-        ));
     }
     if options.target_session_max_seconds == 0 {
         return Err(invalid("target-session-max-seconds", "must be positive"));

@@ -9,6 +9,9 @@
 
 use std::time::Duration;
 
+use postern_api::error::{ErrorBody, FieldError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::TokenSecret;
@@ -37,6 +40,14 @@ impl ApiResponse {
         }
     }
 
+    /// The item as a contract type (`postern_api::items`), for the fields a command uses.
+    pub fn parse<T: DeserializeOwned>(&self, action: &str) -> Result<T, ClientError> {
+        T::deserialize(self.item()).map_err(|e| ClientError::BadResponse {
+            action: action.to_owned(),
+            detail: format!("unexpected item: {e}"),
+        })
+    }
+
     /// A list reply's `items` (absent when the list is empty).
     pub fn items(&self) -> &[Value] {
         self.body
@@ -55,43 +66,33 @@ pub struct ControllerError {
     /// Boundary's error kind: `NotFound`, `InvalidArgument`, `Unauthenticated`, ...
     pub kind: String,
     pub message: String,
-    /// The whole error body (`details.request_fields` names bad fields).
+    /// The whole error body, as the controller sent it.
     pub body: Value,
+    /// The request fields it refused (`details.request_fields`).
+    pub fields: Vec<FieldError>,
 }
 
 impl ControllerError {
     fn from_reply(action: &str, status: u16, body: Value, text: &str) -> Self {
-        let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
-        let message = field("message").unwrap_or_else(|| text.trim().to_owned());
+        // A proxy in between may answer with anything: whatever is not Boundary's error body
+        // reads as empty, and the status and text stand in.
+        let parsed = ErrorBody::deserialize(&body).unwrap_or_default();
+        let or = |value: String, fallback: String| if value.is_empty() { fallback } else { value };
         Self {
             action: action.to_owned(),
             status,
-            kind: field("kind").unwrap_or_else(|| format!("HTTP {status}")),
-            message,
+            kind: or(parsed.kind, format!("HTTP {status}")),
+            message: or(parsed.message, text.trim().to_owned()),
             body,
+            fields: parsed.details.request_fields,
         }
     }
 
     /// `(field, description)` of each request field the controller refused.
     pub fn request_fields(&self) -> Vec<(String, String)> {
-        let Some(fields) = self
-            .body
-            .pointer("/details/request_fields")
-            .and_then(Value::as_array)
-        else {
-            return Vec::new();
-        };
-        fields
+        self.fields
             .iter()
-            .map(|f| {
-                let text = |name| {
-                    f.get(name)
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                (text("name"), text("description"))
-            })
+            .map(|f| (f.name.clone(), f.description.clone()))
             .collect()
     }
 }
@@ -149,8 +150,13 @@ impl ApiClient {
         self.finish(action, request.call())
     }
 
-    /// `POST /v1/{path}` with a JSON body.
-    pub fn post(&self, action: &str, path: &str, body: &Value) -> Result<ApiResponse, ClientError> {
+    /// `POST /v1/{path}` with a JSON body (a contract type of `postern_api::bodies`).
+    pub fn post(
+        &self,
+        action: &str,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<ApiResponse, ClientError> {
         let mut request = self.agent.post(self.url(path));
         if let Some(token) = &self.token {
             request = request.header("Authorization", format!("Bearer {}", token.expose()));
@@ -163,7 +169,7 @@ impl ApiClient {
         &self,
         action: &str,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
     ) -> Result<ApiResponse, ClientError> {
         let mut request = self.agent.patch(self.url(path));
         if let Some(token) = &self.token {

@@ -11,7 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use postern_api::bodies::Authenticate;
+use serde_json::Value;
 
 use super::render::{item_json, time};
 use super::{Context, ControllerOptions, Failure};
@@ -101,7 +102,7 @@ pub fn password(args: &PasswordArgs, store: &TokenFile) -> Result<String, Client
         Some(source) => SecretSource::parse(source).read("password")?,
         None => prompt_hidden(PASSWORD_PROMPT)?.trim().to_owned(),
     };
-    let body = json!({ "attributes": { "login_name": login_name, "password": password } });
+    let body = Authenticate::login(&login_name, &password);
     let path = format!("auth-methods/{}:authenticate", segment(&auth_method_id));
     let response = ctx.api.post("authentication", &path, &body)?;
     let token = response.body.get("attributes").unwrap_or(&response.body);

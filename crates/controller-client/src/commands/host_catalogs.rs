@@ -1,7 +1,8 @@
 //! `host-catalogs list | read | create static | delete`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use postern_api::bodies::ScopedCreate;
+use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
@@ -105,13 +106,12 @@ fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 
 /// `host-catalogs create static -scope-id [-name] [-description]`.
 fn create_static(ctx: &Context, args: &HostCatalogCreateArgs) -> Result<String, ClientError> {
-    let mut body = json!({ "scope_id": args.scope_id, "type": "static" });
-    if let Some(name) = &args.name {
-        body["name"] = json!(name);
-    }
-    if let Some(description) = &args.description {
-        body["description"] = json!(description);
-    }
+    let body = ScopedCreate {
+        scope_id: Some(args.scope_id.clone()),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        kind: Some("static".into()),
+    };
     let response = ctx
         .api
         .post("create on host catalog", "host-catalogs", &body)?;

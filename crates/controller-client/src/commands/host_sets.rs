@@ -1,14 +1,15 @@
 //! `host-sets list | read | create static | delete | add-hosts | set-hosts | remove-hosts`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use postern_api::bodies::{HostIds, HostSetCreate};
+use serde_json::Value;
 
 use super::args::{ApiArgs, CatalogListArgs, IdArgs};
 use super::render::{
     actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
     list_line, list_table, number, scope_block, strings, text,
 };
-use super::{list_query, Context, Failure};
+use super::{list_query, Context, Failure, MemberChange};
 use crate::api::segment;
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
@@ -59,7 +60,7 @@ pub struct HostsChangeArgs {
     #[arg(long = "host", required = true)]
     pub hosts: Vec<String>,
     #[arg(long)]
-    pub version: Option<u64>,
+    pub version: Option<u32>,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -67,7 +68,7 @@ pub struct HostsChangeArgs {
 impl HostSetsCommand {
     /// Calls the controller; the text to print.
     pub fn run(self) -> Result<String, Failure> {
-        use HostChange::{Add, Remove, Set};
+        use MemberChange::{Add, Remove, Set};
         match self {
             Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
             Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
@@ -118,13 +119,12 @@ fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 
 /// `host-sets create static -host-catalog-id [-name] [-description]`.
 fn create_static(ctx: &Context, args: &HostSetCreateArgs) -> Result<String, ClientError> {
-    let mut body = json!({ "host_catalog_id": args.host_catalog_id, "type": "static" });
-    if let Some(name) = &args.name {
-        body["name"] = json!(name);
-    }
-    if let Some(description) = &args.description {
-        body["description"] = json!(description);
-    }
+    let body = HostSetCreate {
+        host_catalog_id: Some(args.host_catalog_id.clone()),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        kind: Some("static".into()),
+    };
     let response = ctx.api.post("create on host set", "host-sets", &body)?;
     Ok(ctx.item_output(&response, item_table))
 }
@@ -135,41 +135,19 @@ fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     Ok(ctx.deleted(&response))
 }
 
-/// Which membership action to take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostChange {
-    Add,
-    Set,
-    Remove,
-}
-
-impl HostChange {
-    fn action(self) -> &'static str {
-        match self {
-            Self::Add => "add-hosts",
-            Self::Set => "set-hosts",
-            Self::Remove => "remove-hosts",
-        }
-    }
-}
-
 /// `host-sets add-hosts | set-hosts | remove-hosts -id -host ... [-version]`: the version is
 /// read first unless given.
 fn change_hosts(
     ctx: &Context,
-    change: HostChange,
+    change: MemberChange,
     args: &HostsChangeArgs,
 ) -> Result<String, ClientError> {
-    let version = match args.version {
-        Some(version) => version,
-        None => ctx.current_version("read on host set", &path(&args.id))?,
-    };
-    let action = change.action();
-    let body = json!({ "version": version, "host_ids": args.hosts });
-    let response = ctx.api.post(
-        &format!("{action} on host set"),
-        &format!("{}:{action}", path(&args.id)),
-        &body,
+    let response = ctx.change_members::<HostIds>(
+        "host set",
+        &path(&args.id),
+        &change.action("hosts"),
+        args.version,
+        &args.hosts,
     )?;
     Ok(ctx.item_output(&response, item_table))
 }

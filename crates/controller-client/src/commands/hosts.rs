@@ -1,7 +1,8 @@
 //! `hosts list | read | create static | delete`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use postern_api::bodies::{HostAddress, HostCreate};
+use serde_json::Value;
 
 use super::args::{ApiArgs, CatalogListArgs, IdArgs};
 use super::render::{
@@ -98,17 +99,15 @@ fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 
 /// `hosts create static -host-catalog-id -address [-name] [-description]`.
 fn create_static(ctx: &Context, args: &HostCreateArgs) -> Result<String, ClientError> {
-    let mut body = json!({
-        "host_catalog_id": args.host_catalog_id,
-        "type": "static",
-        "attributes": { "address": args.address },
-    });
-    if let Some(name) = &args.name {
-        body["name"] = json!(name);
-    }
-    if let Some(description) = &args.description {
-        body["description"] = json!(description);
-    }
+    let body = HostCreate {
+        host_catalog_id: Some(args.host_catalog_id.clone()),
+        name: args.name.clone(),
+        description: args.description.clone(),
+        kind: Some("static".into()),
+        attributes: Some(HostAddress {
+            address: Some(args.address.clone()),
+        }),
+    };
     let response = ctx.api.post("create on host", "hosts", &body)?;
     Ok(ctx.item_output(&response, item_table))
 }

@@ -26,6 +26,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
+use postern_api::bodies::{Members, Version};
 use serde_json::{json, Value};
 
 pub use render::{item_json, items_json};
@@ -106,16 +107,44 @@ impl Context {
     }
 
     /// The item's current version: what an update or an action must name.
-    pub(crate) fn current_version(&self, action: &str, path: &str) -> Result<u64, ClientError> {
-        let response = self.api.get(action, path, &[])?;
-        response
-            .item()
-            .get("version")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| ClientError::BadResponse {
-                action: action.to_owned(),
-                detail: "the item has no version".into(),
-            })
+    pub(crate) fn current_version(&self, action: &str, path: &str) -> Result<u32, ClientError> {
+        let item: Version = self.api.get(action, path, &[])?.parse(action)?;
+        item.version.ok_or_else(|| ClientError::BadResponse {
+            action: action.to_owned(),
+            detail: "the item has no version".into(),
+        })
+    }
+
+    /// `version`, or the item's current one when not given.
+    pub(crate) fn version_or_current(
+        &self,
+        version: Option<u32>,
+        action: &str,
+        path: &str,
+    ) -> Result<u32, ClientError> {
+        match version {
+            Some(version) => Ok(version),
+            None => self.current_version(action, path),
+        }
+    }
+
+    /// A membership action (`add-hosts`, `set-host-sources`, ...) on the item at `path`
+    /// (`host-sets/hsst_...`) of kind `kind` ("host set"): names the version, read first
+    /// unless given.
+    pub(crate) fn change_members<M: Members>(
+        &self,
+        kind: &str,
+        path: &str,
+        action: &str,
+        version: Option<u32>,
+        ids: &[String],
+    ) -> Result<ApiResponse, ClientError> {
+        let version = self.version_or_current(version, &format!("read on {kind}"), path)?;
+        self.api.post(
+            &format!("{action} on {kind}"),
+            &format!("{path}:{action}"),
+            &M::new(version, ids.to_vec()),
+        )
     }
 }
 
@@ -123,6 +152,26 @@ fn address(controller: &ControllerOptions) -> &str {
     match controller.addr.trim() {
         "" => DEFAULT_ADDR,
         addr => addr,
+    }
+}
+
+/// Which membership action to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    Add,
+    Set,
+    Remove,
+}
+
+impl MemberChange {
+    /// The action for `members`: `add-hosts`, `set-host-sources`, ...
+    pub fn action(self, members: &str) -> String {
+        let verb = match self {
+            Self::Add => "add",
+            Self::Set => "set",
+            Self::Remove => "remove",
+        };
+        format!("{verb}-{members}")
     }
 }
 
@@ -249,6 +298,7 @@ mod tests {
             kind: "NotFound".into(),
             message: "session s_nope not found".into(),
             body: json!({"kind": "NotFound", "message": "session s_nope not found"}),
+            fields: Vec::new(),
         }));
         let table = error_text(&error, Format::Table);
         assert!(

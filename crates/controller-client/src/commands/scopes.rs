@@ -1,7 +1,8 @@
 //! `scopes list | read | create | delete`.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Value};
+use postern_api::bodies::ScopedCreate;
+use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
@@ -101,10 +102,12 @@ fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 /// `scopes create -scope-id PARENT -name NAME [-description D]`: an org under global, a
 /// project under an org.
 fn create(ctx: &Context, args: &ScopeCreateArgs) -> Result<String, ClientError> {
-    let mut body = json!({ "scope_id": args.scope_id, "name": args.name });
-    if let Some(description) = &args.description {
-        body["description"] = json!(description);
-    }
+    let body = ScopedCreate {
+        scope_id: Some(args.scope_id.clone()),
+        name: Some(args.name.clone()),
+        description: args.description.clone(),
+        kind: None,
+    };
     let response = ctx.api.post("create on scope", "scopes", &body)?;
     Ok(ctx.item_output(&response, item_table))
 }

@@ -6,6 +6,7 @@
 //! `States:` (newest first) and `Connections:`, times in RFC 1123 local time.
 
 use clap::{Args, Subcommand};
+use postern_api::bodies::Version;
 use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs};
@@ -64,7 +65,7 @@ pub struct CancelArgs {
     pub id: String,
     /// The version to cancel (default: the current one).
     #[arg(long)]
-    pub version: Option<u64>,
+    pub version: Option<u32>,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -152,13 +153,11 @@ pub fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 }
 
 /// `sessions cancel -id [-version]`: the session's version is read first unless given.
-pub fn cancel(ctx: &Context, id: &str, version: Option<u64>) -> Result<String, ClientError> {
+pub fn cancel(ctx: &Context, id: &str, version: Option<u32>) -> Result<String, ClientError> {
     let path = format!("sessions/{}", segment(id));
-    let version = match version {
-        Some(version) => version,
-        None => ctx.current_version("read on session", &path)?,
+    let body = Version {
+        version: Some(ctx.version_or_current(version, "read on session", &path)?),
     };
-    let body = serde_json::json!({ "version": version });
     let response = ctx
         .api
         .post("cancel on session", &format!("{path}:cancel"), &body)?;

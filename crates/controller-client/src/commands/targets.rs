@@ -6,14 +6,16 @@
 //! authorization token `connect -authz-token`/`proxy -authz` redeems.
 
 use clap::{Args, Subcommand};
-use serde_json::{json, Map, Value};
+use postern_api::bodies::{AuthorizeSession, HostSourceIds, TargetCreate, TargetUpdate, TcpPorts};
+use postern_api::ConnectionLimit;
+use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs, ScopedListArgs};
 use super::render::{
     actions_block, attribute_rows, common_rows, finish, items_json, list_line, list_table,
     scope_block, text, text_or_empty, time, Rows,
 };
-use super::{list_query, Context, Failure};
+use super::{list_query, Context, Failure, MemberChange};
 use crate::api::{segment, ApiResponse};
 use crate::output::{max_attributes_length, wrap_map, Format};
 use crate::ClientError;
@@ -79,7 +81,7 @@ pub struct TcpFields {
     pub session_max_seconds: Option<u32>,
     /// -1 = unlimited.
     #[arg(long, allow_negative_numbers = true)]
-    pub session_connection_limit: Option<i32>,
+    pub session_connection_limit: Option<ConnectionLimit>,
 }
 
 #[derive(Debug, Args)]
@@ -101,7 +103,7 @@ pub struct TcpUpdateArgs {
     pub id: String,
     /// The version to update (default: the current one).
     #[arg(long)]
-    pub version: Option<u64>,
+    pub version: Option<u32>,
     #[arg(long)]
     pub default_port: Option<u16>,
     #[command(flatten)]
@@ -118,7 +120,7 @@ pub struct HostSourcesArgs {
     #[arg(long = "host-source", required = true)]
     pub host_sources: Vec<String>,
     #[arg(long)]
-    pub version: Option<u64>,
+    pub version: Option<u32>,
     #[command(flatten)]
     pub api: ApiArgs,
 }
@@ -136,7 +138,7 @@ pub struct AuthorizeArgs {
 impl TargetsCommand {
     /// Calls the controller; the text to print.
     pub fn run(self) -> Result<String, Failure> {
-        use HostSourceChange::{Add, Remove, Set};
+        use MemberChange::{Add, Remove, Set};
         match self {
             Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
             Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
@@ -152,36 +154,13 @@ impl TargetsCommand {
 }
 
 impl TcpFields {
-    /// The request body's fields: only those given.
-    fn body(&self, default_port: Option<u16>) -> Map<String, Value> {
-        let mut body = Map::new();
-        let mut put = |key: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                body.insert(key.to_owned(), value);
-            }
+    /// The `attributes` to send: the ports given, if any.
+    fn ports(&self, default_port: Option<u16>) -> Option<TcpPorts> {
+        let ports = TcpPorts {
+            default_port: default_port.map(u32::from),
+            default_client_port: self.default_client_port.map(u32::from),
         };
-        put("name", self.name.as_ref().map(|v| json!(v)));
-        put("description", self.description.as_ref().map(|v| json!(v)));
-        put("address", self.address.as_ref().map(|v| json!(v)));
-        put(
-            "session_max_seconds",
-            self.session_max_seconds.map(|v| json!(v)),
-        );
-        put(
-            "session_connection_limit",
-            self.session_connection_limit.map(|v| json!(v)),
-        );
-        let mut attributes = Map::new();
-        if let Some(port) = default_port {
-            attributes.insert("default_port".into(), json!(port));
-        }
-        if let Some(port) = self.default_client_port {
-            attributes.insert("default_client_port".into(), json!(port));
-        }
-        if !attributes.is_empty() {
-            body.insert("attributes".into(), Value::Object(attributes));
-        }
-        body
+        (ports != TcpPorts::default()).then_some(ports)
     }
 }
 
@@ -232,23 +211,34 @@ fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
 
 /// `targets create tcp -scope-id -name -default-port ...`.
 fn create_tcp(ctx: &Context, args: &TcpCreateArgs) -> Result<String, ClientError> {
-    let mut body = args.fields.body(Some(args.default_port));
-    body.insert("scope_id".into(), json!(args.scope_id));
-    body.insert("type".into(), json!("tcp"));
-    let response = ctx
-        .api
-        .post("create on target", "targets", &Value::Object(body))?;
+    let fields = &args.fields;
+    let body = TargetCreate {
+        scope_id: Some(args.scope_id.clone()),
+        name: fields.name.clone(),
+        description: fields.description.clone(),
+        kind: Some("tcp".into()),
+        address: fields.address.clone(),
+        session_max_seconds: fields.session_max_seconds,
+        session_connection_limit: fields.session_connection_limit,
+        attributes: fields.ports(Some(args.default_port)),
+    };
+    let response = ctx.api.post("create on target", "targets", &body)?;
     Ok(ctx.item_output(&response, item_table))
 }
 
 /// `targets update tcp -id [-version] ...`: only the given fields change.
 fn update_tcp(ctx: &Context, args: &TcpUpdateArgs) -> Result<String, ClientError> {
-    let version = version_or_current(ctx, &args.id, args.version)?;
-    let mut body = args.fields.body(args.default_port);
-    body.insert("version".into(), json!(version));
-    let response = ctx
-        .api
-        .patch("update on target", &path(&args.id), &Value::Object(body))?;
+    let fields = &args.fields;
+    let body = TargetUpdate {
+        version: Some(ctx.version_or_current(args.version, "read on target", &path(&args.id))?),
+        name: fields.name.clone(),
+        description: fields.description.clone(),
+        address: fields.address.clone(),
+        session_max_seconds: fields.session_max_seconds,
+        session_connection_limit: fields.session_connection_limit,
+        attributes: fields.ports(args.default_port),
+    };
+    let response = ctx.api.patch("update on target", &path(&args.id), &body)?;
     Ok(ctx.item_output(&response, item_table))
 }
 
@@ -258,37 +248,18 @@ fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
     Ok(ctx.deleted(&response))
 }
 
-/// Which host-source action to take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostSourceChange {
-    Add,
-    Set,
-    Remove,
-}
-
-impl HostSourceChange {
-    fn action(self) -> &'static str {
-        match self {
-            Self::Add => "add-host-sources",
-            Self::Set => "set-host-sources",
-            Self::Remove => "remove-host-sources",
-        }
-    }
-}
-
 /// `targets add-host-sources | set-host-sources | remove-host-sources -id -host-source ...`.
 fn change_host_sources(
     ctx: &Context,
-    change: HostSourceChange,
+    change: MemberChange,
     args: &HostSourcesArgs,
 ) -> Result<String, ClientError> {
-    let version = version_or_current(ctx, &args.id, args.version)?;
-    let body = json!({ "version": version, "host_source_ids": args.host_sources });
-    let action = change.action();
-    let response = ctx.api.post(
-        &format!("{action} on target"),
-        &format!("{}:{action}", path(&args.id)),
-        &body,
+    let response = ctx.change_members::<HostSourceIds>(
+        "target",
+        &path(&args.id),
+        &change.action("host-sources"),
+        args.version,
+        &args.host_sources,
     )?;
     Ok(ctx.item_output(&response, item_table))
 }
@@ -301,9 +272,9 @@ pub fn authorize(
     id: &str,
     host_id: Option<&str>,
 ) -> Result<ApiResponse, ClientError> {
-    let body = match host_id {
-        Some(host) => json!({ "host_id": host }),
-        None => json!({}),
+    let body = AuthorizeSession {
+        host_id: host_id.map(str::to_owned),
+        scope_id: None,
     };
     ctx.api
         .post(action, &format!("{}:authorize-session", path(id)), &body)
@@ -318,13 +289,6 @@ fn authorize_session(ctx: &Context, args: &AuthorizeArgs) -> Result<String, Clie
 
 fn path(id: &str) -> String {
     format!("targets/{}", segment(id))
-}
-
-fn version_or_current(ctx: &Context, id: &str, version: Option<u64>) -> Result<u64, ClientError> {
-    match version {
-        Some(version) => Ok(version),
-        None => ctx.current_version("read on target", &path(id)),
-    }
 }
 
 /// Boundary's `targets read` table.

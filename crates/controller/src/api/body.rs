@@ -1,9 +1,10 @@
 //! Request input: the JSON body and the query string, read so that every refusal is a 400
 //! in our error shape that names the field at fault.
 //!
-//! Bodies are read field by field from a JSON object rather than into typed structs: serde's
-//! own errors do not say which field was missing or had the wrong type, and Boundary's
-//! clients expect `details.request_fields` to. Unknown fields are ignored, as Boundary's
+//! Bodies are the contract's types (`postern_api::bodies`), read with serde_path_to_error so
+//! that a wrong-typed field is named by its dotted path in `details.request_fields`, as
+//! Boundary's clients expect; required fields are checked after reading ([`required`],
+//! [`version`]) so a missing one is named too. Unknown fields are ignored, as Boundary's
 //! gateway does; an empty body reads as `{}` (actions like authorize-session take none).
 
 use axum::body::Bytes;
@@ -13,7 +14,10 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use postern_api::bodies::Version;
+
 use super::error::{ApiError, FieldError};
+use crate::resources::Change;
 
 /// A request body that is a JSON object.
 #[derive(Debug, Clone, Default)]
@@ -45,170 +49,70 @@ impl JsonBody {
         }
     }
 
-    pub fn fields(&self) -> Fields<'_> {
-        Fields {
-            map: &self.0,
-            prefix: String::new(),
-        }
-    }
-}
-
-/// The fields of one JSON object, with the dotted path that names them in errors.
-#[derive(Debug, Clone)]
-pub struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    prefix: String,
-}
-
-impl<'a> Fields<'a> {
-    fn name(&self, field: &str) -> String {
-        format!("{}{field}", self.prefix)
-    }
-
-    fn wrong(&self, field: &str, expected: &str) -> ApiError {
-        ApiError::field(FieldError::new(
-            self.name(field),
-            format!("Must be {expected}."),
-        ))
-    }
-
-    /// The value, with JSON `null` read as absent.
-    fn value(&self, field: &str) -> Option<&'a Value> {
-        self.map.get(field).filter(|v| !v.is_null())
-    }
-
-    /// Whether the field is present at all, `null` included (a patch clears with `null`).
-    pub fn has(&self, field: &str) -> bool {
-        self.map.contains_key(field)
-    }
-
-    pub fn opt_str(&self, field: &str) -> Result<Option<String>, ApiError> {
-        match self.value(field) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.wrong(field, "a string")),
-        }
-    }
-
-    pub fn str(&self, field: &str) -> Result<String, ApiError> {
-        self.opt_str(field)?
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::missing(&self.name(field)))
-    }
-
-    /// For a patch: absent -> unchanged (`None`), `null` -> cleared (`Some("")`).
-    pub fn patch_str(&self, field: &str) -> Result<Option<String>, ApiError> {
-        if self.has(field) {
-            Ok(Some(self.opt_str(field)?.unwrap_or_default()))
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// The patch of a kind whose only changeable fields are `name` and `description`.
-    pub fn name_patch(&self) -> Result<crate::resources::NamePatch, ApiError> {
-        Ok(crate::resources::NamePatch {
-            name: self.patch_str("name")?,
-            description: self.patch_str("description")?,
+    /// The body as a contract type; a field of the wrong type is refused by its dotted path
+    /// (`attributes.default_port`). Absent fields are left to `T`'s defaults.
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_path_to_error::deserialize(Value::Object(self.0.clone())).map_err(|e| {
+            let description = describe(e.inner());
+            ApiError::field(FieldError::new(e.path().to_string(), description))
         })
-    }
-
-    pub fn opt_u32(&self, field: &str) -> Result<Option<u32>, ApiError> {
-        match self.value(field) {
-            None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| self.wrong(field, "a number from 0 to 4294967295")),
-        }
-    }
-
-    pub fn u32(&self, field: &str) -> Result<u32, ApiError> {
-        self.opt_u32(field)?
-            .ok_or_else(|| ApiError::missing(&self.name(field)))
-    }
-
-    /// The resource version an update names: required and never 0.
-    pub fn version(&self) -> Result<u32, ApiError> {
-        match self.u32("version")? {
-            0 => Err(ApiError::field(FieldError::new(
-                self.name("version"),
-                "Must be the current version (1 or more).",
-            ))),
-            v => Ok(v),
-        }
-    }
-
-    pub fn opt_i32(&self, field: &str) -> Result<Option<i32>, ApiError> {
-        match self.value(field) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| self.wrong(field, "a 32-bit integer")),
-        }
-    }
-
-    pub fn opt_str_list(&self, field: &str) -> Result<Option<Vec<String>>, ApiError> {
-        match self.value(field) {
-            None => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-                .map(Some)
-                .ok_or_else(|| self.wrong(field, "a list of strings")),
-            Some(_) => Err(self.wrong(field, "a list of strings")),
-        }
-    }
-
-    /// The id list of an add-/remove- action, which must name at least one id; for a set-
-    /// action (`allow_empty`) absent, `null` and `[]` all mean "none".
-    /// The body of a membership action: `{"version", "<ids_field>": [...]}`; only a set
-    /// may leave the list empty.
-    pub fn membership(
-        &self,
-        ids_field: &str,
-        change: crate::resources::Change,
-    ) -> Result<(u32, Vec<String>), ApiError> {
-        let version = self.version()?;
-        let ids = self.str_list(ids_field, change == crate::resources::Change::Set)?;
-        Ok((version, ids))
-    }
-
-    pub fn str_list(&self, field: &str, allow_empty: bool) -> Result<Vec<String>, ApiError> {
-        match self.opt_str_list(field)? {
-            Some(list) if !list.is_empty() => Ok(list),
-            _ if allow_empty => Ok(Vec::new()),
-            _ => Err(ApiError::missing(&self.name(field))),
-        }
     }
 
     /// A create body may name its `type`; this API has one type per kind.
     pub fn check_type(&self, only: &str) -> Result<(), ApiError> {
-        match self.opt_str("type")? {
-            Some(t) if !t.is_empty() && t != only => Err(ApiError::field(FieldError::new(
-                self.name("type"),
+        match self.0.get("type") {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(t)) if t.is_empty() || t == only => Ok(()),
+            Some(_) => Err(ApiError::field(FieldError::new(
+                "type",
                 format!("Must be \"{only}\"."),
             ))),
-            _ => Ok(()),
         }
     }
 
-    /// A nested object such as `attributes`; absent or `null` reads as empty.
-    pub fn object(&self, field: &str) -> Result<Fields<'a>, ApiError> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        let prefix = format!("{}{field}.", self.prefix);
-        match self.value(field) {
-            None => Ok(Fields {
-                map: EMPTY.get_or_init(Map::new),
-                prefix,
-            }),
-            Some(Value::Object(map)) => Ok(Fields { map, prefix }),
-            Some(_) => Err(self.wrong(field, "an object")),
+    /// The body of a membership action: `{"version", "<field>": [...]}`, where only a set
+    /// may leave the list empty (absent, `null` and `[]` all mean "none").
+    pub fn membership(&self, field: &str, change: Change) -> Result<(u32, Vec<String>), ApiError> {
+        let version = version(self.read::<Version>()?.version)?;
+        let ids = match self.0.get(field) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(value) => serde_json::from_value::<Vec<String>>(value.clone())
+                .map_err(|e| ApiError::field(FieldError::new(field, describe(&e))))?,
+        };
+        if ids.is_empty() && change != Change::Set {
+            return Err(ApiError::missing(field));
         }
+        Ok((version, ids))
+    }
+}
+
+/// A required text field: absent, `null` and `""` are all refused by name.
+pub fn required(value: Option<String>, field: &str) -> Result<String, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::missing(field))
+}
+
+/// The resource version an update names: required and never 0.
+pub fn version(version: Option<u32>) -> Result<u32, ApiError> {
+    match version {
+        None => Err(ApiError::missing("version")),
+        Some(0) => Err(ApiError::field(FieldError::new(
+            "version",
+            "Must be the current version (1 or more).",
+        ))),
+        Some(v) => Ok(v),
+    }
+}
+
+/// What serde said, without its position (there is none in a parsed value) and as a
+/// sentence: "Invalid type: string \"ssh\", expected u32."
+fn describe(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => "Invalid value.".into(),
     }
 }
 
@@ -264,53 +168,84 @@ mod tests {
 
     #[test]
     fn missing_and_wrong_typed_fields_are_named() {
+        use postern_api::bodies::{AccountCreate, TargetCreate};
         let b = body(r#"{"version":"x","attributes":{"login_name":3},"ids":["a",1]}"#);
-        let f = b.fields();
-        assert_eq!(field_name(f.u32("version").unwrap_err()), "version");
-        assert_eq!(field_name(f.str("name").unwrap_err()), "name");
-        let attrs = f.object("attributes").unwrap();
+        assert_eq!(field_name(b.read::<Version>().unwrap_err()), "version");
         assert_eq!(
-            field_name(attrs.str("login_name").unwrap_err()),
+            field_name(b.read::<AccountCreate>().unwrap_err()),
             "attributes.login_name"
         );
+        let account: AccountCreate = body(r#"{"attributes":{}}"#).read().unwrap();
         assert_eq!(
-            field_name(attrs.str("password").unwrap_err()),
+            field_name(
+                required(account.attributes.unwrap().password, "attributes.password").unwrap_err()
+            ),
             "attributes.password"
         );
-        assert_eq!(field_name(f.opt_str_list("ids").unwrap_err()), "ids");
+        assert_eq!(field_name(required(None, "name").unwrap_err()), "name");
         assert_eq!(
-            field_name(f.str_list("host_ids", false).unwrap_err()),
-            "host_ids"
+            field_name(required(Some(String::new()), "name").unwrap_err()),
+            "name"
         );
+        assert_eq!(
+            field_name(b.membership("ids", Change::Add).unwrap_err()),
+            "version"
+        );
+        let b = body(r#"{"version":1,"ids":["a",1]}"#);
+        assert_eq!(
+            field_name(b.membership("ids", Change::Add).unwrap_err()),
+            "ids"
+        );
+        let err = body(r#"{"attributes":{"default_port":"ssh"}}"#)
+            .read::<TargetCreate>()
+            .unwrap_err();
+        assert_eq!(field_name(err), "attributes.default_port");
+        let err = body(r#"{"session_connection_limit":0}"#)
+            .read::<TargetCreate>()
+            .unwrap_err();
+        assert!(err.to_string().contains("use -1 (unlimited)"), "{err}");
+        assert_eq!(field_name(err), "session_connection_limit");
     }
 
     #[test]
-    fn versions_and_patches() {
-        let b = body(r#"{"version":3,"name":null,"description":"d"}"#);
-        let f = b.fields();
-        assert_eq!(f.version().unwrap(), 3);
-        assert_eq!(f.patch_str("name").unwrap(), Some(String::new()));
-        assert_eq!(f.patch_str("description").unwrap(), Some("d".into()));
-        assert_eq!(f.patch_str("other").unwrap(), None);
-        assert!(body(r#"{"version":0}"#).fields().version().is_err());
-        assert!(body(r#"{"version":-1}"#).fields().version().is_err());
+    fn versions() {
+        assert_eq!(version(Some(3)).unwrap(), 3);
+        assert!(version(Some(0)).is_err());
+        assert_eq!(field_name(version(None).unwrap_err()), "version");
+        assert!(body(r#"{"version":-1}"#).read::<Version>().is_err());
+    }
+
+    #[test]
+    fn types_other_than_the_kinds_are_refused() {
+        assert!(body(r#"{"type":"tcp"}"#).check_type("tcp").is_ok());
+        assert!(body(r#"{"type":null}"#).check_type("tcp").is_ok());
+        assert_eq!(
+            field_name(body(r#"{"type":"ssh"}"#).check_type("tcp").unwrap_err()),
+            "type"
+        );
+        assert_eq!(
+            field_name(body(r#"{"type":1}"#).check_type("tcp").unwrap_err()),
+            "type"
+        );
     }
 
     #[test]
     fn set_lists_may_be_empty_add_lists_may_not() {
-        let b = body(r#"{"host_ids":[]}"#);
-        assert!(b.fields().str_list("host_ids", true).unwrap().is_empty());
-        assert!(b.fields().str_list("host_ids", false).is_err());
-        let b = body(r#"{"host_ids":null}"#);
-        assert!(b.fields().str_list("host_ids", true).unwrap().is_empty());
-        assert!(body("{}")
-            .fields()
-            .str_list("host_ids", true)
+        let b = body(r#"{"version":1,"host_ids":[]}"#);
+        assert!(b.membership("host_ids", Change::Set).unwrap().1.is_empty());
+        assert!(b.membership("host_ids", Change::Add).is_err());
+        let b = body(r#"{"version":1,"host_ids":null}"#);
+        assert!(b.membership("host_ids", Change::Set).unwrap().1.is_empty());
+        assert!(body(r#"{"version":1}"#)
+            .membership("host_ids", Change::Set)
             .unwrap()
+            .1
             .is_empty());
-        assert!(body(r#"{"host_ids":["h"]}"#)
-            .fields()
-            .str_list("host_ids", false)
-            .is_ok());
+        assert_eq!(
+            body(r#"{"version":1,"host_ids":["h"]}"#)
+                .membership("host_ids", Change::Remove)
+                .unwrap(),
+            (1, vec!["h".to_owned()])
+        );
     }
 }

@@ -4,33 +4,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
+use postern_api::error::{ErrorBody, ErrorDetails};
 
 use crate::filter::FilterError;
 use crate::resources::ResourceError;
 use crate::sessions::SessionError;
 
-/// One request field that was missing or wrong, for `details.request_fields`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// The field's JSON name; nested fields are dotted (`attributes.login_name`).
-    pub name: String,
-    pub description: String,
-}
-
-impl FieldError {
-    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            description: description.into(),
-        }
-    }
-
-    pub fn required(name: impl Into<String>) -> Self {
-        Self::new(name, "Required field.")
-    }
-}
+pub use postern_api::error::FieldError;
 
 /// Why the API refused or failed a request.
 #[derive(Debug, thiserror::Error)]
@@ -116,17 +96,15 @@ impl IntoResponse for ApiError {
         if let Self::Internal(message) = &self {
             tracing::warn!(error = %message, "request failed inside the controller");
         }
-        let details = match &self {
-            Self::InvalidArgument { fields, .. } if !fields.is_empty() => {
-                json!({ "request_fields": fields })
-            }
-            _ => json!({}),
+        let request_fields = match &self {
+            Self::InvalidArgument { fields, .. } => fields.clone(),
+            _ => Vec::new(),
         };
-        let body = json!({
-            "kind": self.kind(),
-            "message": self.to_string(),
-            "details": details,
-        });
+        let body = ErrorBody {
+            kind: self.kind().into(),
+            message: self.to_string(),
+            details: ErrorDetails { request_fields },
+        };
         (self.status(), axum::Json(body)).into_response()
     }
 }

@@ -2,7 +2,9 @@
 //! catalog, listed with `?host_catalog_id=`), and the host set actions `:add-hosts`,
 //! `:set-hosts`, `:remove-hosts` (body `{"version", "host_ids"}`). Admin-only.
 
-use super::body::Fields;
+use postern_api::bodies::{HostCreate, HostSetCreate, HostUpdate, NameUpdate, ScopedCreate};
+
+use super::body::required;
 use super::error::ApiError;
 use super::resources::Resource;
 use crate::resources::{
@@ -11,52 +13,61 @@ use crate::resources::{
 };
 
 impl Resource for HostCatalog {
-    /// Body: `scope_id` (a project), `name`, `description`, `type` (`static`).
-    fn new_from(fields: &Fields<'_>) -> Result<NewHostCatalog, ApiError> {
+    /// `scope_id`: a project.
+    type Create = ScopedCreate;
+    type Update = NameUpdate;
+
+    fn new_from(body: ScopedCreate) -> Result<NewHostCatalog, ApiError> {
         Ok(NewHostCatalog {
-            scope_id: fields.str("scope_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
+            scope_id: required(body.scope_id, "scope_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<HostCatalogPatch, ApiError> {
-        fields.name_patch()
+    fn patch_from(body: NameUpdate) -> HostCatalogPatch {
+        body.into()
     }
 }
 
 impl Resource for HostSet {
-    /// Body: `host_catalog_id`, `name`, `description`, `type` (`static`).
-    fn new_from(fields: &Fields<'_>) -> Result<NewHostSet, ApiError> {
+    type Create = HostSetCreate;
+    type Update = NameUpdate;
+
+    fn new_from(body: HostSetCreate) -> Result<NewHostSet, ApiError> {
         Ok(NewHostSet {
-            host_catalog_id: fields.str("host_catalog_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
+            host_catalog_id: required(body.host_catalog_id, "host_catalog_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<HostSetPatch, ApiError> {
-        fields.name_patch()
+    fn patch_from(body: NameUpdate) -> HostSetPatch {
+        body.into()
     }
 }
 
 impl Resource for Host {
-    /// Body: `host_catalog_id`, `name`, `description`, `type` (`static`),
-    /// `attributes: {address}`.
-    fn new_from(fields: &Fields<'_>) -> Result<NewHost, ApiError> {
+    type Create = HostCreate;
+    type Update = HostUpdate;
+
+    fn new_from(body: HostCreate) -> Result<NewHost, ApiError> {
         Ok(NewHost {
-            host_catalog_id: fields.str("host_catalog_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
-            address: fields.object("attributes")?.str("address")?,
+            host_catalog_id: required(body.host_catalog_id, "host_catalog_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
+            address: required(
+                body.attributes.unwrap_or_default().address,
+                "attributes.address",
+            )?,
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<HostPatch, ApiError> {
-        Ok(HostPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-            address: fields.object("attributes")?.opt_str("address")?,
-        })
+    fn patch_from(body: HostUpdate) -> HostPatch {
+        HostPatch {
+            name: body.name,
+            description: body.description,
+            address: body.attributes.unwrap_or_default().address,
+        }
     }
 }

@@ -8,9 +8,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use postern_api::bodies::{
+    AccountCreate, AccountUpdate, Authenticate, Credentials, NameUpdate, ScopedCreate,
+};
 use serde_json::json;
 
-use super::body::{Fields, JsonBody};
+use super::body::{required, JsonBody};
 use super::error::{ApiError, FieldError};
 use super::items;
 use super::resources::{ActionFuture, KindAction, Resource};
@@ -21,58 +24,66 @@ use crate::resources::{
 };
 
 impl Resource for AuthMethod {
-    /// Body: `scope_id` (global or an org), `name`, `description`, `type` (`password`).
-    fn new_from(fields: &Fields<'_>) -> Result<NewAuthMethod, ApiError> {
+    /// `scope_id`: global or an org.
+    type Create = ScopedCreate;
+    type Update = NameUpdate;
+
+    fn new_from(body: ScopedCreate) -> Result<NewAuthMethod, ApiError> {
         Ok(NewAuthMethod {
-            scope_id: fields.str("scope_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
+            scope_id: required(body.scope_id, "scope_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<AuthMethodPatch, ApiError> {
-        fields.name_patch()
+    fn patch_from(body: NameUpdate) -> AuthMethodPatch {
+        body.into()
     }
 }
 
 impl Resource for User {
-    /// Body: `scope_id` (global or an org), `name`, `description`. Users made through the
-    /// API are never admins.
-    fn new_from(fields: &Fields<'_>) -> Result<NewUser, ApiError> {
+    /// `scope_id`: global or an org. Users made through the API are never admins.
+    type Create = ScopedCreate;
+    type Update = NameUpdate;
+
+    fn new_from(body: ScopedCreate) -> Result<NewUser, ApiError> {
         Ok(NewUser {
-            scope_id: fields.str("scope_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
+            scope_id: required(body.scope_id, "scope_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
             admin: false,
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<UserPatch, ApiError> {
-        fields.name_patch()
+    fn patch_from(body: NameUpdate) -> UserPatch {
+        body.into()
     }
 }
 
 impl Resource for Account {
-    /// Body: `auth_method_id`, `name`, `description`, `type` (`password`),
-    /// `attributes: {login_name, password}`.
-    fn new_from(fields: &Fields<'_>) -> Result<NewAccount, ApiError> {
-        let attributes = fields.object("attributes")?;
+    type Create = AccountCreate;
+    type Update = AccountUpdate;
+
+    fn new_from(body: AccountCreate) -> Result<NewAccount, ApiError> {
+        let Credentials {
+            login_name,
+            password,
+        } = body.attributes.unwrap_or_default();
         Ok(NewAccount {
-            auth_method_id: fields.str("auth_method_id")?,
-            name: fields.opt_str("name")?.unwrap_or_default(),
-            description: fields.opt_str("description")?.unwrap_or_default(),
-            login_name: attributes.str("login_name")?,
-            password: attributes.str("password")?,
+            auth_method_id: required(body.auth_method_id, "auth_method_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
+            login_name: required(login_name, "attributes.login_name")?,
+            password: required(password, "attributes.password")?,
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<AccountPatch, ApiError> {
-        let attributes = fields.object("attributes")?;
-        Ok(AccountPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-            login_name: attributes.opt_str("login_name")?,
-        })
+    fn patch_from(body: AccountUpdate) -> AccountPatch {
+        AccountPatch {
+            name: body.name,
+            description: body.description,
+            login_name: body.attributes.unwrap_or_default().login_name,
+        }
     }
 }
 
@@ -84,9 +95,9 @@ pub const AUTH_METHOD_ACTIONS: &[(&str, KindAction)] = &[("authenticate", authen
 /// `{"command": "login", "attributes": <auth token with its "token">}`.
 fn authenticate(state: ApiState, _: HeaderMap, id: String, body: JsonBody) -> ActionFuture {
     Box::pin(async move {
-        let fields = body.fields();
-        let command = fields
-            .opt_str("command")?
+        let body: Authenticate = body.read()?;
+        let command = body
+            .command
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "login".into());
         if command != "login" {
@@ -95,13 +106,12 @@ fn authenticate(state: ApiState, _: HeaderMap, id: String, body: JsonBody) -> Ac
                 "Password auth methods only support \"login\".",
             )));
         }
-        let credentials = if fields.has("attributes") || !fields.has("credentials") {
-            fields.object("attributes")?
-        } else {
-            fields.object("credentials")?
+        let (prefix, credentials) = match (body.attributes, body.credentials) {
+            (None, Some(credentials)) => ("credentials", credentials),
+            (attributes, _) => ("attributes", attributes.unwrap_or_default()),
         };
-        let login_name = credentials.str("login_name")?;
-        let password = credentials.str("password")?;
+        let login_name = required(credentials.login_name, &format!("{prefix}.login_name"))?;
+        let password = required(credentials.password, &format!("{prefix}.password"))?;
         let token = state
             .resources
             .authenticate(&id, &login_name, &password)

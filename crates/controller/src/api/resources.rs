@@ -15,21 +15,38 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use postern_api::bodies::{NameUpdate, Update};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::auth::require_principal;
-use super::body::{Fields, JsonBody, Params};
+use super::body::{version, JsonBody, Params};
 use super::error::ApiError;
 use super::items::{self, ListParams};
 use super::{require_admin, split_action, unknown_action, ApiState};
-use crate::resources::{Change, Kind, KindId, ListAccess, Parent, Principal, GLOBAL_SCOPE_ID};
+use crate::resources::{
+    Change, Kind, KindId, ListAccess, NamePatch, Parent, Principal, GLOBAL_SCOPE_ID,
+};
 
-/// A kind the API serves: how its create and update bodies are read.
+/// A kind the API serves: its create and update bodies (the contract's types) and how they
+/// become the store's `New` and `Patch` values.
 pub trait Resource: Kind {
-    /// The body of `POST /v1/<collection>`; every refusal names its field.
-    fn new_from(fields: &Fields<'_>) -> Result<Self::New, ApiError>;
-    /// The body of `PATCH /v1/<collection>/{id}` (its `version` is read apart).
-    fn patch_from(fields: &Fields<'_>) -> Result<Self::Patch, ApiError>;
+    /// The body of `POST /v1/<collection>`.
+    type Create: DeserializeOwned + Send;
+    /// The body of `PATCH /v1/<collection>/{id}`.
+    type Update: DeserializeOwned + Update + Send;
+    /// Every refusal names its field.
+    fn new_from(body: Self::Create) -> Result<Self::New, ApiError>;
+    fn patch_from(body: Self::Update) -> Self::Patch;
+}
+
+impl From<NameUpdate> for NamePatch {
+    fn from(body: NameUpdate) -> Self {
+        Self {
+            name: body.name,
+            description: body.description,
+        }
+    }
 }
 
 /// An action a kind adds (`:authenticate`, `:authorize-session`): it checks its caller
@@ -120,11 +137,10 @@ async fn create<K: Resource>(
     body: JsonBody,
 ) -> Result<Json<K>, ApiError> {
     require_admin(&principal)?;
-    let fields = body.fields();
     if let Some(subtype) = K::KIND.subtype() {
-        fields.check_type(subtype)?;
+        body.check_type(subtype)?;
     }
-    let new = K::new_from(&fields)?;
+    let new = K::new_from(body.read()?)?;
     let item = state.resources.create_as::<K>(new).await?;
     Ok(one(item, &principal))
 }
@@ -136,9 +152,9 @@ async fn update<K: Resource>(
     body: JsonBody,
 ) -> Result<Json<K>, ApiError> {
     let principal = allowed(K::KIND, principal, "update")?;
-    let fields = body.fields();
-    let version = fields.version()?;
-    let patch = K::patch_from(&fields)?;
+    let update: K::Update = body.read()?;
+    let version = version(update.version())?;
+    let patch = K::patch_from(update);
     let item = state.resources.update_as::<K>(&id, version, patch).await?;
     Ok(one(item, &principal))
 }
@@ -175,7 +191,7 @@ async fn action<K: Resource>(
         return Err(unknown_action(kind.collection(), action));
     };
     let principal = allowed(kind, principal, action)?;
-    let (version, ids) = body.fields().membership(members.field, change)?;
+    let (version, ids) = body.membership(members.field, change)?;
     let item = state
         .resources
         .change_members_as::<K>(id, version, change, &ids)

@@ -11,7 +11,9 @@ use postern_authority::SessionStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::body::{JsonBody, Params};
+use postern_api::bodies::Version;
+
+use super::body::{version, JsonBody, Params};
 use super::error::{ApiError, FieldError};
 use super::items::{self, parse_filter};
 use super::paging::{self, ListToken};
@@ -121,7 +123,7 @@ async fn action(
     if action != "cancel" {
         return Err(unknown_action("sessions", action));
     }
-    let version = body.fields().version()?;
+    let version = version(body.read::<Version>()?.version)?;
     visible_session(&state, &principal, id).await?;
     let session = state.sessions.cancel(id, Some(version)).await?;
     tracing::debug!(session_id = id, user_id = %principal.user_id, status = %session.status, "session cancel requested");

@@ -5,10 +5,12 @@
 
 use axum::http::HeaderMap;
 use axum::Json;
+use postern_api::bodies::{AuthorizeSession, TargetCreate, TargetUpdate};
+use postern_api::ConnectionLimit;
 use serde_json::{json, Value};
 
 use super::auth::require_principal;
-use super::body::{Fields, JsonBody};
+use super::body::{required, JsonBody};
 use super::error::ApiError;
 use super::items;
 use super::resources::{ActionFuture, KindAction, Resource};
@@ -17,40 +19,34 @@ use crate::resources::{NewTarget, Principal, ResourceError, Target, TargetPatch}
 use crate::sessions::NewSession;
 
 impl Resource for Target {
-    /// Body: `scope_id` (a project), `name`, `description`, `type` (`tcp`),
-    /// `attributes: {default_port, default_client_port}`, `address`, `session_max_seconds`,
-    /// `session_connection_limit`.
-    fn new_from(fields: &Fields<'_>) -> Result<NewTarget, ApiError> {
-        let attributes = fields.object("attributes")?;
+    type Create = TargetCreate;
+    type Update = TargetUpdate;
+
+    fn new_from(body: TargetCreate) -> Result<NewTarget, ApiError> {
+        let ports = body.attributes.unwrap_or_default();
         Ok(NewTarget {
-            scope_id: fields.str("scope_id")?,
-            name: fields.str("name")?,
-            description: fields.opt_str("description")?.unwrap_or_default(),
-            default_port: attributes.opt_u32("default_port")?,
-            default_client_port: attributes.opt_u32("default_client_port")?,
-            address: fields.opt_str("address")?.filter(|a| !a.is_empty()),
-            session_max_seconds: fields.opt_u32("session_max_seconds")?,
-            session_connection_limit: fields.opt_i32("session_connection_limit")?,
+            scope_id: required(body.scope_id, "scope_id")?,
+            name: required(body.name, "name")?,
+            description: body.description.unwrap_or_default(),
+            default_port: ports.default_port,
+            default_client_port: ports.default_client_port,
+            address: body.address.filter(|a| !a.is_empty()),
+            session_max_seconds: body.session_max_seconds,
+            session_connection_limit: body.session_connection_limit.map(ConnectionLimit::wire),
         })
     }
 
-    fn patch_from(fields: &Fields<'_>) -> Result<TargetPatch, ApiError> {
-        let attributes = fields.object("attributes")?;
-        let default_client_port = if attributes.has("default_client_port") {
-            // `null` clears it, as 0 does.
-            Some(attributes.opt_u32("default_client_port")?.unwrap_or(0))
-        } else {
-            None
-        };
-        Ok(TargetPatch {
-            name: fields.patch_str("name")?,
-            description: fields.patch_str("description")?,
-            default_port: attributes.opt_u32("default_port")?,
-            default_client_port,
-            address: fields.patch_str("address")?,
-            session_max_seconds: fields.opt_u32("session_max_seconds")?,
-            session_connection_limit: fields.opt_i32("session_connection_limit")?,
-        })
+    fn patch_from(body: TargetUpdate) -> TargetPatch {
+        let ports = body.attributes.unwrap_or_default();
+        TargetPatch {
+            name: body.name,
+            description: body.description,
+            default_port: ports.default_port,
+            default_client_port: ports.default_client_port,
+            address: body.address,
+            session_max_seconds: body.session_max_seconds,
+            session_connection_limit: body.session_connection_limit.map(ConnectionLimit::wire),
+        }
     }
 }
 
@@ -68,7 +64,7 @@ fn authorize_session(
 ) -> ActionFuture {
     Box::pin(async move {
         let principal = require_principal(&state, &headers).await?;
-        authorize(&state, &principal, &target, &body.fields()).await
+        authorize(&state, &principal, &target, body.read()?).await
     })
 }
 
@@ -76,10 +72,10 @@ async fn authorize(
     state: &ApiState,
     principal: &Principal,
     target: &str,
-    fields: &Fields<'_>,
+    body: AuthorizeSession,
 ) -> Result<Json<Value>, ApiError> {
-    let host_id = fields.opt_str("host_id")?.filter(|h| !h.is_empty());
-    let target_id = resolve_target(state, target, fields).await?;
+    let host_id = body.host_id.filter(|h| !h.is_empty());
+    let target_id = resolve_target(state, target, body.scope_id).await?;
     let plan = state
         .resources
         .plan_session(&target_id, host_id.as_deref())
@@ -88,7 +84,7 @@ async fn authorize(
         .sessions
         .authorize_session(NewSession {
             target_id: plan.target_id,
-            scope: plan.scope.into(),
+            scope: plan.scope,
             user_id: principal.user_id.clone(),
             auth_token_id: principal.auth_token_id.clone(),
             host_id: plan.host_id,
@@ -115,12 +111,12 @@ async fn authorize(
 async fn resolve_target(
     state: &ApiState,
     target: &str,
-    fields: &Fields<'_>,
+    scope_id: Option<String>,
 ) -> Result<String, ApiError> {
     match state.resources.get_as::<Target>(target).await {
         Ok(found) => Ok(found.id),
-        Err(ResourceError::NotFound { .. }) if fields.opt_str("scope_id")?.is_some() => {
-            let scope_id = fields.str("scope_id")?;
+        Err(ResourceError::NotFound { .. }) if scope_id.is_some() => {
+            let scope_id = required(scope_id, "scope_id")?;
             state
                 .resources
                 .list_as::<Target>(&scope_id, false)

@@ -10,12 +10,14 @@ use super::input::{
     NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser,
     ScopePatch, TargetPatch, UserPatch,
 };
+use postern_api::ConnectionLimit;
+
 use super::kind::Kind;
-use super::model::{
-    Account, AccountAttributes, AuthMethod, Host, HostAttributes, HostCatalog, HostSet, Scope,
-    Target, TargetAttributes, User, DEFAULT_SESSION_CONNECTION_LIMIT, DEFAULT_SESSION_MAX_SECONDS,
-};
 use super::{validate, ResourceError};
+use super::{
+    Account, AccountAttributes, AuthMethod, Host, HostAttributes, HostCatalog, HostSet, Scope,
+    Target, TargetAttributes, User, DEFAULT_SESSION_MAX_SECONDS,
+};
 
 /// What a new item of any kind starts with.
 #[derive(Debug, Clone)]
@@ -192,9 +194,10 @@ impl Build for Target {
         let max_seconds = new
             .session_max_seconds
             .unwrap_or(DEFAULT_SESSION_MAX_SECONDS);
-        let limit = new
-            .session_connection_limit
-            .unwrap_or(DEFAULT_SESSION_CONNECTION_LIMIT);
+        let limit = match new.session_connection_limit {
+            None => ConnectionLimit::default(),
+            Some(limit) => validate::session_connection_limit(limit)?,
+        };
         let target = Target {
             scope_id: new.scope_id,
             name: new.name,
@@ -203,10 +206,10 @@ impl Build for Target {
             attributes,
             address,
             session_max_seconds: validate::session_max_seconds(max_seconds)?,
-            session_connection_limit: validate::session_connection_limit(limit)?,
+            session_connection_limit: limit,
             ..Target::stamped(stamp.id, stamp.now)
         };
-        target.check()?;
+        check_target(&target)?;
         Ok(target)
     }
 
@@ -231,22 +234,20 @@ impl Build for Target {
         if let Some(limit) = patch.session_connection_limit {
             self.session_connection_limit = validate::session_connection_limit(limit)?;
         }
-        self.check()
+        check_target(self)
     }
 }
 
-impl Target {
-    /// A name, and either an address or host sources.
-    fn check(&self) -> Result<(), ResourceError> {
-        if self.name.is_empty() {
-            return Err(ResourceError::invalid("name", "a target needs a name"));
-        }
-        if self.address.is_some() && !self.host_source_ids.is_empty() {
-            return Err(ResourceError::invalid(
-                "address",
-                "a target with host sources cannot also have an address",
-            ));
-        }
-        Ok(())
+/// A target has a name, and either an address or host sources.
+fn check_target(target: &Target) -> Result<(), ResourceError> {
+    if target.name.is_empty() {
+        return Err(ResourceError::invalid("name", "a target needs a name"));
     }
+    if target.address.is_some() && !target.host_source_ids.is_empty() {
+        return Err(ResourceError::invalid(
+            "address",
+            "a target with host sources cannot also have an address",
+        ));
+    }
+    Ok(())
 }

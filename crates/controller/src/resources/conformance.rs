@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use postern_api::ConnectionLimit;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -206,7 +207,7 @@ pub async fn dev_seed_takes_its_flags_and_checks_them(o: &dyn Open) {
         password: "hunter2hunter2".into(),
         host_address: "10.0.0.5".into(),
         target_default_port: 2222,
-        target_session_connection_limit: 3,
+        target_session_connection_limit: ConnectionLimit::new(3).unwrap(),
         target_session_max_seconds: 60,
         ..DevSeed::default()
     };
@@ -782,7 +783,10 @@ pub async fn targets_crud_with_versions(o: &dyn Open) {
     let d = dev(o).await;
     let target = d.create_as::<Target>(tcp("db", 5432)).await.unwrap();
     assert!(target.id.starts_with("ttcp_"));
-    let got = (target.session_max_seconds, target.session_connection_limit);
+    let got = (
+        target.session_max_seconds,
+        target.session_connection_limit.wire(),
+    );
     assert_eq!(got, (28_800, -1));
     assert_eq!((target.version, target.address), (1, None));
     let t = target.id;
@@ -792,7 +796,10 @@ pub async fn targets_crud_with_versions(o: &dyn Open) {
         ..Default::default()
     };
     let updated = d.update_as::<Target>(&t, 1, patch).await.unwrap();
-    assert_eq!((updated.session_connection_limit, updated.version), (2, 2));
+    assert_eq!(
+        (updated.session_connection_limit.wire(), updated.version),
+        (2, 2)
+    );
     assert_eq!(updated.attributes.default_client_port, 5433);
     let got = outcome(d.update_as::<Target>(&t, 1, Default::default()).await);
     assert_eq!(got, stale(&t, 1, 2));
@@ -870,7 +877,7 @@ pub async fn plan_session_for_the_dev_target(o: &dyn Open) {
         .id;
     let refused = d.plan_session(TARGET, Some(&outsider)).await;
     assert_eq!(outcome(refused), "invalid host_id");
-    let scope: crate::sessions::Scope = expected.scope.into();
+    let scope = expected.scope;
     let got = (scope.id.as_str(), scope.parent_scope_id.as_str());
     assert_eq!(got, (PROJECT, "o_1234567890"));
 }

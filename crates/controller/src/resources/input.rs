@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use postern_api::ConnectionLimit;
+
 /// Boundary's minimum for a password account's password.
 pub const MIN_PASSWORD_LENGTH: usize = 8;
 
@@ -154,8 +156,8 @@ pub struct DevSeed {
     pub host_address: String,
     /// 22 unless `-target-default-port`.
     pub target_default_port: u16,
-    /// -1 (unlimited) unless `-target-session-connection-limit`.
-    pub target_session_connection_limit: i32,
+    /// Unlimited unless `-target-session-connection-limit`.
+    pub target_session_connection_limit: ConnectionLimit,
     /// 28800 unless `-target-session-max-seconds`.
     pub target_session_max_seconds: u32,
 }
@@ -169,7 +171,7 @@ impl Default for DevSeed {
             unprivileged_password: "password".into(),
             host_address: "127.0.0.1".into(),
             target_default_port: 22,
-            target_session_connection_limit: super::DEFAULT_SESSION_CONNECTION_LIMIT,
+            target_session_connection_limit: ConnectionLimit::UNLIMITED,
             target_session_max_seconds: super::DEFAULT_SESSION_MAX_SECONDS,
         }
     }

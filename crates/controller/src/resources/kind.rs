@@ -8,6 +8,7 @@
 //! are written over the facts.
 
 use chrono::{DateTime, Utc};
+use postern_api::bodies::{AccountIds, HostIds, HostSourceIds, Members as _};
 use serde::Serialize;
 
 use super::ids::{
@@ -19,9 +20,7 @@ use super::input::{
     NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
     TargetPatch, UserPatch,
 };
-use super::model::{
-    Account, AuthMethod, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User,
-};
+use super::{Account, AuthMethod, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User};
 use super::{Principal, ResourceError};
 
 /// Where a kind's items live: what `scope_id`, `auth_method_id` or `host_catalog_id` names
@@ -54,7 +53,7 @@ impl Parent {
 pub struct Members {
     /// `hosts` in `:add-hosts`.
     pub action: &'static str,
-    /// `host_ids`.
+    /// `host_ids`: the contract's [`postern_api::bodies::Members::FIELD`].
     pub field: &'static str,
     /// What the members are.
     pub kind: KindId,
@@ -349,7 +348,7 @@ const USER: Facts = Facts {
     prefix: USER_PREFIX,
     members: Some(Members {
         action: "accounts",
-        field: "account_ids",
+        field: AccountIds::FIELD,
         kind: KindId::Account,
     }),
     actions: Actions {
@@ -400,7 +399,7 @@ const HOST_SET: Facts = Facts {
     prefix: HOST_SET_PREFIX,
     members: Some(Members {
         action: "hosts",
-        field: "host_ids",
+        field: HostIds::FIELD,
         kind: KindId::Host,
     }),
     actions: Actions {
@@ -439,7 +438,7 @@ const TARGET: Facts = Facts {
     prefix: TARGET_PREFIX,
     members: Some(Members {
         action: "host-sources",
-        field: "host_source_ids",
+        field: HostSourceIds::FIELD,
         kind: KindId::HostSet,
     }),
     actions: Actions {

@@ -5,7 +5,7 @@
 //! [`MemoryStore`] of `postern dev` now, a durable store beside it, both held to the same
 //! rules by the [`conformance`] suite. What differs between kinds is data ([`KindId`]: name,
 //! collection, parent, members, actions) and each kind's typed face ([`Kind`]: the model
-//! struct of [`model`], serialising to Boundary's JSON field names, and the `New<Kind>` /
+//! struct of [`postern_api::items`], serialising to Boundary's JSON field names, and the `New<Kind>` /
 //! `<Kind>Patch` values of [`input`] that create and change it). Every update is checked
 //! against the version the caller read and bumps it.
 //!
@@ -17,6 +17,8 @@
 //! compared in constant time (`secret`). A password-grade KDF (argon2) belongs with the
 //! durable store.
 
+use std::time::Duration;
+
 mod build;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -24,7 +26,6 @@ mod ids;
 mod input;
 mod kind;
 mod memory;
-mod model;
 mod secret;
 mod validate;
 
@@ -43,11 +44,31 @@ pub use memory::{
     DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID,
     DEV_USER_ID,
 };
-pub use model::{
+pub use postern_api::items::{
     Account, AccountAttributes, AuthMethod, AuthToken, Host, HostAttributes, HostCatalog, HostSet,
-    Scope, ScopeInfo, SessionPlan, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
-    DEFAULT_SESSION_CONNECTION_LIMIT, DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
+    Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
+    DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
 };
+
+/// What authorize-session needs from the store (see [`ResourceStore::plan_session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPlan {
+    pub target_id: String,
+    /// The target's project.
+    pub scope: ScopeInfo,
+    /// Empty for a target with a direct address.
+    pub host_id: String,
+    /// Empty for a target with a direct address.
+    pub host_set_id: String,
+    /// `tcp://address:port` (`tcp://[v6]:port` for an IPv6 address).
+    pub endpoint: String,
+    pub endpoint_port: u32,
+    /// -1 = unlimited.
+    pub connection_limit: i32,
+    pub max_duration: Duration,
+    /// 0 = none.
+    pub default_client_port: u32,
+}
 
 /// A caller, resolved from `Authorization: Bearer <token>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 
 use std::net::Ipv6Addr;
 
+use postern_api::ConnectionLimit;
+
 use super::ResourceError;
 
 /// Longest host address accepted (a DNS name's limit).
@@ -77,14 +79,9 @@ pub(crate) fn session_max_seconds(seconds: u32) -> Result<u32, ResourceError> {
     Ok(seconds)
 }
 
-pub(crate) fn session_connection_limit(limit: i32) -> Result<i32, ResourceError> {
-    if limit == 0 || limit < -1 {
-        return Err(ResourceError::invalid(
-            "session_connection_limit",
-            format!("{limit} is invalid: use -1 (unlimited) or a positive number"),
-        ));
-    }
-    Ok(limit)
+pub(crate) fn session_connection_limit(limit: i32) -> Result<ConnectionLimit, ResourceError> {
+    ConnectionLimit::try_from(limit)
+        .map_err(|e| ResourceError::invalid("session_connection_limit", e.to_string()))
 }
 
 /// A password account's login name: not empty, no whitespace.
@@ -152,7 +149,7 @@ mod tests {
         assert_eq!(default_port(Some(22)).unwrap(), 22);
         assert!(session_connection_limit(0).is_err());
         assert!(session_connection_limit(-2).is_err());
-        assert_eq!(session_connection_limit(-1).unwrap(), -1);
+        assert_eq!(session_connection_limit(-1).unwrap().wire(), -1);
         assert!(session_max_seconds(0).is_err());
         assert!(password("1234567").is_err());
         assert!(password("12345678").is_ok());

@@ -86,7 +86,7 @@ fn worker_session(session: &Session) -> WorkerSession {
         credentials: session.credentials.clone(),
         endpoint: session.endpoint.clone(),
         expiration: session.expiration_time,
-        connection_limit: session.connection_limit,
+        connection_limit: session.connection_limit.wire(),
         tofu: session.tofu.clone(),
     }
 }
@@ -175,7 +175,7 @@ impl SessionStore {
                 });
                 authorized = Some(AuthorizedConnection {
                     connection_id: connection_id.clone(),
-                    connection_limit: session.connection_limit,
+                    connection_limit: session.connection_limit.wire(),
                     connections_left: session.connections_left(),
                 });
                 Ok(())

@@ -39,7 +39,7 @@ pub(super) fn authorization_token(session: &Session) -> String {
         }),
         created_time: Some(session.created_time.into()),
         r#type: session.session_type.clone(),
-        connection_limit: session.connection_limit,
+        connection_limit: session.connection_limit.wire(),
         endpoint_port: session.endpoint_port,
         expiration: Some(session.expiration_time.into()),
         certificate: session.certificate.clone(),

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use postern_api::ConnectionLimit;
 use postern_authority::{ClosedReason, SessionStatus};
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
@@ -19,19 +20,8 @@ use serde::Serialize;
 
 use super::ids::base64_encode;
 
-/// The scope a session's target lives in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Scope {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub scope_type: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub description: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub parent_scope_id: String,
-}
+/// The scope a session's target lives in: the same shape as any item's `scope`.
+pub use postern_api::items::ScopeInfo as Scope;
 
 /// One worker a client may connect through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -202,9 +192,8 @@ pub struct Session {
     /// Every connection ever authorized, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Connection>,
-    /// -1 = unlimited.
     #[serde(skip)]
-    pub connection_limit: i32,
+    pub connection_limit: ConnectionLimit,
     #[serde(skip)]
     pub endpoint_port: u32,
     /// 0 = none.
@@ -238,17 +227,12 @@ impl Session {
 
     /// Whether the limit admits no more connections.
     pub fn connection_limit_reached(&self) -> bool {
-        usize::try_from(self.connection_limit)
-            .is_ok_and(|limit| self.authorized_connections() >= limit)
+        self.connection_limit.reached(self.authorized_connections())
     }
 
     /// `limit - authorized`, or -1 when unlimited.
     pub fn connections_left(&self) -> i32 {
-        if self.connection_limit < 0 {
-            return -1;
-        }
-        let authorized = i32::try_from(self.authorized_connections()).unwrap_or(i32::MAX);
-        self.connection_limit.saturating_sub(authorized).max(0)
+        self.connection_limit.left(self.authorized_connections())
     }
 
     /// Moves to `to`: closes the current history entry, pushes the new one, bumps the

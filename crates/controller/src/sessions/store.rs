@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_api::ConnectionLimit;
 use postern_authority::SessionStatus;
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -18,7 +19,7 @@ use super::SessionError;
 /// Boundary's default session lifetime: 8 hours.
 pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(28_800);
 /// Connection limit meaning "no limit".
-pub const UNLIMITED_CONNECTIONS: i32 = -1;
+pub const UNLIMITED_CONNECTIONS: i32 = ConnectionLimit::UNLIMITED_WIRE;
 
 /// Cancellations a lagging worker may fall behind by before it re-checks every session.
 const CANCELED_BACKLOG: usize = 1024;
@@ -86,7 +87,7 @@ impl Serialize for SessionAuthorization {
             #[serde(rename = "type")]
             session_type: &'a str,
             authorization_token: &'a str,
-            connection_limit: i32,
+            connection_limit: ConnectionLimit,
             endpoint: &'a str,
             endpoint_port: u32,
             expiration: String,
@@ -176,9 +177,8 @@ impl SessionStore {
         if req.worker_addresses.is_empty() {
             return Err(SessionError::NoWorkers);
         }
-        if req.connection_limit == 0 || req.connection_limit < UNLIMITED_CONNECTIONS {
-            return Err(SessionError::InvalidConnectionLimit(req.connection_limit));
-        }
+        let connection_limit = ConnectionLimit::try_from(req.connection_limit)
+            .map_err(|_| SessionError::InvalidConnectionLimit(req.connection_limit))?;
         let created = self.now();
         let expiration = created
             .checked_add(req.max_duration)
@@ -219,7 +219,7 @@ impl SessionStore {
                 certificate: credentials.certificate_der().to_vec(),
                 termination_reason: None,
                 connections: Vec::new(),
-                connection_limit: req.connection_limit,
+                connection_limit,
                 endpoint_port: req.endpoint_port,
                 default_client_port: req.default_client_port,
                 credentials,

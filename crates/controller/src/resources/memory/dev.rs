@@ -5,9 +5,9 @@ use super::super::input::{
     NewUser,
 };
 use super::super::kind::{KindId, NewItem};
-use super::super::model::GLOBAL_SCOPE_ID;
 use super::super::Change;
 use super::super::ResourceError;
+use super::super::GLOBAL_SCOPE_ID;
 use super::MemoryStore;
 use crate::sessions::Clock;
 
@@ -143,7 +143,7 @@ impl MemoryStore {
             default_client_port: None,
             address: None,
             session_max_seconds: Some(seed.target_session_max_seconds),
-            session_connection_limit: Some(seed.target_session_connection_limit),
+            session_connection_limit: Some(seed.target_session_connection_limit.wire()),
         };
         state.create(Some(DEV_TARGET_ID), NewItem::Target(target), now)?;
         let sources = [text(DEV_HOST_SET_ID)];

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use super::super::build::{Build, Stamp};
 use super::super::ids::new_id;
 use super::super::kind::{scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, NewItem, Parent};
-use super::super::model::{
+use super::super::secret::{PasswordDigest, TokenDigest};
+use super::super::{
     Account, AuthMethod, AuthToken, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID,
 };
-use super::super::secret::{PasswordDigest, TokenDigest};
 use super::super::{Change, ResourceError};
 
 /// Fresh ids tried before giving up; 62^10 ids make a second attempt already unlikely.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::super::kind::{Item, ItemPatch, KindId, NewItem};
-use super::super::model::{AuthToken, SessionPlan};
+use super::super::{AuthToken, SessionPlan};
 use super::super::{Change, Principal, ResourceError, ResourceStore};
 use super::MemoryStore;
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use super::super::model::{Host, HostSet, SessionPlan, Target};
 use super::super::{validate, ResourceError};
+use super::super::{Host, HostSet, SessionPlan, Target};
 use super::state::State;
 
 impl State {
@@ -39,7 +39,7 @@ impl State {
             host_set_id,
             endpoint: validate::endpoint(&address, port),
             endpoint_port: port,
-            connection_limit: target.session_connection_limit,
+            connection_limit: target.session_connection_limit.wire(),
             max_duration: Duration::from_secs(u64::from(target.session_max_seconds)),
             default_client_port: target.attributes.default_client_port,
         })

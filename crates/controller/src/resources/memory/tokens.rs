@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::super::ids::AUTH_TOKEN_PREFIX;
 use super::super::input::NewUser;
 use super::super::kind::{KindId, NewItem};
-use super::super::model::{Account, AuthMethod, AuthToken, User, AUTH_TOKEN_LIFETIME};
 use super::super::secret::{new_token_secret, split_token, PasswordDigest, TokenDigest};
+use super::super::{Account, AuthMethod, AuthToken, User, AUTH_TOKEN_LIFETIME};
 use super::super::{Change, Principal, ResourceError};
 use super::state::{fresh_id, State, TokenRecord};
 

@@ -1,4 +1,4 @@
-//! The resources as the API shows them: Boundary's JSON field names
+//! The resource items as the API shows them: Boundary's JSON field names
 //! (`internal/proto/controller/api/resources/<kind>/v1/*.proto`), RFC 3339 times, empty
 //! optional values left out. `scope` (the scope an item lives in) and the cross-references
 //! (`host_set_ids` of a host, `login_name` of a user) are filled when the item is read.
@@ -10,12 +10,12 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::ConnectionLimit;
+
 /// Id of the one global scope.
 pub const GLOBAL_SCOPE_ID: &str = "global";
 /// A target's session duration unless it says otherwise (8 h).
 pub const DEFAULT_SESSION_MAX_SECONDS: u32 = 28_800;
-/// A target's connections per session unless it says otherwise: unlimited.
-pub const DEFAULT_SESSION_CONNECTION_LIMIT: i32 = -1;
 /// How long an auth token lives (Boundary's default: 7 days).
 pub const AUTH_TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -32,18 +32,6 @@ pub struct ScopeInfo {
     pub description: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub parent_scope_id: String,
-}
-
-impl From<ScopeInfo> for crate::sessions::Scope {
-    fn from(scope: ScopeInfo) -> Self {
-        Self {
-            id: scope.id,
-            scope_type: scope.scope_type,
-            name: scope.name,
-            description: scope.description,
-            parent_scope_id: scope.parent_scope_id,
-        }
-    }
 }
 
 /// Declares the struct of an item kind: the fields every kind shares (`id`, `scope`, `name`,
@@ -78,7 +66,7 @@ macro_rules! item {
 
         impl $name {
             /// A blank item with its id and times, at version 1, for a kind's build to fill.
-            pub(crate) fn stamped(id: String, now: DateTime<Utc>) -> Self {
+            pub fn stamped(id: String, now: DateTime<Utc>) -> Self {
                 Self {
                     id,
                     created_time: now,
@@ -251,29 +239,8 @@ item! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub host_source_ids: Vec<String>,
         pub session_max_seconds: u32,
-        /// -1 = unlimited.
-        pub session_connection_limit: i32,
+        pub session_connection_limit: ConnectionLimit,
     }
-}
-
-/// What authorize-session needs from the store (see [`super::ResourceStore::plan_session`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionPlan {
-    pub target_id: String,
-    /// The target's project.
-    pub scope: ScopeInfo,
-    /// Empty for a target with a direct address.
-    pub host_id: String,
-    /// Empty for a target with a direct address.
-    pub host_set_id: String,
-    /// `tcp://address:port` (`tcp://[v6]:port` for an IPv6 address).
-    pub endpoint: String,
-    pub endpoint_port: u32,
-    /// -1 = unlimited.
-    pub connection_limit: i32,
-    pub max_duration: Duration,
-    /// 0 = none.
-    pub default_client_port: u32,
 }
 
 /// RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as protojson writes timestamps.
