@@ -142,13 +142,10 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         shutdown.clone(),
     ));
     let reaper = tokio::spawn(reap_every_second(sessions.clone(), shutdown.clone()));
-    let state = ApiState {
-        resources: Arc::new(resources),
-        sessions,
-        worker_addresses: vec![proxy_addr.to_string()],
-    };
+    let state = ApiState::new(Arc::new(resources), sessions, vec![proxy_addr.to_string()]);
     print_banner(&options, api_addr, proxy_addr);
-    let served = axum::serve(api_listener, router(state))
+    let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(api_listener, api)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();

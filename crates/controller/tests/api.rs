@@ -5,12 +5,13 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use postern_controller::api::{router, ApiState};
+use postern_controller::api::{router, ApiState, LoginThrottle, ThrottlePolicy};
 use postern_controller::resources::{DevSeed, MemoryStore};
-use postern_controller::sessions::SessionStore;
+use postern_controller::sessions::{Clock, SessionStore};
 use postern_controller_client::api::ApiClient;
 use postern_controller_client::config::TokenSecret;
 use postern_controller_client::ClientError;
@@ -205,17 +206,27 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The API state over the dev resources.
+fn dev_state() -> ApiState {
+    let resources = MemoryStore::dev(&DevSeed::default()).unwrap();
+    ApiState::new(
+        Arc::new(resources),
+        SessionStore::new(),
+        vec![WORKER.into()],
+    )
+}
+
 /// Serves the API over the dev resources; returns an anonymous client.
 async fn start() -> Client {
-    let resources = MemoryStore::dev(&DevSeed::default()).unwrap();
-    let state = ApiState {
-        resources: Arc::new(resources),
-        sessions: SessionStore::new(),
-        worker_addresses: vec![WORKER.into()],
-    };
+    start_with(dev_state()).await
+}
+
+/// Serves the API over `state` as `postern dev` does (with the callers' addresses).
+async fn start_with(state: ApiState) -> Client {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, api).await });
     Client { addr, token: None }
 }
 
@@ -232,6 +243,65 @@ fn field_name(error: &Value) -> &str {
     error["details"]["request_fields"][0]["name"]
         .as_str()
         .unwrap()
+}
+
+/// Failed logins are throttled per login name and per address, the same way whether the name
+/// exists or not; while throttled even the right password waits, and gets in once the wait
+/// is over.
+#[tokio::test]
+async fn failed_logins_are_throttled_alike_for_known_and_unknown_names() {
+    let millis = Arc::new(AtomicU64::new(0));
+    let read = Arc::clone(&millis);
+    let clock: Clock = Arc::new(move || {
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(1_700_000_000)
+            + Duration::from_millis(read.load(Ordering::SeqCst))
+    });
+    let policy = ThrottlePolicy {
+        free_failures_per_login: 2,
+        free_failures_per_source: 5,
+        ..ThrottlePolicy::default()
+    };
+    let state = ApiState {
+        login_throttle: Arc::new(LoginThrottle::new(policy, clock)),
+        ..dev_state()
+    };
+    let anon = start_with(state).await;
+    let path = format!("/v1/auth-methods/{AUTH_METHOD}:authenticate");
+    let login = |name: &str, password: &str| {
+        anon.post(
+            &path,
+            json!({"attributes": {"login_name": name, "password": password}}),
+        )
+    };
+
+    let mut throttled = Vec::new();
+    for name in ["admin", "nobody-by-this-name"] {
+        for _ in 0..3 {
+            login(name, "wrong").await.error(401, "Unauthenticated");
+        }
+        let refused = login(name, "password")
+            .await
+            .error(429, "ResourceExhausted");
+        throttled.push(refused);
+    }
+    assert_eq!(
+        throttled[0], throttled[1],
+        "a throttled login tells nothing of the name"
+    );
+    let message = throttled[0]["message"].as_str().unwrap();
+    assert!(message.contains("try again in 1 seconds."), "{message}");
+
+    millis.fetch_add(1_000, Ordering::SeqCst);
+    login("admin", "password").await.expect(200);
+    // Six failures came from this address, one over its five free ones: one more failure,
+    // under any name, makes every name from here wait.
+    login("user", "wrong").await.error(401, "Unauthenticated");
+    login("user", "password")
+        .await
+        .error(429, "ResourceExhausted");
+    millis.fetch_add(2_000, Ordering::SeqCst);
+    login("user", "password").await.expect(200);
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! Boundary's error body `{"kind", "message", "details"}`. `kind` is the gRPC code name
 //! Boundary's gateway writes, which its clients (and ours) match on.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postern_api::error::{ErrorBody, ErrorDetails};
 
@@ -33,6 +34,9 @@ pub enum ApiError {
     /// The path exists, the method does not.
     #[error("method {0} is not allowed on this path")]
     MethodNotAllowed(String),
+    /// Too many failed logins: try again after the wait (429, with `Retry-After`).
+    #[error("Too many failed logins: try again in {} seconds.", retry_after_seconds(*.0))]
+    TooManyRequests(std::time::Duration),
     /// The controller's fault, not the caller's; the message says which part failed.
     #[error("{0}")]
     Internal(String),
@@ -72,6 +76,7 @@ impl ApiError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -86,6 +91,8 @@ impl ApiError {
             Self::FailedPrecondition(_) => "FailedPrecondition",
             // Boundary answers an unsupported method with 405 and kind Unimplemented.
             Self::MethodNotAllowed(_) => "Unimplemented",
+            // gRPC's code for a rate limit, which its gateway maps to 429.
+            Self::TooManyRequests(_) => "ResourceExhausted",
             Self::Internal(_) => "Internal",
         }
     }
@@ -105,8 +112,19 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
             details: ErrorDetails { request_fields },
         };
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Self::TooManyRequests(wait) = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds(wait)));
+        }
+        response
     }
+}
+
+/// A wait in whole seconds, rounded up, for `Retry-After`.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<ResourceError> for ApiError {
@@ -159,5 +177,23 @@ impl From<FilterError> for ApiError {
             fields: vec![FieldError::new("filter", message.clone())],
             message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_replies_say_when_to_come_back() {
+        let wait = std::time::Duration::from_millis(1_500);
+        let error = ApiError::TooManyRequests(wait);
+        assert_eq!(
+            error.to_string(),
+            "Too many failed logins: try again in 2 seconds."
+        );
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "2");
     }
 }

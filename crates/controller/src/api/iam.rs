@@ -6,21 +6,22 @@
 //! revoke their own token.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use postern_api::bodies::{
     AccountCreate, AccountUpdate, Authenticate, Credentials, NameUpdate, ScopedCreate,
 };
 use serde_json::json;
 
-use super::body::{required, JsonBody};
+use super::body::required;
 use super::error::{ApiError, FieldError};
 use super::items;
-use super::resources::{ActionFuture, KindAction, Resource};
+use super::resources::{ActionCall, ActionFuture, KindAction, Resource};
+use super::throttle::Attempt;
 use super::ApiState;
 use crate::resources::{
     Account, AccountPatch, AuthMethod, AuthMethodPatch, NewAccount, NewAuthMethod, NewUser,
-    Principal, User, UserPatch,
+    Principal, ResourceError, User, UserPatch,
 };
 
 impl Resource for AuthMethod {
@@ -93,8 +94,15 @@ pub const AUTH_METHOD_ACTIONS: &[(&str, KindAction)] = &[("authenticate", authen
 /// `:authenticate`, open to anyone. Body `{"command": "login", "attributes": {"login_name",
 /// "password"}}`; older clients send `credentials` instead of `attributes`. Answers
 /// `{"command": "login", "attributes": <auth token with its "token">}`.
-fn authenticate(state: ApiState, _: HeaderMap, id: String, body: JsonBody) -> ActionFuture {
+fn authenticate(call: ActionCall) -> ActionFuture {
     Box::pin(async move {
+        let ActionCall {
+            state,
+            peer,
+            id,
+            body,
+            ..
+        } = call;
         let body: Authenticate = body.read()?;
         let command = body
             .command
@@ -112,10 +120,29 @@ fn authenticate(state: ApiState, _: HeaderMap, id: String, body: JsonBody) -> Ac
         };
         let login_name = required(credentials.login_name, &format!("{prefix}.login_name"))?;
         let password = required(credentials.password, &format!("{prefix}.password"))?;
-        let token = state
+        let attempt = Attempt {
+            auth_method_id: &id,
+            login_name: &login_name,
+            source: peer,
+        };
+        let throttle = &state.login_throttle;
+        throttle
+            .check(&attempt)
+            .map_err(ApiError::TooManyRequests)?;
+        let token = match state
             .resources
             .authenticate(&id, &login_name, &password)
-            .await?;
+            .await
+        {
+            Ok(token) => token,
+            Err(e @ ResourceError::Unauthenticated(_)) => {
+                throttle.failed(&attempt);
+                tracing::info!(auth_method_id = id, login_name, source = ?peer, "login failed");
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        throttle.succeeded(&attempt);
         tracing::debug!(auth_method_id = id, user_id = %token.user_id, auth_token_id = %token.id, "authenticated");
         Ok(Json(json!({
             "command": command,

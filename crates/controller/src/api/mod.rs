@@ -30,6 +30,7 @@ mod resources;
 mod scopes;
 mod sessions;
 mod targets;
+mod throttle;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use tracing::Instrument;
 
 pub use error::{ApiError, FieldError};
 pub use paging::MAX_PAGE_SIZE;
+pub use throttle::{LoginThrottle, ThrottlePolicy};
 
 use auth::require_admin;
 
@@ -52,6 +54,7 @@ use crate::resources::{
     Account, AuthMethod, Host, HostCatalog, HostSet, ResourceStore, Scope, Target, User,
 };
 use crate::sessions::SessionStore;
+use postern_authority::system_clock;
 
 /// What every handler works on. Cheap to clone: the stores are shared.
 #[derive(Clone)]
@@ -61,6 +64,25 @@ pub struct ApiState {
     /// `host:port` of each worker's proxy listener, put into every new session; the first is
     /// preferred.
     pub worker_addresses: Vec<String>,
+    /// Failed-login counts; `:authenticate` waits on them.
+    pub login_throttle: Arc<LoginThrottle>,
+}
+
+impl ApiState {
+    /// The state over these stores, with the default login throttle on the system clock.
+    pub fn new(
+        resources: Arc<dyn ResourceStore>,
+        sessions: SessionStore,
+        worker_addresses: Vec<String>,
+    ) -> Self {
+        let throttle = LoginThrottle::new(ThrottlePolicy::default(), system_clock());
+        Self {
+            resources,
+            sessions,
+            worker_addresses,
+            login_throttle: Arc::new(throttle),
+        }
+    }
 }
 
 impl fmt::Debug for ApiState {
@@ -72,7 +94,9 @@ impl fmt::Debug for ApiState {
     }
 }
 
-/// The whole API. Serve it with `axum::serve(listener, router(state))`.
+/// The whole API. Serve it with `axum::serve(listener,
+/// router(state).into_make_service_with_connect_info::<SocketAddr>())` so that login
+/// throttling sees the callers' addresses (without, it counts per login name only).
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(resources::routes::<Scope>(&[]))

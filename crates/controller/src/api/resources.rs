@@ -8,9 +8,10 @@
 //! `Patch` values ([`Resource`]) and the actions a kind adds ([`KindAction`]).
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
@@ -51,15 +52,27 @@ impl From<NameUpdate> for NamePatch {
 
 /// An action a kind adds (`:authenticate`, `:authorize-session`): it checks its caller
 /// itself, since some are open to anonymous callers.
-pub type KindAction = fn(ApiState, HeaderMap, String, JsonBody) -> ActionFuture;
+pub type KindAction = fn(ActionCall) -> ActionFuture;
+
+/// One call of a kind's own action.
+#[derive(Debug)]
+pub struct ActionCall {
+    pub state: ApiState,
+    pub headers: HeaderMap,
+    /// The caller's address, when the server was started with connect info.
+    pub peer: Option<IpAddr>,
+    /// The item's id (or, for `:authorize-session`, possibly a target's name).
+    pub id: String,
+    pub body: JsonBody,
+}
 pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Json<Value>, ApiError>> + Send>>;
 
 /// The routes of kind `K`, with its own actions by name.
 pub fn routes<K: Resource>(actions: &'static [(&'static str, KindAction)]) -> Router<ApiState> {
     let collection = format!("/v1/{}", K::KIND.collection());
     let item = format!("{collection}/{{id}}");
-    let post = move |state: State<ApiState>, headers: HeaderMap, segment, body| {
-        action::<K>(state, headers, segment, body, actions)
+    let post = move |state: State<ApiState>, peer: Peer, headers: HeaderMap, segment, body| {
+        action::<K>(state, peer, headers, segment, body, actions)
     };
     Router::new()
         .route(&collection, get(list::<K>).post(create::<K>))
@@ -70,6 +83,18 @@ pub fn routes<K: Resource>(actions: &'static [(&'static str, KindAction)]) -> Ro
                 .delete(delete::<K>)
                 .post(post),
         )
+}
+
+/// The address a request came from, if the server knows it (served with connect info).
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(Self(info.map(|ConnectInfo(addr)| addr.ip())))
+    }
 }
 
 /// The caller of a request, or why there is none; never a rejection, so each handler decides
@@ -173,6 +198,7 @@ async fn delete<K: Resource>(
 /// actions (`:add-<members>`, `:set-…`, `:remove-…`, body `{"version", "<field>": [...]}`).
 async fn action<K: Resource>(
     State(state): State<ApiState>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Path(segment): Path<String>,
     body: JsonBody,
@@ -180,7 +206,14 @@ async fn action<K: Resource>(
 ) -> Result<Json<Value>, ApiError> {
     let (id, action) = split_action(&segment)?;
     if let Some((_, run)) = actions.iter().find(|(name, _)| *name == action) {
-        return run(state, headers, id.to_owned(), body).await;
+        let call = ActionCall {
+            state,
+            headers,
+            peer,
+            id: id.to_owned(),
+            body,
+        };
+        return run(call).await;
     }
     let kind = K::KIND;
     let principal = require_principal(&state, &headers).await?;

@@ -3,17 +3,16 @@
 //! (`:add-host-sources`, `:set-host-sources`, `:remove-host-sources`, body
 //! `{"version", "host_source_ids"}`).
 
-use axum::http::HeaderMap;
 use axum::Json;
 use postern_api::bodies::{AuthorizeSession, TargetCreate, TargetUpdate};
 use postern_api::ConnectionLimit;
 use serde_json::{json, Value};
 
 use super::auth::require_principal;
-use super::body::{required, JsonBody};
+use super::body::required;
 use super::error::ApiError;
 use super::items;
-use super::resources::{ActionFuture, KindAction, Resource};
+use super::resources::{ActionCall, ActionFuture, KindAction, Resource};
 use super::ApiState;
 use crate::resources::{NewTarget, Principal, ResourceError, Target, TargetPatch};
 use crate::sessions::NewSession;
@@ -56,15 +55,10 @@ pub const TARGET_ACTIONS: &[(&str, KindAction)] = &[("authorize-session", author
 /// Body `{"host_id"}` (optional: otherwise a host of the target's host sets at random).
 /// Like Boundary, the target may be named instead of identified when the body says which
 /// scope it is in (`scope_id`). Answers `{"item": <session authorization>}`.
-fn authorize_session(
-    state: ApiState,
-    headers: HeaderMap,
-    target: String,
-    body: JsonBody,
-) -> ActionFuture {
+fn authorize_session(call: ActionCall) -> ActionFuture {
     Box::pin(async move {
-        let principal = require_principal(&state, &headers).await?;
-        authorize(&state, &principal, &target, body.read()?).await
+        let principal = require_principal(&call.state, &call.headers).await?;
+        authorize(&call.state, &principal, &call.id, call.body.read()?).await
     })
 }
 

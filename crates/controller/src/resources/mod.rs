@@ -13,9 +13,9 @@
 //! resolves a bearer token to the user behind a request, and [`ResourceStore::plan_session`]
 //! picks the host and endpoint that `authorize-session` hands to the session store.
 //!
-//! Passwords are stored only as salted SHA-256 digests, token secrets as SHA-256 digests, both
-//! compared in constant time (`secret`). A password-grade KDF (argon2) belongs with the
-//! durable store.
+//! Passwords are stored only as Argon2id hashes (checked off the async threads and outside
+//! the store's lock), token secrets as SHA-256 digests, both compared in constant time
+//! (`secret`). Failed logins are throttled by the API (`api::throttle`).
 
 use std::time::Duration;
 

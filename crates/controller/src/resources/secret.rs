@@ -1,11 +1,14 @@
 //! Secrets the store keeps: password digests and auth-token secrets.
 //!
-//! Passwords are stored as SHA-256 over a random 16-byte salt and the password; token secrets
-//! (40 random base58 characters, far too many to guess) as their SHA-256. Both are compared in
-//! constant time. A memory-hard KDF (argon2) for passwords belongs with the durable store.
+//! Passwords are stored as Argon2id hashes (parameters below), upgraded at the next login
+//! when the parameters change. Token secrets (40 random
+//! base58 characters, far too many to guess) are stored as their SHA-256. Comparisons are
+//! constant-time.
 
 use std::fmt;
 
+use argon2::password_hash::SaltString;
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,26 +21,72 @@ const SALT_LEN: usize = 16;
 pub(crate) const TOKEN_SECRET_LEN: usize = 40;
 const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-/// A salted password digest. Debug shows nothing of it.
-#[derive(Clone)]
-pub(crate) struct PasswordDigest {
-    salt: [u8; SALT_LEN],
-    digest: [u8; 32],
+/// Argon2id's cost: 19 MiB of memory, 2 passes, 1 lane (OWASP's recommended minimum for
+/// Argon2id). One hash takes about 20-40 ms of one core, so an online guesser gets a few dozen
+/// tries per second per core before the login throttle (`api::throttle`) stops them.
+pub(crate) const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+pub(crate) const ARGON2_PASSES: u32 = 2;
+pub(crate) const ARGON2_LANES: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    // The constants are within Argon2's limits, which `Params::new` checks.
+    let params =
+        Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// A password as the store keeps it: Argon2id in its PHC string form
+/// (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`), which carries its own parameters and salt.
+/// Debug shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PasswordDigest(String);
+
 impl PasswordDigest {
+    /// Hashes with Argon2id and a fresh random salt. CPU-heavy: call it off the async
+    /// threads where a caller waits on it.
     pub(crate) fn new(password: &str) -> Self {
         let mut salt = [0u8; SALT_LEN];
         rand::thread_rng().fill_bytes(&mut salt);
-        Self {
-            salt,
-            digest: salted(&salt, password),
-        }
+        let hash = SaltString::encode_b64(&salt).and_then(|salt| {
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+        });
+        // Only a salt or output length outside Argon2's limits fails, and ours are fixed
+        // within them; a digest nothing matches is the safe answer regardless.
+        Self(hash.unwrap_or_default())
     }
 
-    /// Constant time in the digest comparison.
+    /// A hash as stored (a PHC string).
+    #[cfg(test)]
+    pub(crate) fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// Whether `password` is the one hashed, by the parameters stored with the hash; the
+    /// final comparison is constant-time. CPU-heavy, as [`PasswordDigest::new`].
     pub(crate) fn verify(&self, password: &str) -> bool {
-        salted(&self.salt, password).ct_eq(&self.digest).into()
+        PasswordHash::new(&self.0).is_ok_and(|parsed| {
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    }
+
+    /// Whether a successful login should store a new hash: one made with other parameters
+    /// (or another variant) than today's. Raising the constants above thus upgrades every
+    /// password as its owner next logs in.
+    pub(crate) fn needs_upgrade(&self) -> bool {
+        let Ok(parsed) = PasswordHash::new(&self.0) else {
+            return true;
+        };
+        let current = argon2();
+        let current = current.params();
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || Params::try_from(&parsed).map_or(true, |params| {
+                (params.m_cost(), params.t_cost(), params.p_cost())
+                    != (current.m_cost(), current.t_cost(), current.p_cost())
+            })
     }
 }
 
@@ -45,13 +94,6 @@ impl fmt::Debug for PasswordDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PasswordDigest(***)")
     }
-}
-
-fn salted(salt: &[u8], password: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(salt);
-    hasher.update(password.as_bytes());
-    hasher.finalize().into()
 }
 
 /// The digest of an auth token's secret part. Debug shows nothing of it.
@@ -105,8 +147,27 @@ mod tests {
         assert!(digest.verify("correct horse"));
         assert!(!digest.verify("correct hors"));
         assert!(!digest.verify(""));
-        assert_ne!(digest.digest, PasswordDigest::new("correct horse").digest);
+        assert_ne!(digest, PasswordDigest::new("correct horse"));
         assert_eq!(format!("{digest:?}"), "PasswordDigest(***)");
+        let phc = &digest.0;
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(!digest.needs_upgrade());
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_and_ask_for_an_upgrade() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(1024, 1, 1, None).unwrap(),
+        );
+        let salt = SaltString::encode_b64(&[1u8; SALT_LEN]).unwrap();
+        let weak = weak.hash_password(b"pw", &salt).unwrap().to_string();
+        let weak = PasswordDigest::from_phc(weak);
+        assert!(weak.verify("pw"));
+        assert!(weak.needs_upgrade());
+        let garbage = PasswordDigest::from_phc("$argon2id$nonsense".into());
+        assert!(!garbage.verify("pw"));
     }
 
     #[test]
