@@ -17,8 +17,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
@@ -31,6 +31,34 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// The machine's wall clock.
 pub fn system_clock() -> Clock {
     Arc::new(SystemTime::now)
+}
+
+/// A clock tests move by hand: [`ManualClock::clock`] is what the code under test reads.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<Mutex<SystemTime>>);
+
+impl ManualClock {
+    pub fn starting_at(time: SystemTime) -> Self {
+        Self(Arc::new(Mutex::new(time)))
+    }
+
+    pub fn clock(&self) -> Clock {
+        let read = self.clone();
+        Arc::new(move || read.now())
+    }
+
+    pub fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set(&self, time: SystemTime) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = time;
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *now += by;
+    }
 }
 
 /// Session states, in Boundary's words.

@@ -5,13 +5,13 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_authority::ManualClock;
 use postern_controller::api::{router, ApiState, LoginThrottle, ThrottlePolicy};
 use postern_controller::resources::{DevSeed, MemoryStore};
-use postern_controller::sessions::{Clock, SessionStore};
+use postern_controller::sessions::SessionStore;
 use postern_controller_client::api::ApiClient;
 use postern_controller_client::config::TokenSecret;
 use postern_controller_client::ClientError;
@@ -250,20 +250,14 @@ fn field_name(error: &Value) -> &str {
 /// is over.
 #[tokio::test]
 async fn failed_logins_are_throttled_alike_for_known_and_unknown_names() {
-    let millis = Arc::new(AtomicU64::new(0));
-    let read = Arc::clone(&millis);
-    let clock: Clock = Arc::new(move || {
-        SystemTime::UNIX_EPOCH
-            + Duration::from_secs(1_700_000_000)
-            + Duration::from_millis(read.load(Ordering::SeqCst))
-    });
+    let clock = ManualClock::starting_at(SystemTime::now());
     let policy = ThrottlePolicy {
         free_failures_per_login: 2,
         free_failures_per_source: 5,
         ..ThrottlePolicy::default()
     };
     let state = ApiState {
-        login_throttle: Arc::new(LoginThrottle::new(policy, clock)),
+        login_throttle: Arc::new(LoginThrottle::new(policy, clock.clock())),
         ..dev_state()
     };
     let anon = start_with(state).await;
@@ -292,7 +286,7 @@ async fn failed_logins_are_throttled_alike_for_known_and_unknown_names() {
     let message = throttled[0]["message"].as_str().unwrap();
     assert!(message.contains("try again in 1 seconds."), "{message}");
 
-    millis.fetch_add(1_000, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(1));
     login("admin", "password").await.expect(200);
     // Six failures came from this address, one over its five free ones: one more failure,
     // under any name, makes every name from here wait.
@@ -300,7 +294,7 @@ async fn failed_logins_are_throttled_alike_for_known_and_unknown_names() {
     login("user", "password")
         .await
         .error(429, "ResourceExhausted");
-    millis.fetch_add(2_000, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(2));
     login("user", "password").await.expect(200);
 }
 

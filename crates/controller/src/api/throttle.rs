@@ -198,32 +198,19 @@ impl LoginThrottle {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use postern_authority::ManualClock;
 
     use super::*;
 
-    /// A clock the test moves by hand.
-    fn manual_clock() -> (Clock, Arc<AtomicU64>) {
-        let millis = Arc::new(AtomicU64::new(0));
-        let read = Arc::clone(&millis);
-        let clock: Clock = Arc::new(move || {
-            SystemTime::UNIX_EPOCH
-                + Duration::from_secs(1_700_000_000)
-                + Duration::from_millis(read.load(Ordering::SeqCst))
-        });
-        (clock, millis)
-    }
-
-    fn throttle() -> (LoginThrottle, Arc<AtomicU64>) {
-        let (clock, millis) = manual_clock();
+    fn throttle() -> (LoginThrottle, ManualClock) {
+        let clock = ManualClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30));
         let policy = ThrottlePolicy {
             free_failures_per_login: 3,
             free_failures_per_source: 5,
             max_entries: 8,
             ..ThrottlePolicy::default()
         };
-        (LoginThrottle::new(policy, clock), millis)
+        (LoginThrottle::new(policy, clock.clock()), clock)
     }
 
     fn attempt<'a>(login_name: &'a str, source: &str) -> Attempt<'a> {
@@ -232,10 +219,6 @@ mod tests {
             login_name,
             source: Some(source.parse().unwrap()),
         }
-    }
-
-    fn advance(millis: &AtomicU64, by: Duration) {
-        millis.fetch_add(u64::try_from(by.as_millis()).unwrap(), Ordering::SeqCst);
     }
 
     #[test]
@@ -249,11 +232,11 @@ mod tests {
         assert_eq!(t.check(&a), Ok(()));
         t.failed(&a);
         assert_eq!(t.check(&a), Err(Duration::from_secs(1)));
-        advance(&millis, Duration::from_secs(1));
+        millis.advance(Duration::from_secs(1));
         assert_eq!(t.check(&a), Ok(()));
         t.failed(&a);
         assert_eq!(t.check(&a), Err(Duration::from_secs(2)));
-        advance(&millis, Duration::from_secs(2));
+        millis.advance(Duration::from_secs(2));
         t.failed(&a);
         assert_eq!(t.check(&a), Err(Duration::from_secs(4)));
     }
@@ -266,7 +249,7 @@ mod tests {
             t.failed(&a);
         }
         assert_eq!(t.check(&a), Err(Duration::from_secs(300)));
-        advance(&millis, Duration::from_secs(300));
+        millis.advance(Duration::from_secs(300));
         assert_eq!(t.check(&a), Ok(()));
         t.succeeded(&a);
         // The login's count is gone; the address's stays (it is past its 5 free failures).
@@ -300,13 +283,13 @@ mod tests {
         for _ in 0..4 {
             t.failed(&a);
         }
-        advance(&millis, Duration::from_secs(900));
+        millis.advance(Duration::from_secs(900));
         t.failed(&a);
         assert_eq!(t.check(&a), Ok(()), "the count started over");
         for n in 0..100 {
             let name = format!("flood{n}");
             let source = format!("203.0.113.{}", n % 250);
-            advance(&millis, Duration::from_millis(1));
+            millis.advance(Duration::from_millis(1));
             t.failed(&attempt(&name, &source));
         }
         assert!(t.lock().len() <= 8 + 2, "{}", t.lock().len());

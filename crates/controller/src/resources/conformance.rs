@@ -15,7 +15,7 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_api::ConnectionLimit;
@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::sessions::Clock;
+use postern_authority::{Clock, ManualClock};
 
 /// How a suite gets a store to test: holding `postern dev`'s resources under Boundary's
 /// well-known ids, made from `seed`, reading the time from `clock`.
@@ -49,15 +49,15 @@ fn start() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_564_800)
 }
 
-/// A clock tests move by hand.
-fn hand_clock() -> (Clock, Arc<Mutex<SystemTime>>) {
-    let now = Arc::new(Mutex::new(start()));
-    let read = Arc::clone(&now);
-    (Arc::new(move || *read.lock().unwrap()), now)
+/// A clock tests move by hand, at [`start`].
+fn hand_clock() -> ManualClock {
+    ManualClock::starting_at(start())
 }
 
 async fn dev(o: &dyn Open) -> Arc<dyn ResourceStore> {
-    o.open(&DevSeed::default(), hand_clock().0).await.unwrap()
+    o.open(&DevSeed::default(), hand_clock().clock())
+        .await
+        .unwrap()
 }
 
 /// What a call came to, in a few words a test can compare: `ok`, `invalid <field>`,
@@ -212,7 +212,7 @@ pub async fn dev_seed_takes_its_flags_and_checks_them(o: &dyn Open) {
         ..DevSeed::default()
     };
     assert!(!format!("{seed:?}").contains("hunter2"));
-    let d = o.open(&seed, hand_clock().0).await.unwrap();
+    let d = o.open(&seed, hand_clock().clock()).await.unwrap();
     let got = outcome(d.authenticate(METHOD, "root", "hunter2hunter2").await);
     assert_eq!(got, "ok");
     let plan = d.plan_session(TARGET, None).await.unwrap();
@@ -224,21 +224,21 @@ pub async fn dev_seed_takes_its_flags_and_checks_them(o: &dyn Open) {
         host_address: "tcp://10.0.0.5".into(),
         ..DevSeed::default()
     };
-    let got = outcome(o.open(&bad_address, hand_clock().0).await);
+    let got = outcome(o.open(&bad_address, hand_clock().clock()).await);
     assert_eq!(got, "invalid attributes.address");
     let same_login = DevSeed {
         login_name: "user".into(),
         ..DevSeed::default()
     };
     assert_eq!(
-        outcome(o.open(&same_login, hand_clock().0).await),
+        outcome(o.open(&same_login, hand_clock().clock()).await),
         "conflict"
     );
     let short = DevSeed {
         password: "short".into(),
         ..DevSeed::default()
     };
-    let got = outcome(o.open(&short, hand_clock().0).await);
+    let got = outcome(o.open(&short, hand_clock().clock()).await);
     assert_eq!(got, "invalid attributes.password");
 }
 
@@ -324,16 +324,16 @@ pub async fn bad_tokens_are_unauthenticated(o: &dyn Open) {
 }
 
 pub async fn tokens_expire_after_seven_days(o: &dyn Open) {
-    let (clock, now) = hand_clock();
-    let d = o.open(&DevSeed::default(), clock).await.unwrap();
+    let now = hand_clock();
+    let d = o.open(&DevSeed::default(), now.clock()).await.unwrap();
     let token = d
         .authenticate(METHOD, "admin", "password")
         .await
         .unwrap()
         .token;
-    *now.lock().unwrap() = start() + Duration::from_secs(7 * 24 * 3600 - 1);
+    now.set(start() + Duration::from_secs(7 * 24 * 3600 - 1));
     assert_eq!(outcome(d.principal(&token).await), "ok");
-    *now.lock().unwrap() = start() + Duration::from_secs(7 * 24 * 3600);
+    now.set(start() + Duration::from_secs(7 * 24 * 3600));
     let got = outcome(d.principal(&token).await);
     assert_eq!(got, "unauthenticated: auth token expired");
 }

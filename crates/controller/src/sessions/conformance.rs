@@ -12,11 +12,12 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_authority::{
-    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
+    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, ManualClock, SessionAuthority,
+    SessionStatus,
 };
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
@@ -35,27 +36,10 @@ pub trait Open: Sync {
 
 const WORKER: &str = "w_1234567890";
 
-/// A clock the test moves by hand.
-#[derive(Clone)]
-struct ManualClock(Arc<Mutex<SystemTime>>);
-
-impl ManualClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().unwrap()
-    }
-    fn set(&self, to: SystemTime) {
-        *self.0.lock().unwrap() = to;
-    }
-}
-
 async fn store_with_clock(o: &dyn Open) -> (SessionStore, ManualClock) {
-    let clock = ManualClock(Arc::new(Mutex::new(SystemTime::now())));
-    let reader = clock.clone();
+    let clock = ManualClock::starting_at(SystemTime::now());
     let records = o.open().await.unwrap();
-    (
-        SessionStore::with_records(records, Arc::new(move || reader.now())),
-        clock,
-    )
+    (SessionStore::with_records(records, clock.clock()), clock)
 }
 
 fn new_session(connection_limit: i32) -> NewSession {
