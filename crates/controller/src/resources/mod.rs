@@ -27,6 +27,7 @@ mod input;
 mod kind;
 mod memory;
 mod secret;
+mod seed;
 mod validate;
 
 pub use ids::{
@@ -39,15 +40,16 @@ pub use input::{
     ScopePatch, TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
 };
 pub use kind::{Actions, Item, ItemPatch, Kind, KindId, ListAccess, Members, NewItem, Parent};
-pub use memory::{
-    MemoryStore, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID,
-    DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID,
-    DEV_USER_ID,
-};
+pub use memory::MemoryStore;
 pub use postern_api::items::{
     Account, AccountAttributes, AuthMethod, AuthToken, Host, HostAttributes, HostCatalog, HostSet,
     Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
     DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
+};
+pub use seed::{
+    dev_seed, SeedStep, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID,
+    DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID,
+    DEV_USER_ACCOUNT_ID, DEV_USER_ID,
 };
 
 /// What authorize-session needs from the store (see [`ResourceStore::plan_session`]).

@@ -3,9 +3,8 @@
 //!
 //! `state` holds the items and every rule between them, written once for all kinds; `tokens`
 //! adds logging in and bearer tokens, `targets` the session plan; `store` implements
-//! [`ResourceStore`] by locking and delegating; `dev` seeds `postern dev`.
+//! [`ResourceStore`] by locking and delegating.
 
-mod dev;
 mod state;
 mod store;
 mod targets;
@@ -19,11 +18,11 @@ use chrono::{DateTime, Utc};
 use super::kind::KindId;
 use crate::sessions::Clock;
 
-pub use dev::{
-    DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID, DEV_HOST_ID,
-    DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID, DEV_USER_ID,
-};
 use state::State;
+
+use super::input::DevSeed;
+use super::seed::{dev_seed, SeedStep};
+use super::{Change, ResourceError};
 
 #[cfg(doc)]
 use super::ResourceStore;
@@ -47,6 +46,35 @@ impl MemoryStore {
             state: Mutex::new(State::with_global(now)),
             clock,
         }
+    }
+
+    /// A store with `postern dev`'s resources ([`dev_seed`]).
+    pub fn dev(seed: &DevSeed) -> Result<Self, ResourceError> {
+        Self::dev_with_clock(seed, postern_authority::system_clock())
+    }
+
+    /// [`MemoryStore::dev`] reading the time from `clock`.
+    pub fn dev_with_clock(seed: &DevSeed, clock: Clock) -> Result<Self, ResourceError> {
+        let store = Self::with_clock(clock);
+        store.apply_seed(dev_seed(seed))?;
+        Ok(store)
+    }
+
+    /// Applies a seed's steps in order; the first refusal stops it.
+    pub fn apply_seed(&self, steps: Vec<SeedStep>) -> Result<(), ResourceError> {
+        let now = self.now();
+        let mut state = self.lock();
+        for step in steps {
+            match step {
+                SeedStep::Create { id, new } => {
+                    state.create(Some(id), new, now)?;
+                }
+                SeedStep::SetMembers { kind, id, members } => {
+                    state.change_members(kind, id, 1, Change::Set, &members, now)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn now(&self) -> DateTime<Utc> {
