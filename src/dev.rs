@@ -41,6 +41,9 @@ pub struct DevOptions {
     pub login_name: String,
     #[arg(long, default_value = "password")]
     pub password: String,
+    /// How long a terminated session stays listed before it is deleted (default 30 days).
+    #[arg(long, default_value_t = 30 * 24 * 3600)]
+    pub terminated_session_retention_seconds: u64,
     /// TLS handshakes the worker runs at once; a connection beyond them is reset at once.
     #[arg(long, default_value_t = postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES)]
     pub max_concurrent_handshakes: usize,
@@ -141,7 +144,8 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         },
         shutdown.clone(),
     ));
-    let reaper = tokio::spawn(reap_every_second(sessions.clone(), shutdown.clone()));
+    let retention = Duration::from_secs(options.terminated_session_retention_seconds);
+    let reaper = tokio::spawn(reap(sessions.clone(), retention, shutdown.clone()));
     let state = ApiState::new(Arc::new(resources), sessions, vec![proxy_addr.to_string()]);
     print_banner(&options, api_addr, proxy_addr);
     let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -158,14 +162,21 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
     served.map_err(DevError::Api)
 }
 
-async fn reap_every_second(sessions: SessionStore, shutdown: CancellationToken) {
+/// Every second, ends the sessions whose time is up; every minute, deletes the terminated
+/// ones older than `retention`.
+async fn reap(sessions: SessionStore, retention: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
+    for second in 0u64.. {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {
                 if let Err(error) = sessions.reap(SystemTime::now()).await {
                     tracing::warn!(%error, "cannot time out sessions");
+                }
+                if second % 60 == 0 {
+                    if let Err(error) = sessions.delete_terminated(retention).await {
+                        tracing::warn!(%error, "cannot delete old terminated sessions");
+                    }
                 }
             }
         }

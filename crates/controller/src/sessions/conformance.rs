@@ -743,6 +743,58 @@ pub async fn bad_requests_are_refused_before_anything_is_issued(o: &dyn Open) {
     assert!(store.list().await.unwrap().is_empty());
 }
 
+pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open) {
+    let (store, clock) = store_with_clock(o).await;
+    let start = clock.now();
+    let retention = Duration::from_secs(3600);
+    let (old, _tofu, old_conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
+    store
+        .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled)
+        .await
+        .unwrap();
+    store.cancel_session(&old).await.unwrap();
+    clock.set(start + Duration::from_secs(600));
+    let recent = store
+        .authorize_session(new_session(1))
+        .await
+        .unwrap()
+        .session
+        .id;
+    store.cancel_session(&recent).await.unwrap();
+    let live = store
+        .authorize_session(new_session(1))
+        .await
+        .unwrap()
+        .session
+        .id;
+
+    clock.set(start + retention);
+    assert_eq!(store.delete_terminated(retention).await.unwrap(), 0);
+    clock.set(start + retention + Duration::from_secs(1));
+    assert_eq!(store.delete_terminated(retention).await.unwrap(), 1);
+    assert!(store.get(&old).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled)
+            .await
+            .unwrap_err(),
+        AuthorityError::ConnectionNotFound(old_conn.clone())
+    );
+    let left: Vec<String> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, [live.clone(), recent.clone()]);
+
+    // Live sessions stay however old they are.
+    clock.set(start + Duration::from_secs(365 * 24 * 3600));
+    assert_eq!(store.delete_terminated(retention).await.unwrap(), 1);
+    assert!(store.get(&live).await.unwrap().is_some());
+}
+
 pub async fn unknown_connections_are_reported_as_such(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
     let missing = "sc_0000000000".to_owned();
@@ -790,7 +842,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, unknown_connections_are_reported_as_such);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

@@ -235,6 +235,12 @@ impl Session {
         self.connection_limit.left(self.authorized_connections())
     }
 
+    /// When it was terminated, if it is.
+    pub fn terminated_at(&self) -> Option<SystemTime> {
+        let current = self.states.first()?;
+        (current.status == SessionStatus::Terminated).then_some(current.start_time)
+    }
+
     /// Moves to `to`: closes the current history entry, pushes the new one, bumps the
     /// version. Refuses a transition the state machine does not have.
     pub(super) fn transition(

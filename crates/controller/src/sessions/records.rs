@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use postern_authority::SessionStatus;
@@ -58,6 +59,8 @@ pub trait SessionRecords: Send + Sync + 'static {
     /// Runs `change` on every session that is not terminated; a failed change leaves its
     /// session alone and is logged, the rest go on.
     async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError>;
+    /// Deletes the sessions terminated before `cutoff`, with their connections; how many.
+    async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError>;
 }
 
 /// Sessions in memory: one mutex around plain maps, held only for map work.
@@ -178,5 +181,26 @@ impl SessionRecords for MemorySessions {
             }
         }
         Ok(())
+    }
+
+    async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError> {
+        let mut maps = self.maps();
+        let Maps {
+            sessions,
+            connection_sessions,
+            ..
+        } = &mut *maps;
+        let before = sessions.len();
+        sessions.retain(|_, entry| {
+            let session = &entry.record.session;
+            let expired = session.terminated_at().is_some_and(|at| at < cutoff);
+            if expired {
+                for connection in &session.connections {
+                    connection_sessions.remove(&connection.id);
+                }
+            }
+            !expired
+        });
+        Ok(before - sessions.len())
     }
 }

@@ -313,6 +313,19 @@ impl SessionStore {
             })
             .await
     }
+
+    /// Deletes the sessions terminated more than `retention` ago, with their connections;
+    /// how many. Live sessions are never deleted.
+    pub async fn delete_terminated(&self, retention: Duration) -> Result<usize, SessionError> {
+        let Some(cutoff) = self.now().checked_sub(retention) else {
+            return Ok(0);
+        };
+        let deleted = self.records().delete_terminated(cutoff).await?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "terminated sessions past their retention deleted");
+        }
+        Ok(deleted)
+    }
 }
 
 /// Moves a pending or active session to canceling, remembering why it is ending.
