@@ -71,6 +71,13 @@ pub enum SessionStatus {
 }
 
 impl SessionStatus {
+    pub const ALL: &'static [Self] = &[
+        Self::Pending,
+        Self::Active,
+        Self::Canceling,
+        Self::Terminated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -99,6 +106,15 @@ pub enum ClosedReason {
 }
 
 impl ClosedReason {
+    pub const ALL: &'static [Self] = &[
+        Self::Unknown,
+        Self::TimedOut,
+        Self::ClosedByEndUser,
+        Self::Canceled,
+        Self::NetworkError,
+        Self::SystemError,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unknown => "unknown",

@@ -162,9 +162,11 @@ impl From<SessionError> for ApiError {
             | SessionError::TofuMismatch(_)
             | SessionError::ConnectionClosed(_) => Self::FailedPrecondition(message),
             // Faults of the controller itself, not of the request.
-            SessionError::NoWorkers | SessionError::Credentials(_) | SessionError::IdsExhausted => {
-                Self::Internal(message)
-            }
+            SessionError::NoWorkers
+            | SessionError::Credentials(_)
+            | SessionError::IdsExhausted
+            | SessionError::Storage(_)
+            | SessionError::Corrupt { .. } => Self::Internal(message),
         }
     }
 }

@@ -25,6 +25,7 @@ mod mint;
 mod model;
 mod records;
 mod store;
+mod stored;
 
 use std::time::Duration;
 
@@ -40,6 +41,7 @@ pub use store::{
     Clock, NewSession, SessionAuthorization, SessionStore, DEFAULT_MAX_DURATION,
     UNLIMITED_CONNECTIONS,
 };
+pub use stored::{SessionSecrets, StoredConnection, StoredSession, StoredState};
 
 /// What the session store refused, and why.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,12 @@ pub enum SessionError {
     Credentials(#[from] postern_tls::TlsError),
     #[error("could not find an unused session id")]
     IdsExhausted,
+    /// The backend could not be reached or failed.
+    #[error("session storage failed: {0}")]
+    Storage(String),
+    /// A stored record does not read back.
+    #[error("stored session {id} is damaged: {what}")]
+    Corrupt { id: String, what: String },
 }
 
 impl From<SessionError> for AuthorityError {

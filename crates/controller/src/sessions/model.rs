@@ -44,6 +44,17 @@ pub enum TerminationReason {
 }
 
 impl TerminationReason {
+    pub const ALL: &'static [Self] = &[
+        Self::TimedOut,
+        Self::ClosedByEndUser,
+        Self::Terminated,
+        Self::NetworkError,
+        Self::SystemError,
+        Self::ConnectionLimit,
+        Self::Canceled,
+        Self::Unknown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TimedOut => "timed out",
@@ -94,6 +105,8 @@ pub enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
+    pub const ALL: &'static [Self] = &[Self::Authorized, Self::Connected, Self::Closed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authorized => "authorized",

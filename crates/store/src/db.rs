@@ -1,0 +1,219 @@
+//! The database: one URL picks the backend (`sqlite://PATH` or `postgres://...`), the schema
+//! is created and upgraded by numbered migrations recorded in `postern_schema`, and a
+//! database whose schema is newer than this build knows is refused.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`: a commit (a session authorized, a cancel)
+//! is on disk before it is acknowledged, so neither a killed process nor a power loss undoes
+//! it; a cancel that came back after a crash would reopen a session its user closed. One
+//! connection serves all calls, so writes never wait on each other's locks.
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Why the database cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL (use sqlite://PATH or postgres://...): {0}")]
+    Url(String),
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("the database's schema is version {found}, newer than this postern knows ({known}): upgrade postern")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the database's schema is version {found}, older than this postern needs ({known}): run `postern database migrate`")]
+    SchemaTooOld { found: i64, known: i64 },
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// An open database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+}
+
+impl Db {
+    /// Opens `url`; an SQLite file is created when missing.
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url, options) = if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::Url(url.into()));
+            }
+            let url = if path.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            let options = AnyPoolOptions::new()
+                .max_connections(1)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                });
+            (Backend::Sqlite, url, options)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (
+                Backend::Postgres,
+                url.to_owned(),
+                AnyPoolOptions::new().max_connections(8),
+            )
+        } else {
+            return Err(DbError::Url(redact(url)));
+        };
+        let pool = options.connect(&url).await.map_err(DbError::Connect)?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The schema version recorded in the database (0: none yet).
+    pub async fn schema_version(&self) -> Result<i64, DbError> {
+        self.pool
+            .execute("CREATE TABLE IF NOT EXISTS postern_schema (version BIGINT NOT NULL)")
+            .await?;
+        let row: Option<AnyRow> = sqlx::query("SELECT MAX(version) FROM postern_schema")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .and_then(|row| row.try_get::<Option<i64>, _>(0).ok().flatten())
+            .unwrap_or(0))
+    }
+
+    /// Applies the migrations the database lacks, each in its own transaction; refuses a
+    /// schema newer than this build's.
+    pub async fn migrate(&self) -> Result<i64, DbError> {
+        let found = self.schema_version().await?;
+        if found > SCHEMA_VERSION {
+            return Err(DbError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (version, statements) in migrations(self.backend) {
+            if version <= found {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            for statement in statements {
+                tx.execute(*statement).await?;
+            }
+            sqlx::query("INSERT INTO postern_schema (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, "database schema migrated");
+        }
+        Ok(SCHEMA_VERSION)
+    }
+
+    /// Checks that the schema is exactly this build's.
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        let found = self.schema_version().await?;
+        match found.cmp(&SCHEMA_VERSION) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(DbError::SchemaTooNew {
+                found,
+                known: SCHEMA_VERSION,
+            }),
+            std::cmp::Ordering::Less => Err(DbError::SchemaTooOld {
+                found,
+                known: SCHEMA_VERSION,
+            }),
+        }
+    }
+}
+
+/// Migrations by version. The backends differ only in how an auto-numbered key is declared.
+fn migrations(backend: Backend) -> Vec<(i64, &'static [&'static str])> {
+    match backend {
+        Backend::Sqlite => vec![(1, V1_SQLITE)],
+        Backend::Postgres => vec![(1, V1_POSTGRES)],
+    }
+}
+
+/// Sessions: one row each (the record as JSON, its secrets sealed) and one row per
+/// connection. `seq` orders sessions created in the same nanosecond; times are nanoseconds
+/// since the Unix epoch.
+const V1_SQLITE: &[&str] = &[
+    "CREATE TABLE sessions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        created_ns BIGINT NOT NULL,
+        terminated_ns BIGINT,
+        body TEXT NOT NULL,
+        secrets TEXT NOT NULL
+    )",
+    V1_SESSIONS_CREATED,
+    V1_SESSIONS_TERMINATED,
+    V1_CONNECTIONS,
+    V1_CONNECTIONS_SESSION,
+];
+
+const V1_POSTGRES: &[&str] = &[
+    "CREATE TABLE sessions (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        created_ns BIGINT NOT NULL,
+        terminated_ns BIGINT,
+        body TEXT NOT NULL,
+        secrets TEXT NOT NULL
+    )",
+    V1_SESSIONS_CREATED,
+    V1_SESSIONS_TERMINATED,
+    V1_CONNECTIONS,
+    V1_CONNECTIONS_SESSION,
+];
+
+const V1_SESSIONS_CREATED: &str = "CREATE INDEX sessions_created ON sessions (created_ns, seq)";
+const V1_SESSIONS_TERMINATED: &str = "CREATE INDEX sessions_terminated ON sessions (terminated_ns)";
+const V1_CONNECTIONS: &str = "CREATE TABLE connections (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    ord BIGINT NOT NULL,
+    body TEXT NOT NULL
+)";
+const V1_CONNECTIONS_SESSION: &str =
+    "CREATE INDEX connections_session ON connections (session_id, ord)";
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("mysql://u:secret@db:5432/x"),
+            "mysql://u:***@db:5432/x"
+        );
+        assert_eq!(redact("mysql://db/x"), "mysql://db/x");
+    }
+}

@@ -1,0 +1,329 @@
+//! [`SessionRecords`] in SQL: a row per session (its record as JSON, its private key and TOFU
+//! token sealed with the store's key) and a row per connection.
+//!
+//! Every change runs in one transaction that reads the session (`FOR UPDATE` on PostgreSQL;
+//! SQLite has one writer), applies the lifecycle's change and writes back what changed: the
+//! session row, connections whose JSON differs, and new connections (a taken connection id
+//! fails the insert and so the change). What two controllers race on is thus decided by the
+//! database.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use postern_controller::sessions::{
+    RecordChange, RecordVisit, Session, SessionError, SessionRecord, SessionRecords,
+    SessionSecrets, StoredConnection, StoredSession,
+};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::{Backend, Db};
+use crate::seal::SealingKey;
+
+/// Session records in a database.
+#[derive(Debug)]
+pub struct SqlSessions {
+    db: Db,
+    key: SealingKey,
+}
+
+/// A record as read, with its connections as stored (to tell which changed).
+struct Loaded {
+    record: SessionRecord,
+    connections: Vec<StoredConnection>,
+}
+
+impl SqlSessions {
+    /// Records in `db` (migrated), sealing secrets with `key`.
+    pub fn new(db: Db, key: SealingKey) -> Self {
+        Self { db, key }
+    }
+
+    async fn load(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        for_update: bool,
+    ) -> Result<Option<Loaded>, SessionError> {
+        let lock = match (for_update, self.db.backend) {
+            (true, Backend::Postgres) => " FOR UPDATE",
+            _ => "",
+        };
+        let query = format!("SELECT body, secrets FROM sessions WHERE id = $1{lock}");
+        let Some(row) = sqlx::query(&query)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query("SELECT body FROM connections WHERE session_id = $1 ORDER BY ord")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(storage)?;
+        let connections = rows
+            .iter()
+            .map(|row| decode::<StoredConnection>(id, row, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        let record = self.record(id, &row, 0, connections.clone())?;
+        Ok(Some(Loaded {
+            record,
+            connections,
+        }))
+    }
+
+    /// A record from a session row whose columns `body` and `secrets` are at `body` and
+    /// `body + 1`, and its connections.
+    fn record(
+        &self,
+        id: &str,
+        row: &AnyRow,
+        body: usize,
+        connections: Vec<StoredConnection>,
+    ) -> Result<SessionRecord, SessionError> {
+        let stored: StoredSession = decode(id, row, body)?;
+        let sealed: String = row.try_get(body + 1).map_err(storage)?;
+        let secrets = self
+            .key
+            .open(id, &sealed)
+            .map_err(|e| corrupt(id, e.to_string()))?;
+        let secrets: SessionSecrets =
+            serde_json::from_slice(&secrets).map_err(|e| corrupt(id, e.to_string()))?;
+        SessionRecord::from_stored(stored, &secrets, connections)
+    }
+
+    /// The session row's values: status, terminated time, body, sealed secrets.
+    fn session_row(
+        &self,
+        record: &SessionRecord,
+    ) -> Result<(SessionRow, Vec<StoredConnection>), SessionError> {
+        let (stored, secrets, connections) = record.to_stored();
+        let id = &stored.id;
+        let secrets = serde_json::to_vec(&secrets).map_err(|e| corrupt(id, e.to_string()))?;
+        let row = SessionRow {
+            status: stored.status.clone(),
+            created_ns: nanos(stored.created_time),
+            terminated_ns: record.session.terminated_at().map(nanos),
+            secrets: self
+                .key
+                .seal(id, &secrets)
+                .map_err(|e| SessionError::Storage(e.to_string()))?,
+            body: serde_json::to_string(&stored).map_err(|e| corrupt(id, e.to_string()))?,
+        };
+        Ok((row, connections))
+    }
+
+    /// Writes a changed record back: its row, changed connections, new connections.
+    async fn write(
+        &self,
+        conn: &mut AnyConnection,
+        record: &SessionRecord,
+        before: &[StoredConnection],
+    ) -> Result<(), SessionError> {
+        let id = &record.session.id;
+        let (row, connections) = self.session_row(record)?;
+        sqlx::query(
+            "UPDATE sessions SET status = $1, terminated_ns = $2, body = $3, secrets = $4 \
+             WHERE id = $5",
+        )
+        .bind(row.status)
+        .bind(row.terminated_ns)
+        .bind(row.body)
+        .bind(row.secrets)
+        .bind(id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+        for (ord, connection) in connections.iter().enumerate() {
+            if before.get(ord) == Some(connection) {
+                continue;
+            }
+            let body = serde_json::to_string(connection).map_err(|e| corrupt(id, e.to_string()))?;
+            if ord < before.len() {
+                sqlx::query("UPDATE connections SET body = $1 WHERE id = $2")
+                    .bind(body)
+                    .bind(connection.id.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(storage)?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO connections (id, session_id, ord, body) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(connection.id.as_str())
+                .bind(id.as_str())
+                .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+                .bind(body)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| match e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        SessionError::IdsExhausted
+                    }
+                    other => storage(other),
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct SessionRow {
+    status: String,
+    created_ns: i64,
+    terminated_ns: Option<i64>,
+    body: String,
+    secrets: String,
+}
+
+#[async_trait]
+impl SessionRecords for SqlSessions {
+    async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError> {
+        let (row, connections) = self.session_row(&record)?;
+        let mut tx = self.db.pool.begin().await.map_err(storage)?;
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(record.session.id.as_str())
+        .bind(row.status)
+        .bind(row.created_ns)
+        .bind(row.terminated_ns)
+        .bind(row.body)
+        .bind(row.secrets)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage)?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        if !connections.is_empty() {
+            self.write(&mut tx, &record, &[]).await?;
+        }
+        tx.commit().await.map_err(storage)?;
+        Ok(true)
+    }
+
+    async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
+        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
+        let loaded = self.load(&mut conn, id, false).await?;
+        if let Some(loaded) = &loaded {
+            visit(&loaded.record);
+        }
+        Ok(loaded.is_some())
+    }
+
+    async fn list(&self) -> Result<Vec<Session>, SessionError> {
+        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
+        let rows = sqlx::query(
+            "SELECT id, body, secrets FROM sessions ORDER BY created_ns DESC, seq DESC",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(storage)?;
+        let connection_rows =
+            sqlx::query("SELECT session_id, body FROM connections ORDER BY session_id, ord")
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(storage)?;
+        let mut connections: HashMap<String, Vec<StoredConnection>> = HashMap::new();
+        for row in &connection_rows {
+            let session_id: String = row.try_get(0).map_err(storage)?;
+            let connection = decode(&session_id, row, 1)?;
+            connections.entry(session_id).or_default().push(connection);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0).map_err(storage)?;
+                let connections = connections.remove(&id).unwrap_or_default();
+                Ok(self.record(&id, row, 1, connections)?.session)
+            })
+            .collect()
+    }
+
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
+        let mut tx = self.db.pool.begin().await.map_err(storage)?;
+        let mut loaded = self
+            .load(&mut tx, id, true)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        change(&mut loaded.record)?;
+        self.write(&mut tx, &loaded.record, &loaded.connections)
+            .await?;
+        tx.commit().await.map_err(storage)
+    }
+
+    async fn update_by_connection(
+        &self,
+        connection_id: &str,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
+        let row = sqlx::query("SELECT session_id FROM connections WHERE id = $1")
+            .bind(connection_id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))?;
+        let session_id: String = row.try_get(0).map_err(storage)?;
+        self.update(&session_id, change).await
+    }
+
+    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
+        let rows = sqlx::query("SELECT id FROM sessions WHERE status <> 'terminated'")
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(storage)?;
+        for row in rows {
+            let id: String = row.try_get(0).map_err(storage)?;
+            if let Err(error) = self.update(&id, change).await {
+                tracing::warn!(session_id = %id, %error, "session not updated");
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError> {
+        // Connections go with their session (ON DELETE CASCADE).
+        let deleted = sqlx::query(
+            "DELETE FROM sessions WHERE terminated_ns IS NOT NULL AND terminated_ns < $1",
+        )
+        .bind(nanos(cutoff))
+        .execute(&self.db.pool)
+        .await
+        .map_err(storage)?
+        .rows_affected();
+        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+    }
+}
+
+/// Column `index` of `row`, a JSON text, as `T`.
+fn decode<T: serde::de::DeserializeOwned>(
+    id: &str,
+    row: &AnyRow,
+    index: usize,
+) -> Result<T, SessionError> {
+    let text: String = row.try_get(index).map_err(storage)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(id, e.to_string()))
+}
+
+/// Nanoseconds since the Unix epoch (0 before it, saturating far after).
+fn nanos(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn storage(error: sqlx::Error) -> SessionError {
+    SessionError::Storage(error.to_string())
+}
+
+fn corrupt(id: &str, what: String) -> SessionError {
+    SessionError::Corrupt {
+        id: id.to_owned(),
+        what,
+    }
+}
