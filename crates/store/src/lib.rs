@@ -4,8 +4,9 @@
 //! [`SqlSessions`] keeps session records in it, their secrets sealed under a [`SealingKey`]
 //! that is never stored in the database.
 //!
-//! Built so far: session records (they pass the controller's session conformance suite on
-//! SQLite). Not yet: resources, auth tokens, `postern database`, and wiring into `postern dev`
+//! Built so far: session records. They pass the controller's session conformance suite on
+//! SQLite and on PostgreSQL, where two stores on one database (two controllers) admit exactly
+//! a session's connection limit between them. Not yet: resources, auth tokens, `postern database`, and wiring into `postern dev`
 //! and `postern server` (issue 11).
 
 mod db;

@@ -1,0 +1,274 @@
+//! The session lifecycle conformance suite on PostgreSQL: each case gets a throwaway cluster
+//! of its own (Debian's `initdb`/`pg_ctl`, on 127.0.0.1 and a free port, as the `postgres`
+//! user when the tests run as root), stopped and deleted when the case's records are dropped.
+//! Two stores on one cluster stand in for two controllers.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use postern_controller::sessions::conformance::{dev_target_session, Open};
+use postern_controller::sessions::{
+    RecordChange, RecordVisit, Session, SessionError, SessionRecord, SessionRecords, SessionStore,
+    DEFAULT_MAX_DURATION,
+};
+use postern_store::{Db, SealingKey, SqlSessions};
+
+/// A PostgreSQL cluster in a temporary directory; stopped and removed on drop.
+struct Cluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl Cluster {
+    fn start() -> Result<Self, String> {
+        let bin = postgres_bin()?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let as_postgres = is_root();
+        if as_postgres {
+            let uid = user_id("postgres")?;
+            chown_all(dir.path(), uid)?;
+        }
+        let data = dir.path().join("data");
+        let port = free_port()?;
+        let cluster = Self {
+            dir,
+            port,
+            as_postgres,
+        };
+        cluster.run(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            cluster.dir.path().display()
+        );
+        cluster.run(
+            &bin.join("pg_ctl"),
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-o",
+                &options,
+                "-l",
+                &cluster.dir.path().join("log").display().to_string(),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        )?;
+        Ok(cluster)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Result<(), String> {
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        let output = command
+            .args(args)
+            .output()
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed: {}{}",
+                program.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Ok(bin) = postgres_bin() {
+            let data = self.dir.path().join("data").display().to_string();
+            let _ = self.run(
+                &bin.join("pg_ctl"),
+                &["-D", &data, "-m", "immediate", "stop"],
+            );
+        }
+    }
+}
+
+/// Debian's PostgreSQL binaries: the newest `/usr/lib/postgresql/*/bin`.
+fn postgres_bin() -> Result<PathBuf, String> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| format!("PostgreSQL is not installed (apt-get install postgresql): {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .ok_or_else(|| "no initdb under /usr/lib/postgresql (apt-get install postgresql)".into())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn user_id(name: &str) -> Result<u32, String> {
+    let output = Command::new("id")
+        .args(["-u", name])
+        .output()
+        .map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| format!("no user {name} to run PostgreSQL as"))
+}
+
+fn chown_all(dir: &Path, uid: u32) -> Result<(), String> {
+    std::os::unix::fs::chown(dir, Some(uid), None).map_err(|e| e.to_string())
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+/// Records that keep their cluster alive.
+struct OnCluster {
+    records: SqlSessions,
+    _cluster: Arc<Cluster>,
+}
+
+#[async_trait]
+impl SessionRecords for OnCluster {
+    async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError> {
+        self.records.insert(record).await
+    }
+    async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
+        self.records.read(id, visit).await
+    }
+    async fn list(&self) -> Result<Vec<Session>, SessionError> {
+        self.records.list().await
+    }
+    async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
+        self.records.update(id, change).await
+    }
+    async fn update_by_connection(
+        &self,
+        connection_id: &str,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
+        self.records
+            .update_by_connection(connection_id, change)
+            .await
+    }
+    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
+        self.records.update_live(change).await
+    }
+    async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError> {
+        self.records.delete_terminated(cutoff).await
+    }
+}
+
+async fn records_on(cluster: &Arc<Cluster>, key: &[u8]) -> Result<OnCluster, String> {
+    let db = Db::connect(&cluster.url())
+        .await
+        .map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    let key = SealingKey::from_bytes(key).map_err(|e| e.to_string())?;
+    Ok(OnCluster {
+        records: SqlSessions::new(db, key),
+        _cluster: Arc::clone(cluster),
+    })
+}
+
+struct Postgres;
+
+#[async_trait]
+impl Open for Postgres {
+    async fn open(&self) -> Result<Arc<dyn SessionRecords>, SessionError> {
+        let failed = |e: String| SessionError::Storage(e);
+        let cluster = Arc::new(
+            tokio::task::spawn_blocking(Cluster::start)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+                .map_err(failed)?,
+        );
+        let (_, key) = SealingKey::generate().map_err(|e| failed(e.to_string()))?;
+        Ok(Arc::new(records_on(&cluster, &key).await.map_err(failed)?))
+    }
+}
+
+postern_controller::session_records_conformance!(Postgres);
+
+/// Two controllers on one database, 20 clients racing for connections of one session with a
+/// limit of 3: exactly 3 are admitted.
+#[tokio::test]
+async fn two_controllers_admit_exactly_the_connection_limit() {
+    let cluster = Arc::new(
+        tokio::task::spawn_blocking(Cluster::start)
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    let (_, key) = SealingKey::generate().unwrap();
+    let stores: Vec<SessionStore> = [
+        records_on(&cluster, &key).await.unwrap(),
+        records_on(&cluster, &key).await.unwrap(),
+    ]
+    .into_iter()
+    .map(|records| SessionStore::with_records(Arc::new(records), postern_authority::system_clock()))
+    .collect();
+    let new = dev_target_session(
+        "tcp://127.0.0.1:22",
+        22,
+        vec!["127.0.0.1:9202".into()],
+        3,
+        DEFAULT_MAX_DURATION,
+    );
+    let id = stores[0].authorize_session(new).await.unwrap().session.id;
+    let tofu = postern_wire::TofuToken::generate();
+    use postern_authority::SessionAuthority;
+    stores[1].activate_session(&id, &tofu).await.unwrap();
+
+    let mut racers = Vec::new();
+    for n in 0..20 {
+        let store = stores[n % 2].clone();
+        let id = id.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .authorize_connection(&id, "w_1234567890")
+                .await
+                .is_ok()
+        }));
+    }
+    let mut admitted = 0;
+    for racer in racers {
+        admitted += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(admitted, 3);
+    let session = stores[0].get(&id).await.unwrap().unwrap();
+    assert_eq!(session.connections.len(), 3);
+}
