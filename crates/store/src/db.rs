@@ -108,8 +108,8 @@ impl Db {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
-            for statement in statements {
-                tx.execute(*statement).await?;
+            for statement in &statements {
+                tx.execute(statement.as_str()).await?;
             }
             sqlx::query("INSERT INTO postern_schema (version) VALUES ($1)")
                 .bind(version)
@@ -138,59 +138,44 @@ impl Db {
     }
 }
 
-/// Migrations by version. The backends differ only in how an auto-numbered key is declared.
-fn migrations(backend: Backend) -> Vec<(i64, &'static [&'static str])> {
-    match backend {
-        Backend::Sqlite => vec![(1, V1_SQLITE)],
-        Backend::Postgres => vec![(1, V1_POSTGRES)],
-    }
+/// Migrations by version, for `backend`.
+fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
+    // The backends differ only in how an auto-numbered key is declared.
+    let auto_key = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    vec![(1, v1(auto_key))]
 }
 
 /// Sessions: one row each (the record as JSON, its secrets sealed) and one row per
 /// connection. `seq` orders sessions created in the same nanosecond; times are nanoseconds
 /// since the Unix epoch.
-const V1_SQLITE: &[&str] = &[
-    "CREATE TABLE sessions (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        status TEXT NOT NULL,
-        created_ns BIGINT NOT NULL,
-        terminated_ns BIGINT,
-        body TEXT NOT NULL,
-        secrets TEXT NOT NULL
-    )",
-    V1_SESSIONS_CREATED,
-    V1_SESSIONS_TERMINATED,
-    V1_CONNECTIONS,
-    V1_CONNECTIONS_SESSION,
-];
-
-const V1_POSTGRES: &[&str] = &[
-    "CREATE TABLE sessions (
-        seq BIGSERIAL PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        status TEXT NOT NULL,
-        created_ns BIGINT NOT NULL,
-        terminated_ns BIGINT,
-        body TEXT NOT NULL,
-        secrets TEXT NOT NULL
-    )",
-    V1_SESSIONS_CREATED,
-    V1_SESSIONS_TERMINATED,
-    V1_CONNECTIONS,
-    V1_CONNECTIONS_SESSION,
-];
-
-const V1_SESSIONS_CREATED: &str = "CREATE INDEX sessions_created ON sessions (created_ns, seq)";
-const V1_SESSIONS_TERMINATED: &str = "CREATE INDEX sessions_terminated ON sessions (terminated_ns)";
-const V1_CONNECTIONS: &str = "CREATE TABLE connections (
-    id TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
-    ord BIGINT NOT NULL,
-    body TEXT NOT NULL
-)";
-const V1_CONNECTIONS_SESSION: &str =
-    "CREATE INDEX connections_session ON connections (session_id, ord)";
+fn v1(auto_key: &str) -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE sessions (
+                seq {auto_key},
+                id TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL,
+                created_ns BIGINT NOT NULL,
+                terminated_ns BIGINT,
+                body TEXT NOT NULL,
+                secrets TEXT NOT NULL
+            )"
+        ),
+        "CREATE INDEX sessions_created ON sessions (created_ns, seq)".into(),
+        "CREATE INDEX sessions_terminated ON sessions (terminated_ns)".into(),
+        "CREATE TABLE connections (
+            id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            ord BIGINT NOT NULL,
+            body TEXT NOT NULL
+        )"
+        .into(),
+        "CREATE INDEX connections_session ON connections (session_id, ord)".into(),
+    ]
+}
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {

@@ -42,6 +42,22 @@ async fn store_with_clock(o: &dyn Open) -> (SessionStore, ManualClock) {
     (SessionStore::with_records(records, clock.clock()), clock)
 }
 
+/// A new pending session's id.
+async fn authorized_id(store: &SessionStore, connection_limit: i32) -> String {
+    store
+        .authorize_session(new_session(connection_limit))
+        .await
+        .unwrap()
+        .session
+        .id
+}
+
+/// The ids `list` gives, in its order.
+async fn listed_ids(store: &SessionStore) -> Vec<String> {
+    let sessions = store.list().await.unwrap();
+    sessions.into_iter().map(|s| s.id).collect()
+}
+
 fn new_session(connection_limit: i32) -> NewSession {
     let workers = vec!["127.0.0.1:9202".into(), "worker.example.com:9202".into()];
     dev_target_session(
@@ -116,12 +132,7 @@ fn assert_history_well_formed(session: &Session) {
 
 /// An active session with one connection connected.
 async fn active_with_connection(store: &SessionStore, limit: i32) -> (String, TofuToken, String) {
-    let id = store
-        .authorize_session(new_session(limit))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let id = authorized_id(store, limit).await;
     let tofu = TofuToken::generate();
     store.activate_session(&id, &tofu).await.unwrap();
     let conn = store.authorize_connection(&id, WORKER).await.unwrap();
@@ -351,12 +362,7 @@ pub async fn cancel_checks_the_version_and_waits_for_the_open_connection(o: &dyn
 pub async fn session_cancel_from_a_client_ends_an_idle_session_at_once(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
     let mut canceled = store.canceled_sessions();
-    let id = store
-        .authorize_session(new_session(1))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let id = authorized_id(&store, 1).await;
     store.cancel_session(&id).await.unwrap();
     assert_eq!(canceled.try_recv(), Ok(id.clone()));
 
@@ -387,12 +393,7 @@ pub async fn an_expired_session_refuses_connections_and_times_out_once_its_conne
     let (store, clock) = store_with_clock(o).await;
     let mut canceled = store.canceled_sessions();
     let (id, _tofu, conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
-    let idle = store
-        .authorize_session(new_session(UNLIMITED_CONNECTIONS))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let idle = authorized_id(&store, UNLIMITED_CONNECTIONS).await;
     let expiration = store.get(&id).await.unwrap().unwrap().expiration_time;
 
     store
@@ -452,12 +453,7 @@ pub async fn an_expired_session_refuses_connections_and_times_out_once_its_conne
 
 pub async fn a_second_client_with_another_tofu_token_is_refused(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
-    let id = store
-        .authorize_session(new_session(UNLIMITED_CONNECTIONS))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let id = authorized_id(&store, UNLIMITED_CONNECTIONS).await;
     let first = TofuToken::parse("aaaaaaaaaaaaaaaaaaaa").unwrap();
     let second = TofuToken::parse("aaaaaaaaaaaaaaaaaaab").unwrap();
     store.activate_session(&id, &first).await.unwrap();
@@ -691,33 +687,12 @@ pub async fn list_is_newest_first(o: &dyn Open) {
     let mut ids = Vec::new();
     for i in 0..3 {
         clock.set(start + Duration::from_secs(i));
-        ids.push(
-            store
-                .authorize_session(new_session(1))
-                .await
-                .unwrap()
-                .session
-                .id,
-        );
+        ids.push(authorized_id(&store, 1).await);
     }
     // Same instant: creation order still decides.
-    ids.push(
-        store
-            .authorize_session(new_session(1))
-            .await
-            .unwrap()
-            .session
-            .id,
-    );
+    ids.push(authorized_id(&store, 1).await);
     ids.reverse();
-    let listed: Vec<_> = store
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(listed, ids);
+    assert_eq!(listed_ids(&store).await, ids);
 }
 
 pub async fn bad_requests_are_refused_before_anything_is_issued(o: &dyn Open) {
@@ -754,19 +729,9 @@ pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open)
         .unwrap();
     store.cancel_session(&old).await.unwrap();
     clock.set(start + Duration::from_secs(600));
-    let recent = store
-        .authorize_session(new_session(1))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let recent = authorized_id(&store, 1).await;
     store.cancel_session(&recent).await.unwrap();
-    let live = store
-        .authorize_session(new_session(1))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let live = authorized_id(&store, 1).await;
 
     clock.set(start + retention);
     assert_eq!(store.delete_terminated(retention).await.unwrap(), 0);
@@ -780,14 +745,7 @@ pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open)
             .unwrap_err(),
         AuthorityError::ConnectionNotFound(old_conn.clone())
     );
-    let left: Vec<String> = store
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
-    assert_eq!(left, [live.clone(), recent.clone()]);
+    assert_eq!(listed_ids(&store).await, [live.clone(), recent.clone()]);
 
     // Live sessions stay however old they are.
     clock.set(start + Duration::from_secs(365 * 24 * 3600));
