@@ -57,6 +57,26 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// A controller and a worker in one process, with Boundary's dev IDs.
     Dev(crate::dev::DevOptions),
+    /// Print postern's version.
+    Version,
+    /// Print a shell completion script: `postern completion bash > /etc/bash_completion.d/postern`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The completion script for `shell`. It completes the `--flag` spelling; postern accepts
+/// Boundary's `-flag` too.
+pub fn completion(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "postern",
+        &mut out,
+    );
+    out
 }
 
 /// Rewrites `-word` flags to `--word` (Boundary's style), leaving short flags, values such as
@@ -233,6 +253,28 @@ mod tests {
         assert_eq!(timeout("postern proxy -authz x -inactive-timeout -1"), None);
         assert_eq!(timeout("postern proxy -authz x"), None);
         assert!(parse("postern proxy -authz x -inactive-timeout soon").is_err());
+    }
+
+    #[test]
+    fn version_and_completions() {
+        assert!(matches!(
+            parse("postern version").unwrap().command,
+            Command::Version
+        ));
+        let refused = parse("postern -version").unwrap_err();
+        assert_eq!(refused.kind(), clap::error::ErrorKind::DisplayVersion);
+        assert!(refused.to_string().contains(env!("CARGO_PKG_VERSION")));
+        let Command::Completion { shell } = parse("postern completion bash").unwrap().command
+        else {
+            panic!("not completion")
+        };
+        let script = String::from_utf8(completion(shell)).unwrap();
+        assert!(
+            script.contains("authorize-session"),
+            "subcommands are completed"
+        );
+        assert!(script.contains("--target-session-connection-limit"));
+        assert!(parse("postern completion tcsh").is_err());
     }
 
     #[test]

@@ -46,6 +46,22 @@ fn main() -> ExitCode {
         Command::HostSets(command) => report(command.run()),
         Command::Hosts(command) => report(command.run()),
         Command::Sessions(command) => report(command.run()),
+        Command::Version => {
+            println!("postern {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Completion { shell } => {
+            let script = cli::completion(shell);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                // `| head` closing the pipe early is no failure.
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("Error: cannot write the completion script: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
