@@ -28,10 +28,13 @@ pub struct SqlSessions {
     key: SealingKey,
 }
 
-/// A record as read, with its connections as stored (to tell which changed).
+/// A record in its stored parts.
+type Parts = (StoredSession, SessionSecrets, Vec<StoredConnection>);
+
+/// A record as read, with its stored parts (to write back only what a change changed).
 struct Loaded {
     record: SessionRecord,
-    connections: Vec<StoredConnection>,
+    before: Parts,
 }
 
 impl SqlSessions {
@@ -68,11 +71,9 @@ impl SqlSessions {
             .iter()
             .map(|row| decode::<StoredConnection>(id, row, 0))
             .collect::<Result<Vec<_>, _>>()?;
-        let record = self.record(id, &row, 0, connections.clone())?;
-        Ok(Some(Loaded {
-            record,
-            connections,
-        }))
+        let record = self.record(id, &row, 0, connections)?;
+        let before = record.to_stored();
+        Ok(Some(Loaded { record, before }))
     }
 
     /// A record from a session row whose columns `body` and `secrets` are at `body` and
@@ -99,11 +100,12 @@ impl SqlSessions {
     fn session_row(
         &self,
         record: &SessionRecord,
-    ) -> Result<(SessionRow, Vec<StoredConnection>), SessionError> {
-        let (stored, secrets, connections) = record.to_stored();
+        stored: &StoredSession,
+        secrets: &SessionSecrets,
+    ) -> Result<SessionRow, SessionError> {
         let id = &stored.id;
-        let secrets = serde_json::to_vec(&secrets).map_err(|e| corrupt(id, e.to_string()))?;
-        let row = SessionRow {
+        let secrets = serde_json::to_vec(secrets).map_err(|e| corrupt(id, e.to_string()))?;
+        Ok(SessionRow {
             status: stored.status.clone(),
             created_ns: nanos(stored.created_time),
             terminated_ns: record.session.terminated_at().map(nanos),
@@ -111,20 +113,24 @@ impl SqlSessions {
                 .key
                 .seal(id, &secrets)
                 .map_err(|e| SessionError::Storage(e.to_string()))?,
-            body: serde_json::to_string(&stored).map_err(|e| corrupt(id, e.to_string()))?,
-        };
-        Ok((row, connections))
+            body: serde_json::to_string(stored).map_err(|e| corrupt(id, e.to_string()))?,
+        })
     }
 
-    /// Writes a changed record back: its row, changed connections, new connections.
+    /// Writes a changed record back: its row if it changed (most worker reports change one
+    /// connection only), then the connections that changed.
     async fn write(
         &self,
         conn: &mut AnyConnection,
         record: &SessionRecord,
-        before: &[StoredConnection],
+        before: &Parts,
     ) -> Result<(), SessionError> {
         let id = &record.session.id;
-        let (row, connections) = self.session_row(record)?;
+        let (stored, secrets, connections) = record.to_stored();
+        if (&stored, &secrets) == (&before.0, &before.1) {
+            return write_connections(conn, id, &connections, &before.2).await;
+        }
+        let row = self.session_row(record, &stored, &secrets)?;
         sqlx::query(
             "UPDATE sessions SET status = $1, terminated_ns = $2, body = $3, secrets = $4 \
              WHERE id = $5",
@@ -137,38 +143,48 @@ impl SqlSessions {
         .execute(&mut *conn)
         .await
         .map_err(storage)?;
-        for (ord, connection) in connections.iter().enumerate() {
-            if before.get(ord) == Some(connection) {
-                continue;
-            }
-            let body = serde_json::to_string(connection).map_err(|e| corrupt(id, e.to_string()))?;
-            if ord < before.len() {
-                sqlx::query("UPDATE connections SET body = $1 WHERE id = $2")
-                    .bind(body)
-                    .bind(connection.id.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
-            } else {
-                sqlx::query(
-                    "INSERT INTO connections (id, session_id, ord, body) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(connection.id.as_str())
-                .bind(id.as_str())
-                .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+        write_connections(conn, id, &connections, &before.2).await
+    }
+}
+
+/// Writes the connections that differ from `before` (updated in place) and the new ones
+/// after it (inserted: a taken connection id fails the insert).
+async fn write_connections(
+    conn: &mut AnyConnection,
+    session_id: &str,
+    connections: &[StoredConnection],
+    before: &[StoredConnection],
+) -> Result<(), SessionError> {
+    for (ord, connection) in connections.iter().enumerate() {
+        if before.get(ord) == Some(connection) {
+            continue;
+        }
+        let body =
+            serde_json::to_string(connection).map_err(|e| corrupt(session_id, e.to_string()))?;
+        if ord < before.len() {
+            sqlx::query("UPDATE connections SET body = $1 WHERE id = $2")
                 .bind(body)
+                .bind(connection.id.as_str())
                 .execute(&mut *conn)
                 .await
-                .map_err(|e| match e {
-                    sqlx::Error::Database(db) if db.is_unique_violation() => {
-                        SessionError::IdsExhausted
-                    }
-                    other => storage(other),
-                })?;
-            }
+                .map_err(storage)?;
+        } else {
+            sqlx::query(
+                "INSERT INTO connections (id, session_id, ord, body) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(connection.id.as_str())
+            .bind(session_id)
+            .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+            .bind(body)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => SessionError::IdsExhausted,
+                other => storage(other),
+            })?;
         }
-        Ok(())
     }
+    Ok(())
 }
 
 struct SessionRow {
@@ -182,7 +198,8 @@ struct SessionRow {
 #[async_trait]
 impl SessionRecords for SqlSessions {
     async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError> {
-        let (row, connections) = self.session_row(&record)?;
+        let (stored, secrets, connections) = record.to_stored();
+        let row = self.session_row(&record, &stored, &secrets)?;
         let mut tx = self.db.pool.begin().await.map_err(storage)?;
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets) \
@@ -202,9 +219,7 @@ impl SessionRecords for SqlSessions {
         if !inserted {
             return Ok(false);
         }
-        if !connections.is_empty() {
-            self.write(&mut tx, &record, &[]).await?;
-        }
+        write_connections(&mut tx, &record.session.id, &connections, &[]).await?;
         tx.commit().await.map_err(storage)?;
         Ok(true)
     }
@@ -253,8 +268,7 @@ impl SessionRecords for SqlSessions {
             .await?
             .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         change(&mut loaded.record)?;
-        self.write(&mut tx, &loaded.record, &loaded.connections)
-            .await?;
+        self.write(&mut tx, &loaded.record, &loaded.before).await?;
         tx.commit().await.map_err(storage)
     }
 

@@ -53,6 +53,7 @@ impl From<NameUpdate> for NamePatch {
 /// An action a kind adds (`:authenticate`, `:authorize-session`): it checks its caller
 /// itself, since some are open to anonymous callers.
 pub type KindAction = fn(ActionCall) -> ActionFuture;
+pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Json<Value>, ApiError>> + Send>>;
 
 /// One call of a kind's own action.
 #[derive(Debug)]
@@ -65,7 +66,6 @@ pub struct ActionCall {
     pub id: String,
     pub body: JsonBody,
 }
-pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Json<Value>, ApiError>> + Send>>;
 
 /// The routes of kind `K`, with its own actions by name.
 pub fn routes<K: Resource>(actions: &'static [(&'static str, KindAction)]) -> Router<ApiState> {
