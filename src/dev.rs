@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use postern_api::ConnectionLimit;
 use postern_controller::api::{router, ApiState};
-use postern_controller::resources::{DevSeed, MemoryStore, ResourceError};
-use postern_controller::sessions::SessionStore;
+use postern_controller::resources::{DevSeed, ResourceError, Resources};
+use postern_controller::sessions::{system_clock, SessionStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
@@ -119,7 +119,7 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DevEr
 /// Runs the dev controller and worker until `shutdown`.
 pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(), DevError> {
     let (api_addr, proxy_addr) = validate(&options)?;
-    let resources = MemoryStore::dev(&DevSeed {
+    let seed = DevSeed {
         login_name: options.login_name.clone(),
         password: options.password.clone(),
         unprivileged_login_name: "user".into(),
@@ -128,7 +128,8 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         target_default_port: options.target_default_port,
         target_session_connection_limit: options.target_session_connection_limit,
         target_session_max_seconds: options.target_session_max_seconds,
-    })?;
+    };
+    let resources = Resources::memory_dev(&seed, system_clock()).await?;
     let api_listener = bind("controller API", api_addr).await?;
     let proxy_listener = bind("worker proxy", proxy_addr).await?;
     let api_addr = api_listener.local_addr().map_err(DevError::Api)?;

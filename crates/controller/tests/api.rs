@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use postern_authority::ManualClock;
 use postern_controller::api::{router, ApiState, LoginThrottle, ThrottlePolicy};
-use postern_controller::resources::{DevSeed, MemoryStore};
+use postern_controller::resources::{DevSeed, Resources};
 use postern_controller::sessions::SessionStore;
 use postern_controller_client::api::ApiClient;
 use postern_controller_client::config::TokenSecret;
@@ -207,8 +207,11 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 }
 
 /// The API state over the dev resources.
-fn dev_state() -> ApiState {
-    let resources = MemoryStore::dev(&DevSeed::default()).unwrap();
+async fn dev_state() -> ApiState {
+    let clock = postern_authority::system_clock();
+    let resources = Resources::memory_dev(&DevSeed::default(), clock)
+        .await
+        .unwrap();
     ApiState::new(
         Arc::new(resources),
         SessionStore::new(),
@@ -218,7 +221,7 @@ fn dev_state() -> ApiState {
 
 /// Serves the API over the dev resources; returns an anonymous client.
 async fn start() -> Client {
-    start_with(dev_state()).await
+    start_with(dev_state().await).await
 }
 
 /// Serves the API over `state` as `postern dev` does (with the callers' addresses).
@@ -258,7 +261,7 @@ async fn failed_logins_are_throttled_alike_for_known_and_unknown_names() {
     };
     let state = ApiState {
         login_throttle: Arc::new(LoginThrottle::new(policy, clock.clock())),
-        ..dev_state()
+        ..dev_state().await
     };
     let anon = start_with(state).await;
     let path = format!("/v1/auth-methods/{AUTH_METHOD}:authenticate");

@@ -1,10 +1,10 @@
-//! The resource store conformance suite (`resources::conformance`) on `MemoryStore`, the store
-//! of `postern dev`.
+//! The resource store conformance suite (`resources::conformance`) on the in-memory
+//! resources of `postern dev`.
 
 use std::sync::Arc;
 
 use postern_controller::resources::conformance::Open;
-use postern_controller::resources::{DevSeed, MemoryStore, ResourceError, ResourceStore};
+use postern_controller::resources::{DevSeed, ResourceError, ResourceStore, Resources};
 use postern_controller::sessions::Clock;
 
 struct Memory;
@@ -16,7 +16,7 @@ impl Open for Memory {
         seed: &DevSeed,
         clock: Clock,
     ) -> Result<Arc<dyn ResourceStore>, ResourceError> {
-        Ok(Arc::new(MemoryStore::dev_with_clock(seed, clock)?))
+        Ok(Arc::new(Resources::memory_dev(seed, clock).await?))
     }
 }
 

@@ -143,7 +143,7 @@ pub struct TargetPatch {
     pub session_connection_limit: Option<i32>,
 }
 
-/// What `postern dev` seeds (its flags); see `MemoryStore::dev` for the generated ids.
+/// What `postern dev` seeds (its flags); see `dev_seed` for the generated ids.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DevSeed {
     pub login_name: String,

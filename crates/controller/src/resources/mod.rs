@@ -1,9 +1,10 @@
 //! The controller's resources: scopes, password auth methods, users, accounts, auth tokens,
 //! static host catalogs, host sets, hosts and tcp targets.
 //!
-//! The HTTP API reaches them only through the async [`ResourceStore`] trait: the in-memory
-//! [`MemoryStore`] of `postern dev` now, a durable store beside it, both held to the same
-//! rules by the [`conformance`] suite. What differs between kinds is data ([`KindId`]: name,
+//! The HTTP API reaches them only through the async [`ResourceStore`] trait, which
+//! [`Resources`] implements over a [`ResourceRecords`] backend: [`MemoryResources`] for
+//! `postern dev`, or a database (`postern-store`). Every rule between items is written once,
+//! in [`ResourceState`], and every backend is held to them by the [`conformance`] suite. What differs between kinds is data ([`KindId`]: name,
 //! collection, parent, members, actions) and each kind's typed face ([`Kind`]: the model
 //! struct of [`postern_api::items`], serialising to Boundary's JSON field names, and the `New<Kind>` /
 //! `<Kind>Patch` values of [`input`] that create and change it). Every update is checked
@@ -14,7 +15,7 @@
 //! picks the host and endpoint that `authorize-session` hands to the session store.
 //!
 //! Passwords are stored only as Argon2id hashes (checked off the async threads and outside
-//! the store's lock), token secrets as SHA-256 digests, both compared in constant time
+//! a backend's lock), token secrets as SHA-256 digests, both compared in constant time
 //! (`secret`). Failed logins are throttled by the API (`api::throttle`).
 
 use std::time::Duration;
@@ -25,9 +26,13 @@ pub mod conformance;
 mod ids;
 mod input;
 mod kind;
-mod memory;
+mod plan;
+mod records;
 mod secret;
 mod seed;
+mod state;
+mod store;
+mod tokens;
 mod validate;
 
 pub use ids::{
@@ -40,17 +45,21 @@ pub use input::{
     ScopePatch, TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
 };
 pub use kind::{Actions, Item, ItemPatch, Kind, KindId, ListAccess, Members, NewItem, Parent};
-pub use memory::MemoryStore;
 pub use postern_api::items::{
     Account, AccountAttributes, AuthMethod, AuthToken, Host, HostAttributes, HostCatalog, HostSet,
     Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
     DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
 };
+pub use records::{MemoryResources, ResourceRecords, StateChange};
+pub use secret::{PasswordDigest, TokenDigest};
 pub use seed::{
     dev_seed, SeedStep, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID,
     DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID,
     DEV_USER_ACCOUNT_ID, DEV_USER_ID,
 };
+pub use state::{ResourceState, StoredItem};
+pub use store::Resources;
+pub use tokens::TokenRecord;
 
 /// What authorize-session needs from the store (see [`ResourceStore::plan_session`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,8 +164,8 @@ impl Change {
     }
 }
 
-/// Where the resources are kept: [`MemoryStore`] now, a durable store later. Every method is
-/// async so that a store may wait on a database; the memory store never waits.
+/// What the API asks of the resources; [`Resources`] is the implementation. Every method is
+/// async so that a store may wait on a database.
 ///
 /// Items come and go as kind-tagged values ([`Item`], [`NewItem`], [`ItemPatch`]); the typed
 /// helpers on `dyn ResourceStore` ([`get`](ResourceStore::get) and friends, e.g.

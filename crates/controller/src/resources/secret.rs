@@ -39,7 +39,7 @@ fn argon2() -> Argon2<'static> {
 /// (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`), which carries its own parameters and salt.
 /// Debug shows nothing of it.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct PasswordDigest(String);
+pub struct PasswordDigest(String);
 
 impl PasswordDigest {
     /// Hashes with Argon2id and a fresh random salt. CPU-heavy: call it off the async
@@ -57,10 +57,15 @@ impl PasswordDigest {
         Self(hash.unwrap_or_default())
     }
 
-    /// A hash as stored (a PHC string).
-    #[cfg(test)]
-    pub(crate) fn from_phc(phc: String) -> Self {
+    /// A hash as stored (a PHC string). Nothing is checked here: a malformed one matches no
+    /// password, and is replaced at the next login that could not happen.
+    pub fn from_phc(phc: String) -> Self {
         Self(phc)
+    }
+
+    /// The PHC string, to store.
+    pub fn phc(&self) -> &str {
+        &self.0
     }
 
     /// Whether `password` is the one hashed, by the parameters stored with the hash; the
@@ -97,10 +102,28 @@ impl fmt::Debug for PasswordDigest {
 }
 
 /// The digest of an auth token's secret part. Debug shows nothing of it.
-#[derive(Clone)]
-pub(crate) struct TokenDigest([u8; 32]);
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
 
 impl TokenDigest {
+    /// The digest as stored: 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A digest from [`TokenDigest::to_hex`]'s form; `None` for anything else.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 64 || !hex.is_ascii() {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
+
     pub(crate) fn of(secret: &str) -> Self {
         Self(Sha256::digest(secret.as_bytes()).into())
     }
@@ -181,6 +204,17 @@ mod tests {
         );
         assert!(TokenDigest::of(&secret).matches(&secret));
         assert!(!TokenDigest::of(&secret).matches(&new_token_secret()));
+    }
+
+    #[test]
+    fn token_digests_round_trip_through_hex_and_nothing_else() {
+        let digest = TokenDigest::of(&new_token_secret());
+        let hex = digest.to_hex();
+        assert_eq!(hex.len(), 64);
+        assert_eq!(TokenDigest::from_hex(&hex), Some(digest));
+        for bad in [&hex[..62], "", &"g".repeat(64), &format!("{}é", &hex[..62])] {
+            assert_eq!(TokenDigest::from_hex(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use model::{
     transition_allowed, Connection, ConnectionStatus, Scope, Session, SessionState,
     TerminationReason, WorkerInfo,
 };
+pub use postern_authority::system_clock;
 pub use records::{MemorySessions, RecordChange, RecordVisit, SessionRecord, SessionRecords};
 pub use store::{
     Clock, NewSession, SessionAuthorization, SessionStore, DEFAULT_MAX_DURATION,

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use rand::seq::SliceRandom;
 
-use super::super::{validate, ResourceError};
-use super::super::{Host, HostSet, SessionPlan, Target};
-use super::state::State;
+use super::state::ResourceState;
+use super::{validate, ResourceError};
+use super::{Host, HostSet, SessionPlan, Target};
 
-impl State {
+impl ResourceState {
     pub fn plan_session(
         &self,
         target_id: &str,

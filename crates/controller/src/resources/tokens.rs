@@ -4,13 +4,13 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
-use super::super::ids::AUTH_TOKEN_PREFIX;
-use super::super::input::NewUser;
-use super::super::kind::{KindId, NewItem};
-use super::super::secret::{new_token_secret, split_token, PasswordDigest, TokenDigest};
-use super::super::{Account, AuthMethod, AuthToken, User, AUTH_TOKEN_LIFETIME};
-use super::super::{Change, Principal, ResourceError};
-use super::state::{fresh_id, State, TokenRecord};
+use super::ids::AUTH_TOKEN_PREFIX;
+use super::input::NewUser;
+use super::kind::{KindId, NewItem};
+use super::secret::{new_token_secret, PasswordDigest, TokenDigest};
+use super::state::ResourceState;
+use super::{Account, AuthMethod, AuthToken, User, AUTH_TOKEN_LIFETIME};
+use super::{Change, ResourceError};
 
 /// The one answer to a wrong password or an unknown login, so neither can be told apart.
 const AUTHENTICATION_FAILED: &str = "authentication failed";
@@ -53,7 +53,7 @@ impl LoginCandidate {
     }
 }
 
-impl State {
+impl ResourceState {
     /// The account a login names in an auth method, or the decoy when there is none.
     pub fn login_candidate(
         &self,
@@ -64,7 +64,7 @@ impl State {
         let found = self
             .all::<Account>()
             .find(|a| a.auth_method_id == auth_method_id && a.attributes.login_name == login_name)
-            .and_then(|account| Some((account.id.clone(), self.passwords.get(&account.id)?)));
+            .and_then(|account| Some((account.id.clone(), self.password(&account.id)?)));
         Ok(match found {
             Some((account_id, digest)) => LoginCandidate {
                 account_id: Some(account_id),
@@ -77,61 +77,30 @@ impl State {
         })
     }
 
-    /// Issues a token for the account's user, after [`LoginCandidate::check`] passed; stores
-    /// the upgraded digest if there is one. An account that no user has yet gets a new,
-    /// unprivileged user in the auth method's scope (as Boundary does).
-    pub fn issue_token(
+    /// The user a login through `account_id` is for, once [`LoginCandidate::check`] passed;
+    /// stores the upgraded digest if there is one. An account that no user has yet gets a
+    /// new, unprivileged user in the auth method's scope (as Boundary does).
+    pub fn login_user(
         &mut self,
         auth_method_id: &str,
         account_id: &str,
         upgraded: Option<PasswordDigest>,
         now: DateTime<Utc>,
-    ) -> Result<AuthToken, ResourceError> {
-        let method = self.existing_as::<AuthMethod>(auth_method_id)?;
-        let scope_id = method.scope_id.clone();
+    ) -> Result<String, ResourceError> {
+        let scope_id = self
+            .existing_as::<AuthMethod>(auth_method_id)?
+            .scope_id
+            .clone();
         // The account may have gone while its password was checked.
         self.existing_as::<Account>(account_id)
             .map_err(|_| authentication_failed())?;
         if let Some(digest) = upgraded {
-            self.passwords.insert(account_id.to_owned(), digest);
+            self.set_password(account_id, digest);
         }
-        let account_id = account_id.to_owned();
-        let user_id = match self.account_owner(&account_id) {
-            Some(user_id) => user_id.to_owned(),
-            None => self.user_for_account(&scope_id, &account_id, now)?,
-        };
-
-        let id = fresh_id(AUTH_TOKEN_PREFIX, |id| self.tokens.contains_key(id))?;
-        let secret = new_token_secret();
-        let expiration = chrono::Duration::from_std(AUTH_TOKEN_LIFETIME)
-            .ok()
-            .and_then(|lifetime| now.checked_add_signed(lifetime))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        let token = AuthToken {
-            id: id.clone(),
-            scope_id: scope_id.clone(),
-            scope: self.scope_info(&scope_id),
-            token: String::new(),
-            user_id,
-            auth_method_id: auth_method_id.to_owned(),
-            account_id,
-            created_time: now,
-            updated_time: now,
-            approximate_last_used_time: now,
-            expiration_time: expiration,
-            authorized_actions: Vec::new(),
-        };
-        let digest = TokenDigest::of(&secret);
-        let mut issued = token.clone();
-        issued.token = format!("{id}_{secret}");
-        self.tokens.insert(
-            id,
-            TokenRecord {
-                token,
-                secret: digest,
-            },
-        );
-        Ok(issued)
+        match self.account_owner(account_id) {
+            Some(user_id) => Ok(user_id.to_owned()),
+            None => self.user_for_account(&scope_id, account_id, now),
+        }
     }
 
     fn user_for_account(
@@ -151,42 +120,63 @@ impl State {
         Ok(id.to_owned())
     }
 
-    /// Resolves `<id>_<secret>`; an expired token is dropped.
-    pub fn principal(
-        &mut self,
-        bearer_token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Principal, ResourceError> {
-        let Some((id, secret)) = split_token(bearer_token) else {
-            return Err(ResourceError::Unauthenticated(
-                "malformed auth token".into(),
-            ));
-        };
-        let invalid = || ResourceError::Unauthenticated("invalid auth token".into());
-        let record = self.tokens.get_mut(id).ok_or_else(invalid)?;
-        if !record.secret.matches(secret) {
-            return Err(invalid());
-        }
-        if record.token.expiration_time <= now {
-            self.tokens.remove(id);
-            return Err(ResourceError::Unauthenticated("auth token expired".into()));
-        }
-        record.token.approximate_last_used_time = now;
-        let user_id = record.token.user_id.clone();
-        self.existing_as::<User>(&user_id).map_err(|_| invalid())?;
-        let admin = self.admins.contains(&user_id);
-        Ok(Principal {
-            user_id,
-            auth_token_id: id.to_owned(),
-            admin,
-        })
+    /// Whether a token still stands for someone: its user, account and auth method exist
+    /// (deleting any of them revokes the tokens issued through it).
+    pub fn token_holds(&self, token: &AuthToken) -> bool {
+        self.existing_as::<User>(&token.user_id).is_ok()
+            && self.existing_as::<Account>(&token.account_id).is_ok()
+            && self
+                .existing_as::<AuthMethod>(&token.auth_method_id)
+                .is_ok()
     }
+}
 
-    pub fn logout(&mut self, auth_token_id: &str) -> Result<(), ResourceError> {
-        self.tokens
-            .remove(auth_token_id)
-            .map(drop)
-            .ok_or_else(|| ResourceError::not_found("auth token", auth_token_id))
+/// An auth token as a backend stores it: the token without its secret (and without `scope`,
+/// filled in when shown), and the secret's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub token: AuthToken,
+    pub secret: TokenDigest,
+}
+
+impl TokenRecord {
+    /// A new token for `user_id`, logged in through `account_id` of `auth_method_id` in
+    /// `scope_id`, with a fresh id; the issued token carries `<id>_<secret>`, the record only
+    /// the secret's digest.
+    pub fn mint(
+        user_id: String,
+        account_id: String,
+        auth_method_id: String,
+        scope_id: String,
+        now: DateTime<Utc>,
+    ) -> (Self, AuthToken) {
+        let id = super::ids::new_id(AUTH_TOKEN_PREFIX);
+        let secret = new_token_secret();
+        let expiration = chrono::Duration::from_std(AUTH_TOKEN_LIFETIME)
+            .ok()
+            .and_then(|lifetime| now.checked_add_signed(lifetime))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let token = AuthToken {
+            id: id.clone(),
+            scope_id,
+            scope: Default::default(),
+            token: String::new(),
+            user_id,
+            auth_method_id,
+            account_id,
+            created_time: now,
+            updated_time: now,
+            approximate_last_used_time: now,
+            expiration_time: expiration,
+            authorized_actions: Vec::new(),
+        };
+        let mut issued = token.clone();
+        issued.token = format!("{id}_{secret}");
+        let record = Self {
+            token,
+            secret: TokenDigest::of(&secret),
+        };
+        (record, issued)
     }
 }
 
@@ -195,15 +185,19 @@ mod tests {
     use argon2::password_hash::{PasswordHasher, SaltString};
     use argon2::{Algorithm, Argon2, Params, Version};
 
-    use super::super::super::{DevSeed, ResourceStore, DEV_ADMIN_ACCOUNT_ID, DEV_AUTH_METHOD_ID};
-    use super::super::MemoryStore;
+    use super::super::{
+        DevSeed, ResourceStore, Resources, DEV_ADMIN_ACCOUNT_ID, DEV_AUTH_METHOD_ID,
+    };
     use super::*;
 
     /// A password hashed with weaker parameters than today's is rehashed at the next login,
     /// and the new hash still opens the account.
     #[tokio::test]
     async fn outdated_hashes_are_upgraded_at_login() {
-        let store = MemoryStore::dev(&DevSeed::default()).unwrap();
+        let clock = postern_authority::system_clock();
+        let store = Resources::memory_dev(&DevSeed::default(), clock)
+            .await
+            .unwrap();
         let weak = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
@@ -213,17 +207,20 @@ mod tests {
         let weak = weak.hash_password(b"password", &salt).unwrap().to_string();
         let weak = PasswordDigest::from_phc(weak);
         assert!(weak.needs_upgrade());
-        store
-            .lock()
-            .passwords
-            .insert(DEV_ADMIN_ACCOUNT_ID.into(), weak.clone());
+        let records = store.records();
+        let set_weak = &mut |state: &mut ResourceState| {
+            state.set_password(DEV_ADMIN_ACCOUNT_ID, weak.clone());
+            Ok(())
+        };
+        records.change(set_weak).await.unwrap();
 
         store
             .authenticate(DEV_AUTH_METHOD_ID, "admin", "password")
             .await
             .unwrap();
-        let stored = store.lock().passwords[DEV_ADMIN_ACCOUNT_ID].clone();
-        assert_ne!(stored, weak);
+        let state = records.state().await.unwrap();
+        let stored = state.password(DEV_ADMIN_ACCOUNT_ID).unwrap();
+        assert_ne!(*stored, weak);
         assert!(!stored.needs_upgrade());
         assert!(stored.verify("password"));
         let wrong = store

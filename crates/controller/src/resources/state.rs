@@ -1,41 +1,44 @@
-//! The memory store's state: one table of items per kind, the secrets kept beside them, and
+//! [`ResourceState`]: every item, one table per kind, the secrets kept beside them, and
 //! every rule between items, written once for all kinds from their data ([`KindId`]): where
 //! an item may live, unique names, versions, members, and the cascades that keep references
-//! consistent when something is deleted.
+//! consistent when something is deleted. Every backend ([`ResourceRecords`](super::ResourceRecords))
+//! holds one, and every change is made to it by these rules.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::super::build::{Build, Stamp};
-use super::super::ids::new_id;
-use super::super::kind::{scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, NewItem, Parent};
-use super::super::secret::{PasswordDigest, TokenDigest};
-use super::super::{
-    Account, AuthMethod, AuthToken, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID,
-};
-use super::super::{Change, ResourceError};
+use super::build::{Build, Stamp};
+use super::ids::new_id;
+use super::kind::{scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, NewItem, Parent};
+use super::secret::PasswordDigest;
+use super::{Account, AuthMethod, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID};
+use super::{Change, ResourceError};
 
 /// Fresh ids tried before giving up; 62^10 ids make a second attempt already unlikely.
-const ID_ATTEMPTS: usize = 4;
-
-#[derive(Debug, Clone)]
-pub(super) struct TokenRecord {
-    pub token: AuthToken,
-    pub secret: TokenDigest,
-}
+pub(crate) const ID_ATTEMPTS: usize = 4;
 
 /// Everything, keyed by kind and id. Items are stored as the API shows them; the derived
 /// fields (`scope`, a host's `host_set_ids`, a user's login, a scope's primary auth method)
 /// are filled in when read.
-#[derive(Debug, Default)]
-pub(super) struct State {
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ResourceState {
     items: BTreeMap<KindId, BTreeMap<String, Item>>,
     /// Password digests by account id.
-    pub passwords: BTreeMap<String, PasswordDigest>,
+    passwords: BTreeMap<String, PasswordDigest>,
     /// The users who hold every grant.
-    pub admins: BTreeSet<String>,
-    pub tokens: BTreeMap<String, TokenRecord>,
+    admins: BTreeSet<String>,
+}
+
+/// One item as a backend stores it: the item without its derived fields, and the secrets
+/// kept beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    pub item: Item,
+    /// An account's password digest.
+    pub password: Option<PasswordDigest>,
+    /// A user who holds every grant.
+    pub admin: bool,
 }
 
 /// What a new item brings besides itself.
@@ -44,10 +47,80 @@ enum Secret {
     Admin,
 }
 
-impl State {
-    /// A state holding only the global scope.
-    pub fn with_global(now: DateTime<Utc>) -> Self {
+impl ResourceState {
+    /// A state holding `items`, as a backend stored them.
+    pub fn from_stored(items: impl IntoIterator<Item = StoredItem>) -> Self {
         let mut state = Self::default();
+        for stored in items {
+            state.put(stored);
+        }
+        state
+    }
+
+    /// Every item as a backend stores it.
+    pub fn stored(&self) -> impl Iterator<Item = StoredItem> + '_ {
+        self.items
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(|item| self.stored_item(item))
+    }
+
+    /// The item with id `id`, as stored (`None` when there is none).
+    pub fn stored_by_id(&self, id: &str) -> Option<StoredItem> {
+        let item = self.items.values().find_map(|table| table.get(id))?;
+        Some(self.stored_item(item))
+    }
+
+    fn stored_item(&self, item: &Item) -> StoredItem {
+        StoredItem {
+            item: item.clone(),
+            password: self.passwords.get(item.id()).cloned(),
+            admin: self.admins.contains(item.id()),
+        }
+    }
+
+    fn put(&mut self, stored: StoredItem) {
+        let id = stored.item.id().to_owned();
+        if let Some(password) = stored.password {
+            self.passwords.insert(id.clone(), password);
+        }
+        if stored.admin {
+            self.admins.insert(id);
+        }
+        self.insert(stored.item);
+    }
+
+    /// The ids whose stored item differs between `self` and `after`: (changed or new,
+    /// deleted).
+    pub fn changes(&self, after: &ResourceState) -> (Vec<StoredItem>, Vec<String>) {
+        let mut written = Vec::new();
+        let mut deleted = Vec::new();
+        for (kind, table) in &after.items {
+            for (id, item) in table {
+                let before = self.items.get(kind).and_then(|t| t.get(id));
+                let now = after.stored_item(item);
+                if before.map(|b| self.stored_item(b)).as_ref() != Some(&now) {
+                    written.push(now);
+                }
+            }
+        }
+        for (kind, table) in &self.items {
+            for id in table.keys() {
+                if !after.items.get(kind).is_some_and(|t| t.contains_key(id)) {
+                    deleted.push(id.clone());
+                }
+            }
+        }
+        (written, deleted)
+    }
+
+    /// Whether the global scope is there (every store starts by making it).
+    pub fn has_global(&self) -> bool {
+        self.existing(KindId::Scope, GLOBAL_SCOPE_ID).is_ok()
+    }
+
+    /// Adds the global scope.
+    pub fn add_global(&mut self, now: DateTime<Utc>) {
         let global = Scope {
             id: GLOBAL_SCOPE_ID.into(),
             scope_id: String::new(),
@@ -61,8 +134,22 @@ impl State {
             primary_auth_method_id: String::new(),
             authorized_actions: Vec::new(),
         };
-        state.insert(global.into_item());
-        state
+        self.insert(global.into_item());
+    }
+
+    /// The account's password digest.
+    pub fn password(&self, account_id: &str) -> Option<&PasswordDigest> {
+        self.passwords.get(account_id)
+    }
+
+    /// Stores a new digest of an account's password.
+    pub fn set_password(&mut self, account_id: &str, digest: PasswordDigest) {
+        self.passwords.insert(account_id.to_owned(), digest);
+    }
+
+    /// Whether the user holds every grant.
+    pub fn is_admin(&self, user_id: &str) -> bool {
+        self.admins.contains(user_id)
     }
 
     /// How many items of `kind` there are.
@@ -384,7 +471,8 @@ impl State {
 
     /// Removes an item and every reference to it: what lives in it (a scope's sub-scopes and
     /// items, an auth method's accounts, a catalog's hosts and sets), its place in member
-    /// lists, and the auth tokens issued through it.
+    /// lists, and its secrets. (Auth tokens issued through it are the backend's: they resolve
+    /// to nothing once it is gone.)
     fn remove(&mut self, kind: KindId, id: &str) {
         for &child in KindId::ALL {
             let lives_here = match child.parent() {
@@ -413,10 +501,6 @@ impl State {
                 }
             }
         }
-        self.tokens.retain(|_, t| {
-            let token = &t.token;
-            token.user_id != id && token.account_id != id && token.auth_method_id != id
-        });
         self.passwords.remove(id);
         self.admins.remove(id);
         if let Some(table) = self.items.get_mut(&kind) {
@@ -515,7 +599,7 @@ impl State {
 }
 
 /// A fresh id with `prefix` that is not `taken`.
-pub(super) fn fresh_id(
+pub(crate) fn fresh_id(
     prefix: &str,
     taken: impl Fn(&str) -> bool,
 ) -> Result<String, ResourceError> {
