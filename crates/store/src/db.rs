@@ -11,7 +11,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -145,7 +145,7 @@ fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    vec![(1, v1(auto_key))]
+    vec![(1, v1(auto_key)), (2, v2())]
 }
 
 /// Sessions: one row each (the record as JSON, its secrets sealed) and one row per
@@ -175,6 +175,42 @@ fn v1(auto_key: &str) -> Vec<String> {
         .into(),
         "CREATE INDEX connections_session ON connections (session_id, ord)".into(),
     ]
+}
+
+/// Resources and auth tokens. Every item is a row (its JSON as the API shows it, and beside
+/// it an account's password digest or a user's admin flag); `resource_revision` counts
+/// changes, and every change takes its row lock first, so changes from several controllers
+/// run one after another and each sees the one before. Tokens keep only their secret's
+/// SHA-256 and go when their user, account or auth method does.
+fn v2() -> Vec<String> {
+    [
+        "CREATE TABLE resource_revision (id BIGINT PRIMARY KEY, revision BIGINT NOT NULL)",
+        "INSERT INTO resource_revision (id, revision) VALUES (1, 0)",
+        "CREATE TABLE resource_items (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            password TEXT,
+            admin BIGINT NOT NULL DEFAULT 0
+        )",
+        "CREATE TABLE auth_tokens (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES resource_items (id) ON DELETE CASCADE,
+            account_id TEXT NOT NULL REFERENCES resource_items (id) ON DELETE CASCADE,
+            auth_method_id TEXT NOT NULL REFERENCES resource_items (id) ON DELETE CASCADE,
+            scope_id TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created_ns BIGINT NOT NULL,
+            last_used_ns BIGINT NOT NULL,
+            expiration_ns BIGINT NOT NULL
+        )",
+        "CREATE INDEX auth_tokens_user ON auth_tokens (user_id)",
+        "CREATE INDEX auth_tokens_account ON auth_tokens (account_id)",
+        "CREATE INDEX auth_tokens_auth_method ON auth_tokens (auth_method_id)",
+        "CREATE INDEX auth_tokens_expiration ON auth_tokens (expiration_ns)",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The URL without its password, for messages.

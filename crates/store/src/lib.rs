@@ -2,17 +2,19 @@
 //! (`sqlite://PATH`, embedded, one controller) or PostgreSQL (`postgres://...`, several
 //! controllers on one database). [`Db`] opens it and runs the schema's migrations;
 //! [`SqlSessions`] keeps session records in it, their secrets sealed under a [`SealingKey`]
-//! that is never stored in the database.
+//! that is never stored in the database; [`SqlResources`] keeps resources and auth tokens
+//! (passwords and token secrets only as digests).
 //!
-//! Built so far: session records. They pass the controller's session conformance suite on
-//! SQLite and on PostgreSQL, where two stores on one database (two controllers) admit exactly
-//! a session's connection limit between them. Not yet: resources, auth tokens, `postern database`, and wiring into `postern dev`
-//! and `postern server` (issue 11).
+//! Both pass the controller's conformance suites on SQLite and on PostgreSQL, where two
+//! stores on one database (two controllers) admit exactly a session's connection limit
+//! between them and never both take one name or version.
 
 mod db;
+mod resources;
 mod seal;
 mod sessions;
 
 pub use db::{Backend, Db, DbError, SCHEMA_VERSION};
+pub use resources::SqlResources;
 pub use seal::{SealError, SealingKey, KEY_LEN};
 pub use sessions::SqlSessions;

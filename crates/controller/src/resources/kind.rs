@@ -161,6 +161,16 @@ macro_rules! kinds {
             pub fn set_scope(&mut self, scope: ScopeInfo) {
                 match self { $(Item::$variant(item) => item.scope = scope),* }
             }
+
+            /// The item as JSON, as the API shows it (a backend stores this form).
+            pub fn to_json(&self) -> serde_json::Result<String> {
+                match self { $(Item::$variant(item) => serde_json::to_string(item)),* }
+            }
+
+            /// An item of `kind` from [`Item::to_json`]'s form.
+            pub fn from_json(kind: KindId, json: &str) -> serde_json::Result<Self> {
+                match kind { $(KindId::$variant => serde_json::from_str(json).map(Item::$variant)),* }
+            }
         }
 
         impl NewItem {
@@ -460,6 +470,14 @@ const TARGET: Facts = Facts {
 impl KindId {
     pub fn name(self) -> &'static str {
         self.facts().name
+    }
+
+    /// The kind whose collection is `collection` (`host-sets`).
+    pub fn from_collection(collection: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.collection() == collection)
     }
 
     pub fn collection(self) -> &'static str {

@@ -1,7 +1,9 @@
-//! The session lifecycle conformance suite on PostgreSQL: each case gets a throwaway cluster
-//! of its own (Debian's `initdb`/`pg_ctl`, on 127.0.0.1 and a free port, as the `postgres`
-//! user when the tests run as root), stopped and deleted when the case's records are dropped.
-//! Two stores on one cluster stand in for two controllers.
+//! The session lifecycle and resource conformance suites on PostgreSQL: each case gets a
+//! throwaway cluster of its own (Debian's `initdb`/`pg_ctl`, on 127.0.0.1 and a free port, as
+//! the `postgres` user when the tests run as root), stopped and deleted when the case's
+//! records are dropped. Two stores on one cluster stand in for two controllers.
+
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -227,12 +229,7 @@ postern_controller::session_records_conformance!(Postgres);
 /// limit of 3: exactly 3 are admitted.
 #[tokio::test]
 async fn two_controllers_admit_exactly_the_connection_limit() {
-    let cluster = Arc::new(
-        tokio::task::spawn_blocking(Cluster::start)
-            .await
-            .unwrap()
-            .unwrap(),
-    );
+    let cluster = cluster().await;
     let (_, key) = SealingKey::generate().unwrap();
     let stores: Vec<SessionStore> = [
         records_on(&cluster, &key).await.unwrap(),
@@ -271,4 +268,151 @@ async fn two_controllers_admit_exactly_the_connection_limit() {
     assert_eq!(admitted, 3);
     let session = stores[0].get(&id).await.unwrap().unwrap();
     assert_eq!(session.connections.len(), 3);
+}
+
+async fn cluster() -> Arc<Cluster> {
+    Arc::new(
+        tokio::task::spawn_blocking(Cluster::start)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+}
+
+mod resources {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use postern_controller::resources::conformance::Open;
+    use postern_controller::resources::{
+        dev_seed, DevSeed, NewTarget, ResourceError, ResourceRecords, ResourceState, ResourceStore,
+        Resources, StateChange, Target, TargetPatch, TokenRecord, DEV_AUTH_METHOD_ID,
+        DEV_PROJECT_ID, DEV_TARGET_ID,
+    };
+    use postern_controller::sessions::Clock;
+    use postern_store::{Db, SqlResources};
+
+    use super::{cluster, Cluster};
+
+    /// Records that keep their cluster alive.
+    struct OnCluster {
+        records: SqlResources,
+        _cluster: Arc<Cluster>,
+    }
+
+    #[async_trait]
+    impl ResourceRecords for OnCluster {
+        async fn state(&self) -> Result<Arc<ResourceState>, ResourceError> {
+            self.records.state().await
+        }
+        async fn change(&self, change: StateChange<'_>) -> Result<(), ResourceError> {
+            self.records.change(change).await
+        }
+        async fn insert_token(&self, token: TokenRecord) -> Result<bool, ResourceError> {
+            self.records.insert_token(token).await
+        }
+        async fn token(&self, id: &str) -> Result<Option<TokenRecord>, ResourceError> {
+            self.records.token(id).await
+        }
+        async fn token_used(&self, id: &str, at: DateTime<Utc>) -> Result<(), ResourceError> {
+            self.records.token_used(id, at).await
+        }
+        async fn delete_token(&self, id: &str) -> Result<bool, ResourceError> {
+            self.records.delete_token(id).await
+        }
+    }
+
+    /// A controller's resources on `cluster`.
+    async fn resources_on(cluster: &Arc<Cluster>, clock: Clock) -> Resources {
+        let db = Db::connect(&cluster.url()).await.unwrap();
+        db.migrate().await.unwrap();
+        let records = OnCluster {
+            records: SqlResources::new(db),
+            _cluster: Arc::clone(cluster),
+        };
+        Resources::open(Arc::new(records), clock).await.unwrap()
+    }
+
+    struct Postgres;
+
+    #[async_trait]
+    impl Open for Postgres {
+        async fn open(
+            &self,
+            seed: &DevSeed,
+            clock: Clock,
+        ) -> Result<Arc<dyn ResourceStore>, ResourceError> {
+            let store = resources_on(&cluster().await, clock).await;
+            store.apply_seed(dev_seed(seed)).await?;
+            Ok(Arc::new(store))
+        }
+    }
+
+    postern_controller::resource_store_conformance!(Postgres);
+
+    /// Two controllers on one database: each sees the other's changes at once, a version one
+    /// of them bumped is stale for the other, and of many creates racing for one name from
+    /// both, exactly one wins. A login on one is a token on the other.
+    #[tokio::test]
+    async fn two_controllers_share_resources_names_and_tokens() {
+        let cluster = cluster().await;
+        let clock = postern_authority::system_clock();
+        let a = resources_on(&cluster, clock.clone()).await;
+        a.apply_seed(dev_seed(&DevSeed::default())).await.unwrap();
+        let b = resources_on(&cluster, clock).await;
+        let (a, b): (Arc<dyn ResourceStore>, Arc<dyn ResourceStore>) = (Arc::new(a), Arc::new(b));
+
+        let target: Target = b.get_as(DEV_TARGET_ID).await.unwrap();
+        let rename = |name: &str| TargetPatch {
+            name: Some(name.into()),
+            ..TargetPatch::default()
+        };
+        a.update_as::<Target>(DEV_TARGET_ID, target.version, rename("from a"))
+            .await
+            .unwrap();
+        let stale = b
+            .update_as::<Target>(DEV_TARGET_ID, target.version, rename("from b"))
+            .await;
+        assert!(
+            matches!(stale, Err(ResourceError::StaleVersion { .. })),
+            "{stale:?}"
+        );
+        let seen: Target = b.get_as(DEV_TARGET_ID).await.unwrap();
+        assert_eq!(seen.name, "from a");
+
+        let mut racers = Vec::new();
+        for n in 0..10 {
+            let store = Arc::clone(if n % 2 == 0 { &a } else { &b });
+            racers.push(tokio::spawn(async move {
+                let new = NewTarget {
+                    scope_id: DEV_PROJECT_ID.into(),
+                    name: "contested".into(),
+                    default_port: Some(22),
+                    address: Some("127.0.0.1".into()),
+                    ..NewTarget::default()
+                };
+                store.create_as::<Target>(new).await
+            }));
+        }
+        let mut created = 0;
+        for racer in racers {
+            match racer.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(ResourceError::Conflict(_)) => {}
+                Err(other) => panic!("{other}"),
+            }
+        }
+        assert_eq!(created, 1);
+        let targets = a.list_as::<Target>(DEV_PROJECT_ID, false).await.unwrap();
+        assert_eq!(targets.iter().filter(|t| t.name == "contested").count(), 1);
+
+        let token = a
+            .authenticate(DEV_AUTH_METHOD_ID, "admin", "password")
+            .await
+            .unwrap();
+        assert!(b.principal(&token.token).await.unwrap().admin);
+        b.logout(&token.id).await.unwrap();
+        assert!(a.principal(&token.token).await.is_err());
+    }
 }

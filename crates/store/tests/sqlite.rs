@@ -1,6 +1,6 @@
-//! The session lifecycle conformance suite (`sessions::conformance`) on SQLite, each case in a
-//! database file of its own; and what only a file can show: records survive a reopen, and
-//! their secrets are not in it in the clear.
+//! The session lifecycle and resource conformance suites on SQLite, each case in a database
+//! file of its own; and what only a file can show: records, resources and auth tokens
+//! survive a reopen, and their secrets are not in it in the clear.
 
 use std::sync::Arc;
 
@@ -27,6 +27,111 @@ impl Open for Sqlite {
 }
 
 postern_controller::session_records_conformance!(Sqlite);
+
+mod resources {
+    use std::sync::Arc;
+
+    use postern_controller::resources::conformance::Open;
+    use postern_controller::resources::{
+        dev_seed, DevSeed, ResourceError, ResourceStore, Resources,
+    };
+    use postern_controller::sessions::Clock;
+    use postern_store::{Db, SqlResources};
+
+    struct Sqlite;
+
+    #[async_trait::async_trait]
+    impl Open for Sqlite {
+        async fn open(
+            &self,
+            seed: &DevSeed,
+            clock: Clock,
+        ) -> Result<Arc<dyn ResourceStore>, ResourceError> {
+            let failed = |e: &dyn std::fmt::Display| ResourceError::Store(e.to_string());
+            let dir = tempfile::tempdir().map_err(|e| failed(&e))?.keep();
+            let url = format!("sqlite://{}", dir.join("postern.db").display());
+            let db = Db::connect(&url).await.map_err(|e| failed(&e))?;
+            db.migrate().await.map_err(|e| failed(&e))?;
+            let store = Resources::open(Arc::new(SqlResources::new(db)), clock).await?;
+            store.apply_seed(dev_seed(seed)).await?;
+            Ok(Arc::new(store))
+        }
+    }
+
+    postern_controller::resource_store_conformance!(Sqlite);
+}
+
+/// Resources and auth tokens are in the file, a reopened store finds them, and neither a
+/// password nor a token secret is in the file in the clear.
+#[tokio::test]
+async fn resources_and_tokens_survive_a_reopen_hashed() {
+    use postern_controller::resources::{
+        dev_seed, DevSeed, ResourceStore, Resources, Target, TargetPatch, DEV_AUTH_METHOD_ID,
+        DEV_TARGET_ID,
+    };
+    use postern_store::SqlResources;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let open = || async {
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let records = Arc::new(SqlResources::new(db));
+        Resources::open(records, postern_authority::system_clock())
+            .await
+            .unwrap()
+    };
+    let seed = DevSeed {
+        password: "a-long-dev-password".into(),
+        ..DevSeed::default()
+    };
+
+    let store = open().await;
+    assert!(store.is_blank().await.unwrap());
+    store.apply_seed(dev_seed(&seed)).await.unwrap();
+    let store: Arc<dyn ResourceStore> = Arc::new(store);
+    let token = store
+        .authenticate(DEV_AUTH_METHOD_ID, "admin", "a-long-dev-password")
+        .await
+        .unwrap();
+    let target: Target = store.get_as(DEV_TARGET_ID).await.unwrap();
+    let patch = TargetPatch {
+        description: Some("changed before the restart".into()),
+        ..TargetPatch::default()
+    };
+    let changed = store
+        .update_as::<Target>(DEV_TARGET_ID, target.version, patch)
+        .await
+        .unwrap();
+    drop(store);
+
+    let reopened = open().await;
+    assert!(!reopened.is_blank().await.unwrap());
+    let store: Arc<dyn ResourceStore> = Arc::new(reopened);
+    let read: Target = store.get_as(DEV_TARGET_ID).await.unwrap();
+    assert_eq!(read, changed);
+    let principal = store.principal(&token.token).await.unwrap();
+    assert_eq!(principal.user_id, token.user_id);
+    assert!(principal.admin);
+    store.logout(&token.id).await.unwrap();
+    assert!(store.principal(&token.token).await.is_err());
+    let again = store
+        .authenticate(DEV_AUTH_METHOD_ID, "admin", "a-long-dev-password")
+        .await
+        .unwrap();
+    drop(store);
+
+    let mut file = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        file.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let text = String::from_utf8_lossy(&file);
+    assert!(text.contains(DEV_TARGET_ID) && text.contains(&again.id));
+    assert!(text.contains("$argon2id$"), "passwords are stored hashed");
+    assert!(!text.contains("a-long-dev-password"));
+    let secret = again.token.rsplit('_').next().unwrap();
+    assert!(!text.contains(secret), "token secrets are stored hashed");
+}
 
 #[tokio::test]
 async fn sessions_survive_a_reopen_and_their_secrets_are_sealed() {
