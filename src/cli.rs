@@ -57,6 +57,9 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// A controller and a worker in one process, with Boundary's dev IDs.
     Dev(crate::dev::DevOptions),
+    /// A controller's database: init, migrate.
+    #[command(subcommand)]
+    Database(crate::database::DatabaseCommand),
     /// Print postern's version.
     Version,
     /// Print a shell completion script: `postern completion bash > /etc/bash_completion.d/postern`.

@@ -1,21 +1,25 @@
 //! `postern dev`: a controller and a worker in one process, on in-memory state seeded with
 //! Boundary's well-known dev IDs, so a new user can authorize a session and ssh through it
-//! with nothing else installed.
+//! with nothing else installed. With `-database-url` the state is kept in a database
+//! instead (seeded on the first start, reused after), and survives restarts.
 //!
 //! Options are validated before any socket is bound. The process prints the generated IDs,
 //! the login and the bound addresses, then a ready line, and serves until `shutdown`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_api::ConnectionLimit;
 use postern_controller::api::{router, ApiState};
-use postern_controller::resources::{DevSeed, ResourceError, Resources};
+use postern_controller::resources::{dev_seed, DevSeed, ResourceError, Resources};
 use postern_controller::sessions::{system_clock, SessionStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
+
+use crate::database::{self, DatabaseError};
 
 /// The line `postern dev` prints once it serves; scripts and tests wait for it.
 pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
@@ -47,6 +51,14 @@ pub struct DevOptions {
     /// TLS handshakes the worker runs at once; a connection beyond them is reset at once.
     #[arg(long, default_value_t = postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES)]
     pub max_concurrent_handshakes: usize,
+    /// Keep the state in a database (`sqlite://PATH` or `postgres://...`) rather than in
+    /// memory: seeded on the first start, reused after.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// With -database-url: the key file sealing session secrets (default PATH.key beside an
+    /// SQLite database; created when missing).
+    #[arg(long)]
+    pub database_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +74,10 @@ pub enum DevError {
     },
     #[error("cannot create the dev resources: {0}")]
     Seed(#[from] ResourceError),
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    #[error("cannot read the sessions in the database: {0}")]
+    Sessions(#[from] postern_controller::sessions::SessionError),
     #[error("controller API failed: {0}")]
     Api(#[source] std::io::Error),
 }
@@ -69,7 +85,11 @@ pub enum DevError {
 impl DevError {
     /// Bad flags are a usage error (exit 64); the rest are failures.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Self::InvalidOption { .. })
+        match self {
+            Self::InvalidOption { .. } => true,
+            Self::Database(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 
@@ -129,13 +149,22 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         target_session_connection_limit: options.target_session_connection_limit,
         target_session_max_seconds: options.target_session_max_seconds,
     };
-    let resources = Resources::memory_dev(&seed, system_clock()).await?;
+    let (resources, sessions, kept) = match &options.database_url {
+        None => (
+            Resources::memory_dev(&seed, system_clock()).await?,
+            SessionStore::new(),
+            None,
+        ),
+        Some(url) => {
+            let (resources, sessions, kept) = open_database(url, &options, &seed).await?;
+            (resources, sessions, Some(kept))
+        }
+    };
     let api_listener = bind("controller API", api_addr).await?;
     let proxy_listener = bind("worker proxy", proxy_addr).await?;
     let api_addr = api_listener.local_addr().map_err(DevError::Api)?;
     let proxy_addr = proxy_listener.local_addr().map_err(DevError::Api)?;
 
-    let sessions = SessionStore::new();
     let worker = tokio::spawn(postern_worker::serve(
         proxy_listener,
         Arc::new(sessions.clone()),
@@ -148,7 +177,7 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
     let retention = Duration::from_secs(options.terminated_session_retention_seconds);
     let reaper = tokio::spawn(reap(sessions.clone(), retention, shutdown.clone()));
     let state = ApiState::new(Arc::new(resources), sessions, vec![proxy_addr.to_string()]);
-    print_banner(&options, api_addr, proxy_addr);
+    print_banner(&options, api_addr, proxy_addr, kept.as_ref());
     let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(api_listener, api)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -161,6 +190,38 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
     }
     println!("==> postern dev stopped");
     served.map_err(DevError::Api)
+}
+
+/// What a database `postern dev` starts on already held.
+struct Kept {
+    url: String,
+    /// The database held resources before (not seeded now).
+    resources: bool,
+    /// Connections the previous run left open, closed now.
+    closed_connections: usize,
+}
+
+/// The stores on the database, seeded if it holds no resources yet. Connections the previous
+/// run's worker left open are closed (`system error`): that worker is gone.
+async fn open_database(
+    url: &str,
+    options: &DevOptions,
+    seed: &DevSeed,
+) -> Result<(Resources, SessionStore, Kept), DevError> {
+    let key_path = database::key_path(url, options.database_key_file.as_deref())?;
+    let opened = database::open(url, &key_path).await?;
+    let existing = !opened.resources.is_blank().await?;
+    if !existing {
+        opened.resources.apply_seed(dev_seed(seed)).await?;
+    }
+    let worker_id = postern_worker::WorkerConfig::default().worker_id;
+    let closed_connections = opened.sessions.close_worker_connections(&worker_id).await?;
+    let kept = Kept {
+        url: postern_store::redact(url),
+        resources: existing,
+        closed_connections,
+    };
+    Ok((opened.resources, opened.sessions, kept))
 }
 
 /// Every second, ends the sessions whose time is up; every minute, deletes the terminated
@@ -184,7 +245,7 @@ async fn reap(sessions: SessionStore, retention: Duration, shutdown: Cancellatio
     }
 }
 
-fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr) {
+fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr, kept: Option<&Kept>) {
     let rows = [
         ("Controller API Address", format!("http://{api}")),
         ("Worker Proxy Address", proxy.to_string()),
@@ -214,6 +275,20 @@ fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr) {
     println!("==> postern dev configuration:\n");
     for (key, value) in rows {
         println!("  {key:>width$}: {value}");
+    }
+    if let Some(kept) = kept {
+        println!("\n==> State is kept in {}", kept.url);
+        if kept.resources {
+            println!("    It held resources already: they are used as they are, and the seed above applies only where they match it.");
+        } else {
+            println!("    It was empty: seeded with the resources above.");
+        }
+        if kept.closed_connections > 0 {
+            println!(
+                "    Closed {} connection(s) left open by the previous run (system error).",
+                kept.closed_connections
+            );
+        }
     }
     println!("\n{READY_LINE}");
 }

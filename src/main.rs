@@ -8,6 +8,7 @@
 //! start one (for `connect -target-id`, after the session is authorized).
 
 mod cli;
+mod database;
 mod dev;
 
 use std::process::ExitCode;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Proxy(proxy) => serve(proxy.prepare()),
         Command::Connect(connect) => serve(connect.prepare()),
         Command::Dev(options) => with_runtime(Runtime::Threads, dev(options)),
+        Command::Database(command) => with_runtime(Runtime::Threads, database(command)),
         Command::Authenticate(command) => report(command.run()),
         Command::Scopes(command) => report(command.run()),
         Command::Targets(command) => report(command.run()),
@@ -116,15 +118,30 @@ fn serve(proxy: Result<ReadyProxy, Failure>) -> ExitCode {
 }
 
 async fn dev(options: dev::DevOptions) -> ExitCode {
-    match dev::run(options, shutdown_on_signal()).await {
+    let result = dev::run(options, shutdown_on_signal()).await;
+    exit_code(
+        result
+            .as_ref()
+            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
+    )
+}
+
+async fn database(command: database::DatabaseCommand) -> ExitCode {
+    let result = command.run().await;
+    exit_code(
+        result
+            .as_ref()
+            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
+    )
+}
+
+/// 0, or the error printed and 64 for bad usage, 1 for a failure.
+fn exit_code(result: Result<&(), (&dyn std::fmt::Display, bool)>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::from(if e.is_usage() {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILED
-            })
+        Err((error, usage)) => {
+            eprintln!("Error: {error}");
+            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILED })
         }
     }
 }

@@ -27,15 +27,26 @@ struct Dev {
 impl Dev {
     async fn start(target_port: u16) -> Dev {
         let port = target_port.to_string();
-        let mut process = PosternProcess::spawn(&[
+        let dev = Dev::launch(
+            &["-target-default-port", &port],
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        dev.log_in().await;
+        dev
+    }
+
+    /// Starts `postern dev` with `args`, the CLI's config (token) in `config_dir`.
+    async fn launch(args: &[&str], config_dir: tempfile::TempDir) -> Dev {
+        let mut all = vec![
             "dev",
             "-api-listen-address",
             "127.0.0.1:0",
             "-proxy-listen-address",
             "127.0.0.1:0",
-            "-target-default-port",
-            &port,
-        ]);
+        ];
+        all.extend(args);
+        let mut process = PosternProcess::spawn(&all);
         let mut api = None;
         loop {
             let line = within("postern dev's banner", process.stdout.next_line())
@@ -49,12 +60,16 @@ impl Dev {
                 break;
             }
         }
-        let dev = Dev {
+        Dev {
             _process: process,
             api: api.expect("banner names the API address"),
-            config_dir: tempfile::tempdir().unwrap(),
-        };
-        let out = dev
+            config_dir,
+        }
+    }
+
+    /// Logs in as the dev admin; the token lands in the config dir, mode 0600.
+    async fn log_in(&self) {
+        let out = self
             .cli_env(
                 &[
                     "authenticate",
@@ -70,12 +85,19 @@ impl Dev {
             )
             .await;
         assert!(out.contains("Authentication information"), "{out}");
-        let token_file = dev.config_dir.path().join("token");
+        let token_file = self.config_dir.path().join("token");
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&token_file).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600, "token file mode");
-        dev
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and hands back the config dir.
+    async fn kill(mut self) -> tempfile::TempDir {
+        let child = &mut self._process.child;
+        child.start_kill().unwrap();
+        within("postern dev to die", child.wait()).await.unwrap();
+        self.config_dir
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
@@ -303,6 +325,178 @@ async fn eventually_async(dev: &Dev, id: &str, status: &str) -> serde_json::Valu
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `postern dev -database-url sqlite://...` killed with SIGKILL while a connection is open:
+/// restarted on the same file, it still has the target made before, the auth token still
+/// works (no new login), and the session is there with its connection closed as `system
+/// error` (its worker died with the process). The database and key file are mode 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_state_in_sqlite_survives_sigkill() {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("dev.db").display());
+    let args = ["-database-url", url.as_str()];
+    let dev = Dev::launch(&args, tempfile::tempdir().unwrap()).await;
+    dev.log_in().await;
+    let created = dev
+        .json(&[
+            "targets",
+            "create",
+            "tcp",
+            "-scope-id",
+            "p_1234567890",
+            "-name",
+            "kept",
+            "-default-port",
+            &endpoint.port().to_string(),
+            "-address",
+            "127.0.0.1",
+        ])
+        .await;
+    let target = created["item"]["id"].as_str().unwrap().to_owned();
+    let (mut proxy, port, session_id) = dev.proxy(&target).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(b"still there?").await.unwrap();
+    let mut echoed = [0u8; 12];
+    within("the echo", stream.read_exact(&mut echoed))
+        .await
+        .unwrap();
+    assert_eq!(&echoed, b"still there?");
+    let session = dev.session(&session_id).await;
+    assert_eq!(session["status"], "active", "{session}");
+
+    let config_dir = dev.kill().await;
+    for file in ["dev.db", "dev.db.key"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600, "{file} mode");
+    }
+    drop(stream);
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+
+    let dev = Dev::launch(&args, config_dir).await;
+    // The stored token, no new login.
+    let read = dev.json(&["targets", "read", "-id", &target]).await;
+    assert_eq!(read["item"]["name"], "kept", "{read}");
+    let session = dev.session(&session_id).await;
+    let connection = &session["connections"][0];
+    assert_eq!(connection["closed_reason"], "system error", "{session}");
+    assert_eq!(session["status"], "active", "{session}");
+    let listed = dev
+        .json(&["sessions", "list", "-scope-id", "p_1234567890"])
+        .await;
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&session_id.as_str()), "{listed}");
+}
+
+/// `postern database init` makes the schema, the key file and an admin with a printed
+/// password; a second init is refused and changes nothing; `migrate` has nothing to do; a
+/// controller (`postern dev`) on that database lets the admin in with that password and
+/// seeds nothing of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_init_creates_an_admin_who_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let run = |args: &[&str]| {
+        let output = postern(args).output();
+        async move {
+            let output = within("postern database", output).await.unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            (output.status.code(), text)
+        }
+    };
+    let (code, out) = run(&["database", "init", "-database-url", &url]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    let (method, password) = (field("Auth method ID:"), field("Password:"));
+    assert!(password.len() >= 20, "{out}");
+    let key = dir.path().join("postern.db.key");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let key_before = std::fs::read(&key).unwrap();
+
+    let (code, again) = run(&["database", "init", "-database-url", &url]).await;
+    assert_eq!(code, Some(64), "{again}");
+    assert!(again.contains("initialized before"), "{again}");
+    assert_eq!(std::fs::read(&key).unwrap(), key_before);
+    let (code, migrated) = run(&["database", "migrate", "-database-url", &url]).await;
+    assert_eq!(code, Some(0), "{migrated}");
+    assert!(migrated.contains("nothing to do"), "{migrated}");
+    let (code, no_key) = run(&[
+        "database",
+        "init",
+        "-database-url",
+        "postgres://u:pw@127.0.0.1:9/x",
+    ])
+    .await;
+    assert_eq!(code, Some(64), "{no_key}");
+    assert!(
+        no_key.contains("-key-file") && !no_key.contains("pw@"),
+        "{no_key}"
+    );
+
+    let dev = Dev::launch(&["-database-url", &url], tempfile::tempdir().unwrap()).await;
+    let admin = dev
+        .cli_env(
+            &[
+                "authenticate",
+                "password",
+                "-auth-method-id",
+                &method,
+                "-login-name",
+                "admin",
+                "-password",
+                "env://ADMIN_PASSWORD",
+            ],
+            &[("ADMIN_PASSWORD", &password)],
+        )
+        .await;
+    assert!(admin.contains("Authentication information"), "{admin}");
+    let scopes = dev.json(&["scopes", "list"]).await;
+    assert!(
+        scopes["items"].as_array().is_none_or(Vec::is_empty),
+        "no dev org: {scopes}"
+    );
+    let dev_login = dev
+        .command(&[
+            "authenticate",
+            "password",
+            "-auth-method-id",
+            "ampw_1234567890",
+            "-login-name",
+            "admin",
+            "-password",
+            "env://P",
+        ])
+        .env("P", "password")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        dev_login.status.code(),
+        Some(1),
+        "the dev seed was not applied"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,12 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::seal::{SealError, SealingKey};
+
+/// What the key check row holds, sealed.
+const KEY_CHECK: &[u8] = b"postern sealing key check";
+const KEY_CHECK_ROW: &str = "sealing_key_check";
+
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -26,10 +32,20 @@ pub enum DbError {
     Url(String),
     #[error("cannot open the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("cannot create the database file {path}: {source}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the database's schema is version {found}, newer than this postern knows ({known}): upgrade postern")]
     SchemaTooNew { found: i64, known: i64 },
     #[error("the database's schema is version {found}, older than this postern needs ({known}): run `postern database migrate`")]
     SchemaTooOld { found: i64, known: i64 },
+    #[error("the sealing key does not open this database's secrets: it is another database's key, or the key file was replaced")]
+    WrongKey,
+    #[error("cannot seal: {0}")]
+    Seal(#[from] SealError),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -54,6 +70,7 @@ impl Db {
             } else {
                 format!("{url}?mode=rwc")
             };
+            create_private(path.split('?').next().unwrap_or(path))?;
             let options = AnyPoolOptions::new()
                 .max_connections(1)
                 .after_connect(|conn, _| {
@@ -121,6 +138,28 @@ impl Db {
         Ok(SCHEMA_VERSION)
     }
 
+    /// Checks that `key` is the database's: the first key used seals a known value, every
+    /// later one must open it. A wrong key would otherwise show only as sessions that do not
+    /// open, mixed with ones sealed under it.
+    pub async fn check_key(&self, key: &SealingKey) -> Result<(), DbError> {
+        let sealed = key.seal(KEY_CHECK_ROW, KEY_CHECK)?;
+        // Two controllers starting at once: the first insert wins, both check it.
+        sqlx::query(
+            "INSERT INTO sealing_key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(sealed)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT sealed FROM sealing_key_check WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let stored: String = row.try_get(0)?;
+        match key.open(KEY_CHECK_ROW, &stored) {
+            Ok(opened) if opened == KEY_CHECK => Ok(()),
+            _ => Err(DbError::WrongKey),
+        }
+    }
+
     /// Checks that the schema is exactly this build's.
     pub async fn check_schema(&self) -> Result<(), DbError> {
         let found = self.schema_version().await?;
@@ -181,7 +220,8 @@ fn v1(auto_key: &str) -> Vec<String> {
 /// it an account's password digest or a user's admin flag); `resource_revision` counts
 /// changes, and every change takes its row lock first, so changes from several controllers
 /// run one after another and each sees the one before. Tokens keep only their secret's
-/// SHA-256 and go when their user, account or auth method does.
+/// SHA-256 and go when their user, account or auth method does. `sealing_key_check` holds a
+/// value sealed under the database's key, to refuse any other key.
 fn v2() -> Vec<String> {
     [
         "CREATE TABLE resource_revision (id BIGINT PRIMARY KEY, revision BIGINT NOT NULL)",
@@ -208,13 +248,45 @@ fn v2() -> Vec<String> {
         "CREATE INDEX auth_tokens_account ON auth_tokens (account_id)",
         "CREATE INDEX auth_tokens_auth_method ON auth_tokens (auth_method_id)",
         "CREATE INDEX auth_tokens_expiration ON auth_tokens (expiration_ns)",
+        "CREATE TABLE sealing_key_check (id BIGINT PRIMARY KEY, sealed TEXT NOT NULL)",
     ]
     .map(String::from)
     .to_vec()
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// Creates the SQLite file readable by its owner only (SQLite gives its journal files the
+/// same mode), unless it exists: it holds password and token digests.
+fn create_private(path: &str) -> Result<(), DbError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(DbError::Create {
+            path: path.to_owned(),
+            source: e,
+        }),
+    }
+}
+
+/// Whether `url` names a database this build can use (`sqlite://PATH`, `postgres://...`).
+pub fn check_url(url: &str) -> Result<Backend, DbError> {
+    match url.strip_prefix("sqlite://") {
+        Some("") => Err(DbError::Url(url.to_owned())),
+        Some(_) => Ok(Backend::Sqlite),
+        None if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Backend::Postgres)
+        }
+        None => Err(DbError::Url(redact(url))),
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -10,11 +10,13 @@
 //! between them and never both take one name or version.
 
 mod db;
+mod keyfile;
 mod resources;
 mod seal;
 mod sessions;
 
-pub use db::{Backend, Db, DbError, SCHEMA_VERSION};
+pub use db::{check_url, redact, Backend, Db, DbError, SCHEMA_VERSION};
+pub use keyfile::{create_key, read_key, read_or_create_key, KeyFileError};
 pub use resources::SqlResources;
 pub use seal::{SealError, SealingKey, KEY_LEN};
 pub use sessions::SqlSessions;

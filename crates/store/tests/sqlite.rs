@@ -234,3 +234,20 @@ async fn a_schema_newer_than_this_build_is_refused() {
         .to_string()
         .contains("u:***@"));
 }
+
+/// The first key seals a check value; another key is refused by name.
+#[tokio::test]
+async fn another_databases_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let (key, bytes) = SealingKey::generate().unwrap();
+    db.check_key(&key).await.unwrap();
+    db.check_key(&SealingKey::from_bytes(&bytes).unwrap())
+        .await
+        .unwrap();
+    let (other, _) = SealingKey::generate().unwrap();
+    let refused = db.check_key(&other).await.unwrap_err().to_string();
+    assert!(refused.contains("another database's key"), "{refused}");
+}

@@ -51,11 +51,11 @@ pub use postern_api::items::{
     DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
 };
 pub use records::{MemoryResources, ResourceRecords, StateChange};
-pub use secret::{PasswordDigest, TokenDigest};
+pub use secret::{generate_password, PasswordDigest, TokenDigest};
 pub use seed::{
-    dev_seed, SeedStep, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID,
-    DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID,
-    DEV_USER_ACCOUNT_ID, DEV_USER_ID,
+    dev_seed, init_seed, InitialAdmin, SeedStep, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID,
+    DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID,
+    DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID, DEV_USER_ID,
 };
 pub use state::{ResourceState, StoredItem};
 pub use store::Resources;

@@ -141,8 +141,18 @@ impl fmt::Debug for TokenDigest {
 
 /// A fresh token secret: [`TOKEN_SECRET_LEN`] random base58 characters.
 pub(crate) fn new_token_secret() -> String {
+    random_base58(TOKEN_SECRET_LEN)
+}
+
+/// A fresh password for a generated account (`postern database init`'s admin): 20 random
+/// base58 characters, about 117 bits.
+pub fn generate_password() -> String {
+    random_base58(20)
+}
+
+fn random_base58(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..TOKEN_SECRET_LEN)
+    (0..len)
         .map(|_| char::from(BASE58_ALPHABET[rng.gen_range(0..BASE58_ALPHABET.len())]))
         .collect()
 }

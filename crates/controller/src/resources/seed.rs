@@ -2,6 +2,7 @@
 //! the steps any [`ResourceStore`](super::ResourceStore) backend applies in order, each with
 //! the same checks as an API request.
 
+use super::ids::{new_id, ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, USER_PREFIX};
 use super::input::{
     DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget,
     NewUser,
@@ -25,13 +26,90 @@ pub const DEV_TARGET_ID: &str = "ttcp_1234567890";
 #[derive(Debug, Clone)]
 pub enum SeedStep {
     /// Create an item under this id.
-    Create { id: &'static str, new: NewItem },
+    Create { id: String, new: NewItem },
     /// Set the members of the item (at version 1, as created).
     SetMembers {
         kind: KindId,
-        id: &'static str,
+        id: String,
         members: Vec<String>,
     },
+}
+
+fn create(id: &str, new: NewItem) -> SeedStep {
+    SeedStep::Create {
+        id: id.to_owned(),
+        new,
+    }
+}
+
+fn members(kind: KindId, id: &str, member: &str) -> SeedStep {
+    SeedStep::SetMembers {
+        kind,
+        id: id.to_owned(),
+        members: vec![member.to_owned()],
+    }
+}
+
+/// A user with one password account: the account, the user, and the user's membership.
+fn person(
+    auth_method_id: &str,
+    (user_id, account_id): (&str, &str),
+    (login_name, password): (&str, &str),
+    (name, description): (&str, &str),
+    admin: bool,
+) -> [SeedStep; 3] {
+    let account = NewAccount {
+        auth_method_id: auth_method_id.to_owned(),
+        login_name: login_name.to_owned(),
+        password: password.to_owned(),
+        ..NewAccount::default()
+    };
+    let user = NewUser {
+        scope_id: GLOBAL_SCOPE_ID.to_owned(),
+        name: name.to_owned(),
+        description: description.to_owned(),
+        admin,
+    };
+    [
+        create(account_id, NewItem::Account(account)),
+        create(user_id, NewItem::User(user)),
+        members(KindId::User, user_id, account_id),
+    ]
+}
+
+const AUTH_METHOD_NAME: &str = "Generated global scope initial password auth method";
+const ADMIN_NAME: (&str, &str) = ("admin", r#"Initial admin user within the "global" scope"#);
+
+/// The ids `postern database init` made for the first admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAdmin {
+    pub auth_method_id: String,
+    pub user_id: String,
+    pub account_id: String,
+}
+
+/// What `postern database init` creates in a new database: a password auth method in global
+/// and an admin who logs in with `login_name` and `password`, under fresh ids.
+pub fn init_seed(login_name: &str, password: &str) -> (InitialAdmin, Vec<SeedStep>) {
+    let admin = InitialAdmin {
+        auth_method_id: new_id(AUTH_METHOD_PREFIX),
+        user_id: new_id(USER_PREFIX),
+        account_id: new_id(ACCOUNT_PREFIX),
+    };
+    let method = NewAuthMethod {
+        scope_id: GLOBAL_SCOPE_ID.to_owned(),
+        name: AUTH_METHOD_NAME.to_owned(),
+        description: "Provides initial administrative authentication into postern".to_owned(),
+    };
+    let mut steps = vec![create(&admin.auth_method_id, NewItem::AuthMethod(method))];
+    steps.extend(person(
+        &admin.auth_method_id,
+        (&admin.user_id, &admin.account_id),
+        (login_name, password),
+        ADMIN_NAME,
+        true,
+    ));
+    (admin, steps)
 }
 
 /// Global, org `o_1234567890`, project `p_1234567890`; password auth method
@@ -41,12 +119,6 @@ pub enum SeedStep {
 /// the host source of tcp target `ttcp_1234567890`.
 pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
     let text = |s: &str| s.to_owned();
-    let create = |id, new| SeedStep::Create { id, new };
-    let members = |kind, id, member: &str| SeedStep::SetMembers {
-        kind,
-        id,
-        members: vec![member.to_owned()],
-    };
     let mut steps = vec![
         create(
             DEV_ORG_ID,
@@ -68,51 +140,27 @@ pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
             DEV_AUTH_METHOD_ID,
             NewItem::AuthMethod(NewAuthMethod {
                 scope_id: text(GLOBAL_SCOPE_ID),
-                name: text("Generated global scope initial password auth method"),
+                name: text(AUTH_METHOD_NAME),
                 description: text(
                     "Provides initial administrative and unprivileged authentication into Boundary",
                 ),
             }),
         ),
     ];
-    let people = [
-        (
-            DEV_ADMIN_USER_ID,
-            DEV_ADMIN_ACCOUNT_ID,
-            &seed.login_name,
-            &seed.password,
-            true,
-        ),
-        (
-            DEV_USER_ID,
-            DEV_USER_ACCOUNT_ID,
-            &seed.unprivileged_login_name,
-            &seed.unprivileged_password,
-            false,
-        ),
-    ];
-    for (user_id, account_id, login_name, password, admin) in people {
-        let account = NewAccount {
-            auth_method_id: text(DEV_AUTH_METHOD_ID),
-            login_name: login_name.clone(),
-            password: password.clone(),
-            ..NewAccount::default()
-        };
-        let (name, description) = if admin {
-            ("admin", r#"Initial admin user within the "global" scope"#)
-        } else {
-            ("user", "Initial unprivileged user")
-        };
-        let user = NewUser {
-            scope_id: text(GLOBAL_SCOPE_ID),
-            name: text(name),
-            description: text(description),
-            admin,
-        };
-        steps.push(create(account_id, NewItem::Account(account)));
-        steps.push(create(user_id, NewItem::User(user)));
-        steps.push(members(KindId::User, user_id, account_id));
-    }
+    steps.extend(person(
+        DEV_AUTH_METHOD_ID,
+        (DEV_ADMIN_USER_ID, DEV_ADMIN_ACCOUNT_ID),
+        (&seed.login_name, &seed.password),
+        ADMIN_NAME,
+        true,
+    ));
+    steps.extend(person(
+        DEV_AUTH_METHOD_ID,
+        (DEV_USER_ID, DEV_USER_ACCOUNT_ID),
+        (&seed.unprivileged_login_name, &seed.unprivileged_password),
+        ("user", "Initial unprivileged user"),
+        false,
+    ));
     steps.extend([
         create(
             DEV_HOST_CATALOG_ID,

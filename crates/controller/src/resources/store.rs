@@ -70,7 +70,7 @@ impl Resources {
             for step in &steps {
                 match step {
                     SeedStep::Create { id, new } => {
-                        state.create(Some(id), new.clone(), now)?;
+                        state.create(Some(id.as_str()), new.clone(), now)?;
                     }
                     SeedStep::SetMembers { kind, id, members } => {
                         state.change_members(*kind, id, 1, Change::Set, members, now)?;

@@ -243,6 +243,32 @@ impl SessionStore {
             .await
     }
 
+    /// Closes every open connection `worker_id` carried, with reason `system error` and the
+    /// last byte counts it reported: the worker is gone (a `postern dev` that restarts on its
+    /// database finds its old connections open; later, a worker whose link dropped). Their
+    /// sessions then end as they would on a close. How many were closed.
+    pub async fn close_worker_connections(&self, worker_id: &str) -> Result<usize, SessionError> {
+        let now = self.now();
+        let mut closed = 0;
+        self.records()
+            .update_live(&mut |record| {
+                let lost = record
+                    .session
+                    .connections
+                    .iter_mut()
+                    .filter(|c| c.is_open() && c.worker_id == worker_id);
+                for connection in lost {
+                    connection.status = ConnectionStatus::Closed;
+                    connection.closed_reason = Some(ClosedReason::SystemError);
+                    closed += 1;
+                }
+                settle(record, now);
+                Ok(())
+            })
+            .await?;
+        Ok(closed)
+    }
+
     /// Runs `change` on one connection, under its session's update.
     async fn change_connection(
         &self,

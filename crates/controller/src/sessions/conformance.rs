@@ -359,6 +359,40 @@ pub async fn cancel_checks_the_version_and_waits_for_the_open_connection(o: &dyn
     ));
 }
 
+/// A lost worker's open connections close as `system error` with the bytes last reported; a
+/// canceling session among them then ends. Other workers' connections and closed ones stay.
+pub async fn a_lost_workers_connections_close_with_system_error(o: &dyn Open) {
+    let (store, _) = store_with_clock(o).await;
+    let (kept, _tofu, kept_conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
+    let (ending, _tofu, ending_conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
+    store
+        .connection_progress(vec![bytes(&ending_conn, 10, 20)])
+        .await
+        .unwrap();
+    store.cancel(&ending, None).await.unwrap();
+    let elsewhere = store
+        .authorize_connection(&kept, "w_other00000")
+        .await
+        .unwrap();
+
+    assert_eq!(store.close_worker_connections(WORKER).await.unwrap(), 2);
+    let session = store.get(&kept).await.unwrap().unwrap();
+    assert_eq!(session.status, SessionStatus::Active);
+    let reasons: Vec<_> = session
+        .connections
+        .iter()
+        .map(|c| (c.id.as_str(), c.closed_reason))
+        .collect();
+    assert!(reasons.contains(&(kept_conn.as_str(), Some(ClosedReason::SystemError))));
+    assert!(reasons.contains(&(elsewhere.connection_id.as_str(), None)));
+    let ended = store.get(&ending).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Terminated);
+    let connection = &ended.connections[0];
+    assert_eq!((connection.bytes_up, connection.bytes_down), (10, 20));
+    assert_eq!(connection.closed_reason, Some(ClosedReason::SystemError));
+    assert_eq!(store.close_worker_connections(WORKER).await.unwrap(), 0);
+}
+
 pub async fn session_cancel_from_a_client_ends_an_idle_session_at_once(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
     let mut canceled = store.canceled_sessions();
@@ -800,7 +834,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(
