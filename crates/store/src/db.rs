@@ -184,7 +184,7 @@ fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    vec![(1, v1(auto_key)), (2, v2())]
+    vec![(1, v1(auto_key)), (2, v2(backend))]
 }
 
 /// Sessions: one row each (the record as JSON, its secrets sealed) and one row per
@@ -216,14 +216,31 @@ fn v1(auto_key: &str) -> Vec<String> {
     ]
 }
 
+/// Sessions get their scope and user as columns (lists select by them, by index).
 /// Resources and auth tokens. Every item is a row (its JSON as the API shows it, and beside
 /// it an account's password digest or a user's admin flag); `resource_revision` counts
 /// changes, and every change takes its row lock first, so changes from several controllers
 /// run one after another and each sees the one before. Tokens keep only their secret's
 /// SHA-256 and go when their user, account or auth method does. `sealing_key_check` holds a
 /// value sealed under the database's key, to refuse any other key.
-fn v2() -> Vec<String> {
-    [
+fn v2(backend: Backend) -> Vec<String> {
+    // Sessions gain the columns lists select by, filled from the stored JSON.
+    let field = |name: &str| match backend {
+        Backend::Sqlite => format!("json_extract(body, '$.{name}')"),
+        Backend::Postgres => format!("(body::json ->> '{name}')"),
+    };
+    let sessions = [
+        "ALTER TABLE sessions ADD COLUMN scope_id TEXT NOT NULL DEFAULT ''".to_owned(),
+        "ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT ''".to_owned(),
+        format!(
+            "UPDATE sessions SET scope_id = {}, user_id = {}",
+            field("scope_id"),
+            field("user_id")
+        ),
+        "CREATE INDEX sessions_scope ON sessions (scope_id, created_ns, seq)".to_owned(),
+        "CREATE INDEX sessions_user ON sessions (user_id, created_ns, seq)".to_owned(),
+    ];
+    let resources = [
         "CREATE TABLE resource_revision (id BIGINT PRIMARY KEY, revision BIGINT NOT NULL)",
         "INSERT INTO resource_revision (id, revision) VALUES (1, 0)",
         "CREATE TABLE resource_items (
@@ -249,9 +266,11 @@ fn v2() -> Vec<String> {
         "CREATE INDEX auth_tokens_auth_method ON auth_tokens (auth_method_id)",
         "CREATE INDEX auth_tokens_expiration ON auth_tokens (expiration_ns)",
         "CREATE TABLE sealing_key_check (id BIGINT PRIMARY KEY, sealed TEXT NOT NULL)",
-    ]
-    .map(String::from)
-    .to_vec()
+    ];
+    sessions
+        .into_iter()
+        .chain(resources.map(String::from))
+        .collect()
 }
 
 /// Creates the SQLite file readable by its owner only (SQLite gives its journal files the

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use postern_controller::sessions::{
-    RecordChange, RecordVisit, Session, SessionError, SessionRecord, SessionRecords,
+    RecordChange, RecordVisit, Session, SessionError, SessionQuery, SessionRecord, SessionRecords,
     SessionSecrets, StoredConnection, StoredSession,
 };
 use sqlx::any::AnyRow;
@@ -202,8 +202,9 @@ impl SessionRecords for SqlSessions {
         let row = self.session_row(&record, &stored, &secrets)?;
         let mut tx = self.db.pool.begin().await.map_err(storage)?;
         let inserted = sqlx::query(
-            "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets, \
+             scope_id, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(record.session.id.as_str())
         .bind(row.status)
@@ -211,6 +212,8 @@ impl SessionRecords for SqlSessions {
         .bind(row.terminated_ns)
         .bind(row.body)
         .bind(row.secrets)
+        .bind(record.session.scope_id.as_str())
+        .bind(record.session.user_id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(storage)?
@@ -233,32 +236,55 @@ impl SessionRecords for SqlSessions {
         Ok(loaded.is_some())
     }
 
-    async fn list(&self) -> Result<Vec<Session>, SessionError> {
-        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
-        let rows = sqlx::query(
-            "SELECT id, body, secrets FROM sessions ORDER BY created_ns DESC, seq DESC",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
-        let connection_rows =
-            sqlx::query("SELECT session_id, body FROM connections ORDER BY session_id, ord")
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(storage)?;
-        let mut connections: HashMap<String, Vec<StoredConnection>> = HashMap::new();
-        for row in &connection_rows {
-            let session_id: String = row.try_get(0).map_err(storage)?;
-            let connection = decode(&session_id, row, 1)?;
-            connections.entry(session_id).or_default().push(connection);
+    async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
+        let mut select = Select::new("SELECT id, body, secrets FROM sessions", query);
+        if let Some((created, id)) = &query.after {
+            // After the named session in (created, insertion) order; when it is gone, only
+            // the ones created strictly before it.
+            let created_again = select.bind(Value::Int(nanos(*created)));
+            let created = select.bind(Value::Int(nanos(*created)));
+            let id = select.bind(Value::Text(id.clone()));
+            select.sql.push_str(&format!(
+                " AND (created_ns < {created} OR (created_ns = {created_again} AND seq < \
+                 COALESCE((SELECT seq FROM sessions WHERE id = {id}), -1)))"
+            ));
         }
+        select.sql.push_str(" ORDER BY created_ns DESC, seq DESC");
+        if let Some(limit) = query.limit {
+            let limit = select.bind(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+            select.sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        if select.nothing {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
+        let rows = select.run().fetch_all(&mut *conn).await.map_err(storage)?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(storage))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut connections = connections_of(&mut conn, &ids).await?;
         rows.iter()
-            .map(|row| {
-                let id: String = row.try_get(0).map_err(storage)?;
-                let connections = connections.remove(&id).unwrap_or_default();
-                Ok(self.record(&id, row, 1, connections)?.session)
+            .zip(&ids)
+            .map(|(row, id)| {
+                let connections = connections.remove(id).unwrap_or_default();
+                Ok(self.record(id, row, 1, connections)?.session)
             })
             .collect()
+    }
+
+    async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
+        let select = Select::new("SELECT COUNT(*) FROM sessions", query);
+        if select.nothing {
+            return Ok(0);
+        }
+        let row = select
+            .run()
+            .fetch_one(&self.db.pool)
+            .await
+            .map_err(storage)?;
+        let count: i64 = row.try_get(0).map_err(storage)?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
@@ -313,6 +339,95 @@ impl SessionRecords for SqlSessions {
         .rows_affected();
         Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
     }
+}
+
+/// A value bound to a query.
+enum Value {
+    Text(String),
+    Int(i64),
+}
+
+/// A `SELECT` over sessions with a query's conditions (scopes, user, terminated), built
+/// with numbered placeholders.
+struct Select {
+    sql: String,
+    values: Vec<Value>,
+    /// The query can match nothing (no scopes at all).
+    nothing: bool,
+}
+
+impl Select {
+    fn new(head: &str, query: &SessionQuery) -> Self {
+        let mut select = Self {
+            sql: format!("{head} WHERE 1 = 1"),
+            values: Vec::new(),
+            nothing: false,
+        };
+        if let Some(scopes) = &query.scope_ids {
+            select.nothing = scopes.is_empty();
+            let marks: Vec<String> = scopes
+                .iter()
+                .map(|scope| select.bind(Value::Text(scope.clone())))
+                .collect();
+            if !marks.is_empty() {
+                select
+                    .sql
+                    .push_str(&format!(" AND scope_id IN ({})", marks.join(", ")));
+            }
+        }
+        if let Some(user_id) = &query.user_id {
+            let mark = select.bind(Value::Text(user_id.clone()));
+            select.sql.push_str(&format!(" AND user_id = {mark}"));
+        }
+        if !query.include_terminated {
+            select.sql.push_str(" AND status <> 'terminated'");
+        }
+        select
+    }
+
+    /// Adds a value; its placeholder.
+    fn bind(&mut self, value: Value) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+
+    fn run(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.values {
+            query = match value {
+                Value::Text(text) => query.bind(text.as_str()),
+                Value::Int(int) => query.bind(*int),
+            };
+        }
+        query
+    }
+}
+
+/// The connections of the sessions `ids`, by session, in order.
+async fn connections_of(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Vec<StoredConnection>>, SessionError> {
+    let mut connections: HashMap<String, Vec<StoredConnection>> = HashMap::new();
+    // Bounded batches keep each statement's parameters well under every backend's limit.
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT session_id, body FROM connections WHERE session_id IN ({}) \
+             ORDER BY session_id, ord",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await.map_err(storage)? {
+            let session_id: String = row.try_get(0).map_err(storage)?;
+            let connection = decode(&session_id, &row, 1)?;
+            connections.entry(session_id).or_default().push(connection);
+        }
+    }
+    Ok(connections)
 }
 
 /// Column `index` of `row`, a JSON text, as `T`.

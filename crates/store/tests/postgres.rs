@@ -14,8 +14,8 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use postern_controller::sessions::conformance::{dev_target_session, Open};
 use postern_controller::sessions::{
-    RecordChange, RecordVisit, Session, SessionError, SessionRecord, SessionRecords, SessionStore,
-    DEFAULT_MAX_DURATION,
+    RecordChange, RecordVisit, Session, SessionError, SessionQuery, SessionRecord, SessionRecords,
+    SessionStore, DEFAULT_MAX_DURATION,
 };
 use postern_store::{Db, SealingKey, SqlSessions};
 
@@ -171,8 +171,11 @@ impl SessionRecords for OnCluster {
     async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
         self.records.read(id, visit).await
     }
-    async fn list(&self) -> Result<Vec<Session>, SessionError> {
-        self.records.list().await
+    async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
+        self.records.list(query).await
+    }
+    async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
+        self.records.count(query).await
     }
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
         self.records.update(id, change).await

@@ -2,7 +2,7 @@
 //!
 //! A list is ordered newest first. A page holds up to `page_size` items; its `list_token`
 //! names the last item returned (its creation time and id), and the next request resumes just
-//! after it. The token is `base64url("v1:<created nanos>:<id>")`, or `base64url("v1:")` for
+//! after it (or, when that item is gone, at the first item created before it). The token is `base64url("v1:<created nanos>:<id>")`, or `base64url("v1:")` for
 //! an empty first page; anything else is refused with 400.
 //!
 //! `response_type` is `"delta"` when more items follow the page and `"complete"` on the last
@@ -27,6 +27,16 @@ pub struct ListToken {
 }
 
 impl ListToken {
+    /// A token resuming after `position` (the start, for `None`).
+    pub fn at(position: Option<(SystemTime, String)>) -> Self {
+        Self { position }
+    }
+
+    /// The item the listing resumes after.
+    pub fn position(&self) -> Option<&(SystemTime, String)> {
+        self.position.as_ref()
+    }
+
     pub fn encode(&self) -> String {
         let text = match &self.position {
             Some((created, id)) => {
@@ -101,93 +111,10 @@ impl<T> Page<T> {
     }
 }
 
-/// Cuts the page out of `items` (newest first); `key` gives an item's creation time and id.
-pub fn paginate<T>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> (SystemTime, &str),
-    size: Option<usize>,
-    after: Option<&ListToken>,
-) -> Page<T> {
-    let total = items.len();
-    let start = match after.and_then(|t| t.position.as_ref()) {
-        None => 0,
-        Some((created, id)) => match items.iter().position(|item| key(item).1 == id) {
-            Some(index) => index + 1,
-            // The item named has since left the list (filter changed): resume at the first
-            // item strictly older than it.
-            None => items
-                .iter()
-                .position(|item| key(item).0 < *created)
-                .unwrap_or(total),
-        },
-    };
-    let size = size.unwrap_or(total);
-    let page: Vec<T> = items.into_iter().skip(start).take(size).collect();
-    let complete = start + page.len() >= total;
-    let position = match page.last() {
-        Some(last) => {
-            let (created, id) = key(last);
-            Some((created, id.to_owned()))
-        }
-        None => after.and_then(|t| t.position.clone()),
-    };
-    Page {
-        items: page,
-        complete,
-        list_token: ListToken { position }.encode(),
-        est_item_count: total,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn items(n: u64) -> Vec<(SystemTime, String)> {
-        // Newest first; two items share each creation time.
-        (0..n)
-            .rev()
-            .map(|i| {
-                (
-                    UNIX_EPOCH + Duration::from_secs(1_000 + i / 2),
-                    format!("s_{i:010}"),
-                )
-            })
-            .collect()
-    }
-
-    fn key(item: &(SystemTime, String)) -> (SystemTime, &str) {
-        (item.0, &item.1)
-    }
-
-    #[test]
-    fn walking_pages_visits_every_item_once() {
-        let all = items(7);
-        let mut seen = Vec::new();
-        let mut token: Option<ListToken> = None;
-        for _ in 0..10 {
-            let page = paginate(all.clone(), key, Some(3), token.as_ref());
-            assert_eq!(page.est_item_count, 7);
-            seen.extend(page.items.iter().cloned());
-            token = Some(ListToken::decode(&page.list_token).unwrap());
-            if page.complete {
-                break;
-            }
-        }
-        assert_eq!(seen, all);
-    }
-
-    #[test]
-    fn without_a_size_everything_is_one_complete_page() {
-        let page = paginate(items(4), key, None, None);
-        assert!(page.complete);
-        assert_eq!(page.response_type(), "complete");
-        assert_eq!(page.items.len(), 4);
-        let empty = paginate(Vec::new(), key, Some(2), None);
-        assert!(empty.complete);
-        assert_eq!(ListToken::decode(&empty.list_token).unwrap().position, None);
-    }
 
     #[test]
     fn malformed_tokens_are_refused() {

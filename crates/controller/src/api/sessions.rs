@@ -7,7 +7,6 @@
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use postern_authority::SessionStatus;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,8 +17,12 @@ use super::error::{ApiError, FieldError};
 use super::items::{self, parse_filter};
 use super::paging::{self, ListToken};
 use super::{split_action, unknown_action, ApiState};
+use crate::filter::Filter;
 use crate::resources::{Principal, Scope, GLOBAL_SCOPE_ID};
-use crate::sessions::Session;
+use crate::sessions::{Session, SessionQuery};
+
+/// Sessions read per batch at least, when a filter may pass few of them.
+const BATCH_MIN: usize = 100;
 
 const OWNER_ACTIONS: &[&str] = &["no-op", "read:self", "cancel:self"];
 const ADMIN_ACTIONS: &[&str] = &["no-op", "read", "read:self", "cancel", "cancel:self"];
@@ -71,27 +74,16 @@ async fn list(
         vec![scope.id]
     };
 
-    let mut matching = Vec::new();
-    for session in state.sessions.list().await? {
-        let visible = scopes.contains(&session.scope_id)
-            && (params.include_terminated || session.status != SessionStatus::Terminated)
-            && (principal.admin || session.user_id == principal.user_id);
-        if !visible {
-            continue;
-        }
-        let item = session_json(&session, &principal)?;
-        if items::passes(filter.as_ref(), &item) {
-            matching.push((session.created_time, session.id, item));
-        }
-    }
-    let page = paging::paginate(
-        matching,
-        |(created, id, _)| (*created, id.as_str()),
-        page_size,
-        resume.as_ref(),
-    );
+    let query = SessionQuery {
+        scope_ids: Some(scopes),
+        user_id: (!principal.admin).then(|| principal.user_id.clone()),
+        include_terminated: params.include_terminated,
+        after: resume.as_ref().and_then(|token| token.position().cloned()),
+        limit: None,
+    };
+    let page = page_of_sessions(&state, &principal, query, filter.as_ref(), page_size).await?;
     let response_type = page.response_type();
-    let items: Vec<Value> = page.items.into_iter().map(|(_, _, item)| item).collect();
+    let items = page.items;
     Ok(Json(json!({
         "items": items,
         "response_type": response_type,
@@ -100,6 +92,62 @@ async fn list(
         "sort_dir": "desc",
         "est_item_count": page.est_item_count,
     })))
+}
+
+/// Sessions read from the store per batch, until the page is full and one more item shows
+/// whether others follow; the filter (over each item's JSON) picks among them. So a page
+/// costs about its own size in reads, not the whole history's.
+async fn page_of_sessions(
+    state: &ApiState,
+    principal: &Principal,
+    mut query: SessionQuery,
+    filter: Option<&Filter>,
+    page_size: Option<usize>,
+) -> Result<paging::Page<Value>, ApiError> {
+    let want = page_size.unwrap_or(usize::MAX);
+    let batch = want
+        .saturating_add(1)
+        .clamp(BATCH_MIN, paging::MAX_PAGE_SIZE + 1);
+    let started_at = query.after.clone();
+    let mut items = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    'reading: loop {
+        query.limit = Some(batch);
+        let sessions = state.sessions.list(&query).await?;
+        let exhausted = sessions.len() < batch;
+        for session in sessions {
+            query.after = Some((session.created_time, session.id.clone()));
+            let item = session_json(&session, principal)?;
+            if !items::passes(filter, &item) {
+                continue;
+            }
+            if items.len() == want {
+                more = true;
+                break 'reading;
+            }
+            last = Some((session.created_time, session.id));
+            items.push(item);
+        }
+        if exhausted {
+            break;
+        }
+    }
+    // Without a filter the store counts; with one, the count is exact when this page is the
+    // whole list, and otherwise the store's count of what the filter chose from.
+    let est_item_count = if filter.is_some() && started_at.is_none() && !more {
+        items.len()
+    } else {
+        query.after = None;
+        state.sessions.count(&query).await?
+    };
+    let position = last.or(started_at);
+    Ok(paging::Page {
+        items,
+        complete: !more,
+        list_token: ListToken::at(position).encode(),
+        est_item_count,
+    })
 }
 
 async fn read(

@@ -24,8 +24,8 @@ use postern_wire::TofuToken;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::{
-    NewSession, Scope, Session, SessionError, SessionRecords, SessionStore, DEFAULT_MAX_DURATION,
-    UNLIMITED_CONNECTIONS,
+    NewSession, Scope, Session, SessionError, SessionQuery, SessionRecords, SessionStore,
+    DEFAULT_MAX_DURATION, UNLIMITED_CONNECTIONS,
 };
 
 /// How a suite gets an empty backend to test.
@@ -54,7 +54,11 @@ async fn authorized_id(store: &SessionStore, connection_limit: i32) -> String {
 
 /// The ids `list` gives, in its order.
 async fn listed_ids(store: &SessionStore) -> Vec<String> {
-    let sessions = store.list().await.unwrap();
+    let every = SessionQuery {
+        include_terminated: true,
+        ..SessionQuery::default()
+    };
+    let sessions = store.list(&every).await.unwrap();
     sessions.into_iter().map(|s| s.id).collect()
 }
 
@@ -749,7 +753,94 @@ pub async fn bad_requests_are_refused_before_anything_is_issued(o: &dyn Open) {
         store.authorize_session(req).await,
         Err(SessionError::InvalidMaxDuration(_))
     ));
-    assert!(store.list().await.unwrap().is_empty());
+    assert!(store
+        .list(&SessionQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Lists select by scope, user and terminated status, resume after a session (ties in
+/// creation time in insertion order; a session gone resumes at the older ones), stop at a
+/// limit, and count what they select.
+pub async fn lists_select_resume_and_count(o: &dyn Open) {
+    let (store, clock) = store_with_clock(o).await;
+    let mut other_scope = new_session(1);
+    other_scope.scope.id = "p_otherscope".into();
+    let mut other_user = new_session(1);
+    other_user.user_id = "u_otheruser0".into();
+    // Three at one instant, then three a second later.
+    let mut ids = Vec::new();
+    for request in [new_session(1), other_scope, other_user] {
+        ids.push(store.authorize_session(request).await.unwrap().session.id);
+    }
+    clock.advance(Duration::from_secs(1));
+    for _ in 0..3 {
+        ids.push(authorized_id(&store, 1).await);
+    }
+    store.cancel(&ids[5], None).await.unwrap();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    let list = |query: SessionQuery| {
+        let store = store.clone();
+        async move {
+            let sessions = store.list(&query).await.unwrap();
+            let count = store.count(&query).await.unwrap();
+            (
+                sessions.into_iter().map(|s| s.id).collect::<Vec<_>>(),
+                count,
+            )
+        }
+    };
+    let all = SessionQuery {
+        include_terminated: true,
+        ..SessionQuery::default()
+    };
+    assert_eq!(list(all.clone()).await, (newest_first.clone(), 6));
+    let live = list(SessionQuery::default()).await;
+    assert_eq!(live, (newest_first[1..].to_vec(), 5));
+    let in_project = SessionQuery {
+        scope_ids: Some(vec!["p_1234567890".into(), "p_elsewhere0".into()]),
+        user_id: Some("u_1234567890".into()),
+        include_terminated: true,
+        ..SessionQuery::default()
+    };
+    let expected: Vec<String> = [5, 4, 3, 0].iter().map(|&i| ids[i].clone()).collect();
+    assert_eq!(list(in_project.clone()).await, (expected.clone(), 4));
+
+    // Walk two at a time, resuming after the last one seen.
+    let mut walked = Vec::new();
+    let mut after = None;
+    for _ in 0..5 {
+        let query = SessionQuery {
+            after: after.clone(),
+            limit: Some(2),
+            ..all.clone()
+        };
+        let page = store.list(&query).await.unwrap();
+        assert_eq!(store.count(&query).await.unwrap(), 6, "count ignores after");
+        let Some(last) = page.last() else { break };
+        after = Some((last.created_time, last.id.clone()));
+        walked.extend(page.into_iter().map(|s| s.id));
+    }
+    assert_eq!(walked, newest_first);
+
+    // After a session of the same instant: the ones inserted before it.
+    let first_batch = store.get(&ids[1]).await.unwrap().unwrap();
+    let after_middle = SessionQuery {
+        after: Some((first_batch.created_time, ids[1].clone())),
+        ..all.clone()
+    };
+    assert_eq!(list(after_middle).await.0, vec![ids[0].clone()]);
+    // After a session that is gone: everything created strictly before its time.
+    let newer = store.get(&ids[3]).await.unwrap().unwrap();
+    let after_gone = SessionQuery {
+        after: Some((newer.created_time, "s_gone000000".into())),
+        ..all.clone()
+    };
+    assert_eq!(
+        list(after_gone).await.0,
+        ids[..3].iter().rev().cloned().collect::<Vec<_>>()
+    );
 }
 
 pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open) {
@@ -834,7 +925,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

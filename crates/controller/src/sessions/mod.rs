@@ -37,7 +37,9 @@ pub use model::{
     TerminationReason, WorkerInfo,
 };
 pub use postern_authority::system_clock;
-pub use records::{MemorySessions, RecordChange, RecordVisit, SessionRecord, SessionRecords};
+pub use records::{
+    MemorySessions, RecordChange, RecordVisit, SessionQuery, SessionRecord, SessionRecords,
+};
 pub use store::{
     Clock, NewSession, SessionAuthorization, SessionStore, DEFAULT_MAX_DURATION,
     UNLIMITED_CONNECTIONS,

@@ -31,6 +31,34 @@ pub struct SessionRecord {
 pub type RecordChange<'a> =
     &'a mut (dyn FnMut(&mut SessionRecord) -> Result<(), SessionError> + Send);
 
+/// Which sessions a listing wants, in the listing order: newest first (created time, then
+/// the order they were inserted in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Only sessions in these scopes; `None`: in any.
+    pub scope_ids: Option<Vec<String>>,
+    /// Only this user's sessions.
+    pub user_id: Option<String>,
+    /// Terminated sessions too.
+    pub include_terminated: bool,
+    /// Only the sessions after this one (created time, id) in the order; when it is gone,
+    /// the ones created strictly before it.
+    pub after: Option<(SystemTime, String)>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+impl SessionQuery {
+    /// Whether a session passes the scope, user and terminated conditions (not `after`).
+    pub fn admits(&self, session: &Session) -> bool {
+        self.scope_ids
+            .as_ref()
+            .is_none_or(|scopes| scopes.contains(&session.scope_id))
+            && self.user_id.as_ref().is_none_or(|u| *u == session.user_id)
+            && (self.include_terminated || session.status != SessionStatus::Terminated)
+    }
+}
+
 /// A look at one record, without copying it (a session may hold thousands of connections).
 pub type RecordVisit<'a> = &'a mut (dyn FnMut(&SessionRecord) + Send);
 
@@ -44,8 +72,11 @@ pub trait SessionRecords: Send + Sync + 'static {
     async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError>;
     /// Runs `visit` on the session if there is one; whether there was.
     async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError>;
-    /// Every session, newest first (created time, then the order they were inserted in).
-    async fn list(&self) -> Result<Vec<Session>, SessionError>;
+    /// The sessions `query` asks for, in its order. A backend reads only those (a database:
+    /// by index), not every session.
+    async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError>;
+    /// How many sessions pass `query`'s conditions, ignoring its `after` and `limit`.
+    async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError>;
     /// Runs `change` on the session with no other change to it in between and stores the
     /// result. Connection ids must stay unique across sessions: a new connection whose id is
     /// taken fails the change.
@@ -142,14 +173,32 @@ impl SessionRecords for MemorySessions {
         Ok(found.is_some())
     }
 
-    async fn list(&self) -> Result<Vec<Session>, SessionError> {
+    async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
         let maps = self.maps();
-        let mut all: Vec<&Entry> = maps.sessions.values().collect();
-        all.sort_by(|a, b| {
-            let (a_time, b_time) = (a.record.session.created_time, b.record.session.created_time);
-            b_time.cmp(&a_time).then(b.seq.cmp(&a.seq))
-        });
-        Ok(all.into_iter().map(|e| e.record.session.clone()).collect())
+        let mut all: Vec<&Entry> = maps
+            .sessions
+            .values()
+            .filter(|e| query.admits(&e.record.session))
+            .collect();
+        // Newest first: the larger (created time, insertion order) comes first.
+        let key = |e: &Entry| (e.record.session.created_time, e.seq);
+        all.sort_by_key(|e| std::cmp::Reverse(key(e)));
+        let start = match &query.after {
+            None => 0,
+            Some((created, id)) => match maps.sessions.get(id) {
+                Some(named) => all.partition_point(|e| key(e) >= key(named)),
+                None => all.partition_point(|e| e.record.session.created_time >= *created),
+            },
+        };
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let page = all.into_iter().skip(start).take(limit);
+        Ok(page.map(|e| e.record.session.clone()).collect())
+    }
+
+    async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
+        let maps = self.maps();
+        let sessions = maps.sessions.values();
+        Ok(sessions.filter(|e| query.admits(&e.record.session)).count())
     }
 
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use super::ids::new_session_id;
 use super::mint::{authorization_token, issue_credentials};
 use super::model::{rfc3339_text, Scope, Session, SessionState, TerminationReason, WorkerInfo};
-use super::records::{MemorySessions, SessionRecord, SessionRecords};
+use super::records::{MemorySessions, SessionQuery, SessionRecord, SessionRecords};
 use super::SessionError;
 
 /// Boundary's default session lifetime: 8 hours.
@@ -249,9 +249,14 @@ impl SessionStore {
         Ok(session)
     }
 
-    /// Every session, newest first.
-    pub async fn list(&self) -> Result<Vec<Session>, SessionError> {
-        self.records().list().await
+    /// The sessions `query` asks for, newest first.
+    pub async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
+        self.records().list(query).await
+    }
+
+    /// How many sessions pass `query`'s conditions (not its `after` or `limit`).
+    pub async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
+        self.records().count(query).await
     }
 
     /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
