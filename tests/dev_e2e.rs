@@ -327,10 +327,11 @@ async fn eventually_async(dev: &Dev, id: &str, status: &str) -> serde_json::Valu
     }
 }
 
-/// `postern dev -database-url sqlite://...` killed with SIGKILL while a connection is open:
-/// restarted on the same file, it still has the target made before, the auth token still
-/// works (no new login), and the session is there with its connection closed as `system
-/// error` (its worker died with the process). The database and key file are mode 0600.
+/// `postern dev -database-url sqlite://...` killed with SIGKILL while a connection is open
+/// and bytes have flowed: restarted on the same file, it still has the target made before,
+/// the auth token still works (no new login), and the session is there with its connection
+/// closed as `system error` (its worker died with the process) and a byte count no lower
+/// than the one acknowledged before the kill. The database and key file are mode 0600.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_state_in_sqlite_survives_sigkill() {
     let endpoint = echo_endpoint().await;
@@ -357,14 +358,34 @@ async fn dev_state_in_sqlite_survives_sigkill() {
     let target = created["item"]["id"].as_str().unwrap().to_owned();
     let (mut proxy, port, session_id) = dev.proxy(&target).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    stream.write_all(b"still there?").await.unwrap();
-    let mut echoed = [0u8; 12];
-    within("the echo", stream.read_exact(&mut echoed))
-        .await
-        .unwrap();
-    assert_eq!(&echoed, b"still there?");
-    let session = dev.session(&session_id).await;
-    assert_eq!(session["status"], "active", "{session}");
+    let sent = random_bytes(1 << 20, 3);
+    let mut echoed = vec![0u8; sent.len()];
+    let (mut reader, mut writer) = stream.split();
+    let (wrote, read) = within("the echo", async {
+        tokio::join!(writer.write_all(&sent), reader.read_exact(&mut echoed))
+    })
+    .await;
+    wrote.unwrap();
+    read.unwrap();
+    assert!(echoed == sent);
+    // Bytes flowed; wait until the controller acknowledged a count of them.
+    let deadline = std::time::Instant::now() + WAIT;
+    let reported = loop {
+        let session = dev.session(&session_id).await;
+        let up: u64 = session["connections"][0]["bytes_up"]
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if up > 0 {
+            assert_eq!(session["status"], "active", "{session}");
+            break up;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no byte count: {session}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
 
     let config_dir = dev.kill().await;
     for file in ["dev.db", "dev.db.key"] {
@@ -386,6 +407,8 @@ async fn dev_state_in_sqlite_survives_sigkill() {
     let session = dev.session(&session_id).await;
     let connection = &session["connections"][0];
     assert_eq!(connection["closed_reason"], "system error", "{session}");
+    let kept_up: u64 = connection["bytes_up"].as_str().unwrap().parse().unwrap();
+    assert!(kept_up >= reported, "{kept_up} < {reported} acknowledged");
     assert_eq!(session["status"], "active", "{session}");
     let listed = dev
         .json(&["sessions", "list", "-scope-id", "p_1234567890"])
