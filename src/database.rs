@@ -91,6 +91,7 @@ pub fn key_path(url: &str, key_file: Option<&Path>) -> Result<PathBuf, DatabaseE
 
 /// A controller's stores, open on a database.
 pub struct Opened {
+    pub db: Db,
     pub resources: Resources,
     pub sessions: SessionStore,
     /// Whether the key file was created now.
@@ -107,12 +108,30 @@ pub async fn open(url: &str, key_path: &Path) -> Result<Opened, DatabaseError> {
     db.check_key(&key).await?;
     let clock = system_clock();
     let resources = Resources::open(Arc::new(SqlResources::new(db.clone())), clock.clone()).await?;
-    let sessions = SessionStore::with_records(Arc::new(SqlSessions::new(db, key)), clock);
+    let sessions = SessionStore::with_records(Arc::new(SqlSessions::new(db.clone(), key)), clock);
     Ok(Opened {
+        db,
         resources,
         sessions,
         key_created,
     })
+}
+
+/// Every hour, [`Db::optimize`]: planner statistics kept fresh and SQLite's write-ahead log
+/// folded back in (a long log slows every read and commit).
+pub async fn upkeep(db: Db, shutdown: tokio_util::sync::CancellationToken) {
+    let hour = std::time::Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hour, hour);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(error) = db.optimize().await {
+                    tracing::warn!(%error, "database upkeep failed");
+                }
+            }
+        }
+    }
 }
 
 impl DatabaseCommand {

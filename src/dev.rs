@@ -157,6 +157,7 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         ),
         Some(url) => {
             let (resources, sessions, kept) = open_database(url, &options, &seed).await?;
+            tokio::spawn(database::upkeep(kept.db.clone(), shutdown.clone()));
             (resources, sessions, Some(kept))
         }
     };
@@ -194,6 +195,7 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
 
 /// What a database `postern dev` starts on already held.
 struct Kept {
+    db: postern_store::Db,
     url: String,
     /// The database held resources before (not seeded now).
     resources: bool,
@@ -217,6 +219,7 @@ async fn open_database(
     let worker_id = postern_worker::WorkerConfig::default().worker_id;
     let closed_connections = opened.sessions.close_worker_connections(&worker_id).await?;
     let kept = Kept {
+        db: opened.db.clone(),
         url: postern_store::redact(url),
         resources: existing,
         closed_connections,

@@ -5,7 +5,8 @@
 //! SQLite runs in WAL mode with `synchronous=FULL`: a commit (a session authorized, a cancel)
 //! is on disk before it is acknowledged, so neither a killed process nor a power loss undoes
 //! it; a cancel that came back after a crash would reopen a session its user closed. One
-//! connection serves all calls, so writes never wait on each other's locks.
+//! connection writes, so writes never wait on each other's locks; a few read-only
+//! connections read beside it.
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
@@ -15,6 +16,9 @@ use crate::seal::{SealError, SealingKey};
 /// What the key check row holds, sealed.
 const KEY_CHECK: &[u8] = b"postern sealing key check";
 const KEY_CHECK_ROW: &str = "sealing_key_check";
+
+/// SQLite connections that only read.
+const READERS: u32 = 4;
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -53,7 +57,11 @@ pub enum DbError {
 /// An open database.
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// Transactions and writes.
     pub(crate) pool: AnyPool,
+    /// Reads outside a transaction's lock: on SQLite, read-only connections of their own
+    /// (WAL lets them read while the writer commits); on PostgreSQL, `pool` itself.
+    pub(crate) reads: AnyPool,
     pub(crate) backend: Backend,
 }
 
@@ -94,7 +102,30 @@ impl Db {
             return Err(DbError::Url(redact(url)));
         };
         let pool = options.connect(&url).await.map_err(DbError::Connect)?;
-        Ok(Self { pool, backend })
+        let reads = match backend {
+            Backend::Postgres => pool.clone(),
+            // After the writer: it made the file and switched it to WAL.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(READERS)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA query_only = ON; PRAGMA foreign_keys = ON; \
+                             PRAGMA busy_timeout = 5000;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .map_err(DbError::Connect)?,
+        };
+        Ok(Self {
+            pool,
+            reads,
+            backend,
+        })
     }
 
     /// The schema version recorded in the database (0: none yet).
@@ -136,6 +167,16 @@ impl Db {
             tracing::info!(version, "database schema migrated");
         }
         Ok(SCHEMA_VERSION)
+    }
+
+    /// Upkeep after bulk changes: fresh planner statistics and, on SQLite, the write-ahead log
+    /// folded back into the database file and emptied.
+    pub async fn optimize(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            self.pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
+        }
+        self.pool.execute("ANALYZE").await?;
+        Ok(())
     }
 
     /// Checks that `key` is the database's: the first key used seals a known value, every
@@ -238,6 +279,10 @@ fn v2(backend: Backend) -> Vec<String> {
             field("user_id")
         ),
         "CREATE INDEX sessions_scope ON sessions (scope_id, created_ns, seq)".to_owned(),
+        // Most sessions are terminated history; lists usually want the live ones.
+        "CREATE INDEX sessions_scope_live ON sessions (scope_id, created_ns, seq) \
+         WHERE status <> 'terminated'"
+            .to_owned(),
         "CREATE INDEX sessions_user ON sessions (user_id, created_ns, seq)".to_owned(),
     ];
     let resources = [

@@ -9,6 +9,8 @@
 //! stores on one database (two controllers) admit exactly a session's connection limit
 //! between them and never both take one name or version.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod db;
 mod keyfile;
 mod resources;

@@ -58,15 +58,14 @@ impl SqlResources {
 #[async_trait]
 impl ResourceRecords for SqlResources {
     async fn state(&self) -> Result<Arc<ResourceState>, ResourceError> {
-        let mut conn = self.db.pool.acquire().await.map_err(store)?;
+        let mut conn = self.db.reads.acquire().await.map_err(store)?;
         let revision = current_revision(&mut conn).await?;
-        // SQLite has one connection: give it back before the transaction takes it.
         drop(conn);
         if let Some(state) = self.cached(revision) {
             return Ok(state);
         }
         // The revision and the items from one snapshot of the database.
-        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let mut tx = self.db.reads.begin().await.map_err(store)?;
         if self.db.backend == Backend::Postgres {
             tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 .await
@@ -164,7 +163,7 @@ impl ResourceRecords for SqlResources {
              last_used_ns, expiration_ns FROM auth_tokens WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.db.pool)
+        .fetch_optional(&self.db.reads)
         .await
         .map_err(store)?;
         row.map(|row| token_record(&row)).transpose()

@@ -1,6 +1,9 @@
 //! [`SessionRecords`] in SQL: a row per session (its record as JSON, its private key and TOFU
 //! token sealed with the store's key) and a row per connection.
 //!
+//! New sessions are inserted by one task, in groups: whatever queued up while the previous
+//! commit waited on the disk goes in the next transaction.
+//!
 //! Every change runs in one transaction that reads the session (`FOR UPDATE` on PostgreSQL;
 //! SQLite has one writer), applies the lifecycle's change and writes back what changed: the
 //! session row, connections whose JSON differs, and new connections (a taken connection id
@@ -8,6 +11,7 @@
 //! database.
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -18,6 +22,8 @@ use postern_controller::sessions::{
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::db::{Backend, Db};
 use crate::seal::SealingKey;
 
@@ -25,8 +31,18 @@ use crate::seal::SealingKey;
 #[derive(Debug)]
 pub struct SqlSessions {
     db: Db,
-    key: SealingKey,
+    key: Arc<SealingKey>,
+    /// New sessions go to one task that commits whatever has queued up in one transaction
+    /// (a group commit): on SQLite, where each commit waits for the disk, clients authorizing
+    /// at once share that wait. Started at the first insert.
+    inserts: OnceLock<mpsc::Sender<PendingInsert>>,
 }
+
+/// A new session on its way to the group commit, and where its answer goes.
+type PendingInsert = (SessionRecord, oneshot::Sender<Result<bool, SessionError>>);
+
+/// The most new sessions one group commit takes.
+const MAX_GROUP: usize = 64;
 
 /// A record in its stored parts.
 type Parts = (StoredSession, SessionSecrets, Vec<StoredConnection>);
@@ -40,7 +56,59 @@ struct Loaded {
 impl SqlSessions {
     /// Records in `db` (migrated), sealing secrets with `key`.
     pub fn new(db: Db, key: SealingKey) -> Self {
-        Self { db, key }
+        Self::sharing(db, Arc::new(key))
+    }
+
+    fn sharing(db: Db, key: Arc<SealingKey>) -> Self {
+        Self {
+            db,
+            key,
+            inserts: OnceLock::new(),
+        }
+    }
+
+    /// The group commit's queue; its task holds records of its own, so it ends when this
+    /// store is dropped.
+    fn inserts(&self) -> &mpsc::Sender<PendingInsert> {
+        self.inserts.get_or_init(|| {
+            let (queue, pending) = mpsc::channel(MAX_GROUP * 16);
+            let writer = Self::sharing(self.db.clone(), Arc::clone(&self.key));
+            tokio::spawn(writer.commit_inserts(pending));
+            queue
+        })
+    }
+
+    /// Commits queued inserts, as many at a time as have queued up (up to [`MAX_GROUP`]).
+    async fn commit_inserts(self, mut pending: mpsc::Receiver<PendingInsert>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
+            let records: Vec<&SessionRecord> = group.iter().map(|(record, _)| record).collect();
+            match self.insert_group(&records).await {
+                Ok(inserted) => {
+                    for ((_, reply), inserted) in group.drain(..).zip(inserted) {
+                        // A caller that stopped waiting needs no answer.
+                        let _ = reply.send(Ok(inserted));
+                    }
+                }
+                Err(error) => {
+                    let error = error.to_string();
+                    for (_, reply) in group.drain(..) {
+                        let _ = reply.send(Err(SessionError::Storage(error.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts records in one transaction; for each, whether it was new.
+    async fn insert_group(&self, records: &[&SessionRecord]) -> Result<Vec<bool>, SessionError> {
+        let mut tx = self.db.pool.begin().await.map_err(storage)?;
+        let mut inserted = Vec::with_capacity(records.len());
+        for record in records {
+            inserted.push(self.insert_in(&mut tx, record).await?);
+        }
+        tx.commit().await.map_err(storage)?;
+        Ok(inserted)
     }
 
     async fn load(
@@ -147,6 +215,48 @@ impl SqlSessions {
     }
 }
 
+impl SqlSessions {
+    /// Stores many new records in one transaction (an import, a benchmark's history); how
+    /// many were new (a record whose id is taken is skipped).
+    pub async fn insert_batch(&self, records: &[SessionRecord]) -> Result<usize, SessionError> {
+        let records: Vec<&SessionRecord> = records.iter().collect();
+        let inserted = self.insert_group(&records).await?;
+        Ok(inserted.into_iter().filter(|new| *new).count())
+    }
+
+    /// Inserts a record's rows; `false` (and nothing written) when its id is taken.
+    async fn insert_in(
+        &self,
+        conn: &mut AnyConnection,
+        record: &SessionRecord,
+    ) -> Result<bool, SessionError> {
+        let (stored, secrets, connections) = record.to_stored();
+        let row = self.session_row(record, &stored, &secrets)?;
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets, \
+             scope_id, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(record.session.id.as_str())
+        .bind(row.status)
+        .bind(row.created_ns)
+        .bind(row.terminated_ns)
+        .bind(row.body)
+        .bind(row.secrets)
+        .bind(record.session.scope_id.as_str())
+        .bind(record.session.user_id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?
+        .rows_affected()
+            == 1;
+        if inserted {
+            write_connections(conn, &record.session.id, &connections, &[]).await?;
+        }
+        Ok(inserted)
+    }
+}
+
 /// Writes the connections that differ from `before` (updated in place) and the new ones
 /// after it (inserted: a taken connection id fails the insert).
 async fn write_connections(
@@ -198,37 +308,17 @@ struct SessionRow {
 #[async_trait]
 impl SessionRecords for SqlSessions {
     async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError> {
-        let (stored, secrets, connections) = record.to_stored();
-        let row = self.session_row(&record, &stored, &secrets)?;
-        let mut tx = self.db.pool.begin().await.map_err(storage)?;
-        let inserted = sqlx::query(
-            "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets, \
-             scope_id, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(record.session.id.as_str())
-        .bind(row.status)
-        .bind(row.created_ns)
-        .bind(row.terminated_ns)
-        .bind(row.body)
-        .bind(row.secrets)
-        .bind(record.session.scope_id.as_str())
-        .bind(record.session.user_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(storage)?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            return Ok(false);
-        }
-        write_connections(&mut tx, &record.session.id, &connections, &[]).await?;
-        tx.commit().await.map_err(storage)?;
-        Ok(true)
+        let stopped = || SessionError::Storage("the session writer stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.inserts()
+            .send((record, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
-        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
+        let mut conn = self.db.reads.acquire().await.map_err(storage)?;
         let loaded = self.load(&mut conn, id, false).await?;
         if let Some(loaded) = &loaded {
             visit(&loaded.record);
@@ -257,7 +347,7 @@ impl SessionRecords for SqlSessions {
         if select.nothing {
             return Ok(Vec::new());
         }
-        let mut conn = self.db.pool.acquire().await.map_err(storage)?;
+        let mut conn = self.db.reads.acquire().await.map_err(storage)?;
         let rows = select.run().fetch_all(&mut *conn).await.map_err(storage)?;
         let ids = rows
             .iter()
@@ -280,7 +370,7 @@ impl SessionRecords for SqlSessions {
         }
         let row = select
             .run()
-            .fetch_one(&self.db.pool)
+            .fetch_one(&self.db.reads)
             .await
             .map_err(storage)?;
         let count: i64 = row.try_get(0).map_err(storage)?;
@@ -305,7 +395,7 @@ impl SessionRecords for SqlSessions {
     ) -> Result<(), SessionError> {
         let row = sqlx::query("SELECT session_id FROM connections WHERE id = $1")
             .bind(connection_id)
-            .fetch_optional(&self.db.pool)
+            .fetch_optional(&self.db.reads)
             .await
             .map_err(storage)?
             .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))?;
@@ -315,7 +405,7 @@ impl SessionRecords for SqlSessions {
 
     async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
         let rows = sqlx::query("SELECT id FROM sessions WHERE status <> 'terminated'")
-            .fetch_all(&self.db.pool)
+            .fetch_all(&self.db.reads)
             .await
             .map_err(storage)?;
         for row in rows {

@@ -251,3 +251,51 @@ async fn another_databases_key_is_refused() {
     let refused = db.check_key(&other).await.unwrap_err().to_string();
     assert!(refused.contains("another database's key"), "{refused}");
 }
+
+/// Sessions authorized at once go through the group commit: every one is stored once, and
+/// each caller gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_authorized_at_once_are_all_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let (key, _) = SealingKey::generate().unwrap();
+    let store = SessionStore::with_records(
+        Arc::new(SqlSessions::new(db, key)),
+        postern_authority::system_clock(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let new = dev_target_session(
+                "tcp://127.0.0.1:22",
+                22,
+                vec!["127.0.0.1:9202".into()],
+                1,
+                DEFAULT_MAX_DURATION,
+            );
+            store.authorize_session(new).await.unwrap().session.id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    let every = postern_controller::sessions::SessionQuery {
+        include_terminated: true,
+        ..Default::default()
+    };
+    let mut stored: Vec<String> = store
+        .list(&every)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    stored.sort();
+    ids.sort();
+    assert_eq!(stored, ids);
+    assert_eq!(store.count(&every).await.unwrap(), 40);
+}

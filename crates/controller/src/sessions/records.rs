@@ -7,7 +7,8 @@
 //! database race safely as long as the backend runs each change under the session's row
 //! lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
@@ -103,6 +104,9 @@ pub struct MemorySessions {
 #[derive(Debug, Default)]
 struct Maps {
     sessions: HashMap<String, Entry>,
+    /// Every session's place in the listing order, oldest first: (created time, insertion
+    /// order, id).
+    order: BTreeSet<(SystemTime, u64, String)>,
     /// Connection id -> its session's id, so finding a connection does not scan sessions.
     connection_sessions: HashMap<String, String>,
     next_seq: u64,
@@ -157,7 +161,9 @@ impl SessionRecords for MemorySessions {
         match maps.sessions.entry(record.session.id.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => Ok(false),
             std::collections::hash_map::Entry::Vacant(slot) => {
+                let place = (record.session.created_time, seq, record.session.id.clone());
                 slot.insert(Entry { record, seq });
+                maps.order.insert(place);
                 maps.next_seq += 1;
                 Ok(true)
             }
@@ -175,24 +181,27 @@ impl SessionRecords for MemorySessions {
 
     async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
         let maps = self.maps();
-        let mut all: Vec<&Entry> = maps
-            .sessions
-            .values()
-            .filter(|e| query.admits(&e.record.session))
-            .collect();
-        // Newest first: the larger (created time, insertion order) comes first.
-        let key = |e: &Entry| (e.record.session.created_time, e.seq);
-        all.sort_by_key(|e| std::cmp::Reverse(key(e)));
-        let start = match &query.after {
-            None => 0,
+        // Walk the order newest first from just before the resume point.
+        let end = match &query.after {
+            None => Bound::Unbounded,
             Some((created, id)) => match maps.sessions.get(id) {
-                Some(named) => all.partition_point(|e| key(e) >= key(named)),
-                None => all.partition_point(|e| e.record.session.created_time >= *created),
+                Some(named) => {
+                    let created = named.record.session.created_time;
+                    Bound::Excluded((created, named.seq, id.clone()))
+                }
+                None => Bound::Excluded((*created, 0, String::new())),
             },
         };
         let limit = query.limit.unwrap_or(usize::MAX);
-        let page = all.into_iter().skip(start).take(limit);
-        Ok(page.map(|e| e.record.session.clone()).collect())
+        let found = maps
+            .order
+            .range((Bound::Unbounded, end))
+            .rev()
+            .filter_map(|(_, _, id)| maps.sessions.get(id))
+            .map(|entry| &entry.record.session)
+            .filter(|session| query.admits(session))
+            .take(limit);
+        Ok(found.cloned().collect())
     }
 
     async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
@@ -237,6 +246,7 @@ impl SessionRecords for MemorySessions {
         let Maps {
             sessions,
             connection_sessions,
+            order,
             ..
         } = &mut *maps;
         let before = sessions.len();
@@ -247,6 +257,7 @@ impl SessionRecords for MemorySessions {
                 for connection in &session.connections {
                     connection_sessions.remove(&connection.id);
                 }
+                order.remove(&(session.created_time, entry.seq, session.id.clone()));
             }
             !expired
         });
