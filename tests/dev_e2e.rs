@@ -136,6 +136,27 @@ impl Dev {
             .unwrap_or_else(|e| panic!("postern {args:?} printed non-JSON ({e}): {out}"))
     }
 
+    /// Creates a tcp target named `name` in the dev project, at `endpoint`; its id.
+    async fn create_target(&self, name: &str, endpoint: std::net::SocketAddr) -> String {
+        let port = endpoint.port().to_string();
+        let created = self
+            .json(&[
+                "targets",
+                "create",
+                "tcp",
+                "-scope-id",
+                "p_1234567890",
+                "-name",
+                name,
+                "-default-port",
+                &port,
+                "-address",
+                "127.0.0.1",
+            ])
+            .await;
+        created["item"]["id"].as_str().unwrap().to_owned()
+    }
+
     /// Starts `postern proxy` for a fresh session of `target`; returns it and its local port.
     async fn proxy(&self, target: &str) -> (PosternProcess, u16, String) {
         let auth = self
@@ -340,22 +361,7 @@ async fn dev_state_in_sqlite_survives_sigkill() {
     let args = ["-database-url", url.as_str()];
     let dev = Dev::launch(&args, tempfile::tempdir().unwrap()).await;
     dev.log_in().await;
-    let created = dev
-        .json(&[
-            "targets",
-            "create",
-            "tcp",
-            "-scope-id",
-            "p_1234567890",
-            "-name",
-            "kept",
-            "-default-port",
-            &endpoint.port().to_string(),
-            "-address",
-            "127.0.0.1",
-        ])
-        .await;
-    let target = created["item"]["id"].as_str().unwrap().to_owned();
+    let target = dev.create_target("kept", endpoint).await;
     let (mut proxy, port, session_id) = dev.proxy(&target).await;
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let sent = random_bytes(1 << 20, 3);
@@ -526,25 +532,7 @@ async fn database_init_creates_an_admin_who_logs_in() {
 async fn byte_counts_are_exact_and_users_only_see_their_own_sessions() {
     let endpoint = echo_endpoint().await;
     let dev = Dev::start(22).await;
-    let created = dev
-        .json(&[
-            "targets",
-            "create",
-            "tcp",
-            "-scope-id",
-            "p_1234567890",
-            "-name",
-            "echo",
-            "-default-port",
-            &endpoint.port().to_string(),
-            "-address",
-            "127.0.0.1",
-        ])
-        .await;
-    let target = created.get("item").unwrap_or(&created)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let target = dev.create_target("echo", endpoint).await;
     let (mut proxy, port, id) = dev.proxy(&target).await;
     let sent = random_bytes(1_234_567, 9);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
