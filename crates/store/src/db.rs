@@ -144,6 +144,12 @@ impl Db {
     /// Applies the migrations the database lacks, each in its own transaction; refuses a
     /// schema newer than this build's.
     pub async fn migrate(&self) -> Result<i64, DbError> {
+        self.migrate_to(SCHEMA_VERSION).await
+    }
+
+    /// Applies the migrations the database lacks up to `target` (an older schema than this
+    /// build's: to test an upgrade from it); the schema version it is at after.
+    pub async fn migrate_to(&self, target: i64) -> Result<i64, DbError> {
         let found = self.schema_version().await?;
         if found > SCHEMA_VERSION {
             return Err(DbError::SchemaTooNew {
@@ -151,8 +157,9 @@ impl Db {
                 known: SCHEMA_VERSION,
             });
         }
+        let target = target.min(SCHEMA_VERSION);
         for (version, statements) in migrations(self.backend) {
-            if version <= found {
+            if version <= found || version > target {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
@@ -166,7 +173,16 @@ impl Db {
             tx.commit().await?;
             tracing::info!(version, "database schema migrated");
         }
-        Ok(SCHEMA_VERSION)
+        Ok(found.max(target))
+    }
+
+    /// Runs one statement outside any store (tests: to write what an older postern wrote).
+    pub async fn execute_raw(&self, sql: &str, values: &[&str]) -> Result<u64, DbError> {
+        let mut query = sqlx::query(sql);
+        for value in values {
+            query = query.bind(*value);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     /// Upkeep after bulk changes: fresh planner statistics and, on SQLite, the write-ahead log
@@ -265,19 +281,35 @@ fn v1(auto_key: &str) -> Vec<String> {
 /// SHA-256 and go when their user, account or auth method does. `sealing_key_check` holds a
 /// value sealed under the database's key, to refuse any other key.
 fn v2(backend: Backend) -> Vec<String> {
-    // Sessions gain the columns lists select by, filled from the stored JSON.
+    // Sessions gain the columns lists and the reaper select by, filled from the stored JSON
+    // (a time there is {"secs_since_epoch", "nanos_since_epoch"}).
     let field = |name: &str| match backend {
         Backend::Sqlite => format!("json_extract(body, '$.{name}')"),
         Backend::Postgres => format!("(body::json ->> '{name}')"),
     };
+    let nanos = |name: &str| match backend {
+        Backend::Sqlite => format!(
+            "(json_extract(body, '$.{name}.secs_since_epoch') * 1000000000 \
+             + json_extract(body, '$.{name}.nanos_since_epoch'))"
+        ),
+        Backend::Postgres => format!(
+            "((body::json -> '{name}' ->> 'secs_since_epoch')::bigint * 1000000000 \
+             + (body::json -> '{name}' ->> 'nanos_since_epoch')::bigint)"
+        ),
+    };
     let sessions = [
         "ALTER TABLE sessions ADD COLUMN scope_id TEXT NOT NULL DEFAULT ''".to_owned(),
         "ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT ''".to_owned(),
+        "ALTER TABLE sessions ADD COLUMN expiration_ns BIGINT NOT NULL DEFAULT 0".to_owned(),
         format!(
-            "UPDATE sessions SET scope_id = {}, user_id = {}",
+            "UPDATE sessions SET scope_id = {}, user_id = {}, expiration_ns = {}",
             field("scope_id"),
-            field("user_id")
+            field("user_id"),
+            nanos("expiration_time")
         ),
+        "CREATE INDEX sessions_live_expiration ON sessions (expiration_ns) \
+         WHERE status <> 'terminated'"
+            .to_owned(),
         "CREATE INDEX sessions_scope ON sessions (scope_id, created_ns, seq)".to_owned(),
         // Most sessions are terminated history; lists usually want the live ones.
         "CREATE INDEX sessions_scope_live ON sessions (scope_id, created_ns, seq) \

@@ -234,7 +234,7 @@ impl SqlSessions {
         let row = self.session_row(record, &stored, &secrets)?;
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, status, created_ns, terminated_ns, body, secrets, \
-             scope_id, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             scope_id, user_id, expiration_ns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(record.session.id.as_str())
@@ -245,6 +245,7 @@ impl SqlSessions {
         .bind(row.secrets)
         .bind(record.session.scope_id.as_str())
         .bind(record.session.user_id.as_str())
+        .bind(nanos(record.session.expiration_time))
         .execute(&mut *conn)
         .await
         .map_err(storage)?
@@ -403,11 +404,18 @@ impl SessionRecords for SqlSessions {
         self.update(&session_id, change).await
     }
 
-    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
-        let rows = sqlx::query("SELECT id FROM sessions WHERE status <> 'terminated'")
-            .fetch_all(&self.db.reads)
-            .await
-            .map_err(storage)?;
+    async fn update_live(
+        &self,
+        expired_by: Option<SystemTime>,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
+        let rows = sqlx::query(
+            "SELECT id FROM sessions WHERE status <> 'terminated' AND expiration_ns <= $1",
+        )
+        .bind(expired_by.map_or(i64::MAX, nanos))
+        .fetch_all(&self.db.reads)
+        .await
+        .map_err(storage)?;
         for row in rows {
             let id: String = row.try_get(0).map_err(storage)?;
             if let Err(error) = self.update(&id, change).await {

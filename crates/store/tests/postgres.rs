@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+mod common;
+
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -49,8 +51,12 @@ impl SessionRecords for OnCluster {
             .update_by_connection(connection_id, change)
             .await
     }
-    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
-        self.records.update_live(change).await
+    async fn update_live(
+        &self,
+        expired_by: Option<SystemTime>,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
+        self.records.update_live(expired_by, change).await
     }
     async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError> {
         self.records.delete_terminated(cutoff).await
@@ -278,4 +284,10 @@ mod resources {
         b.logout(&token.id).await.unwrap();
         assert!(a.principal(&token.token).await.is_err());
     }
+}
+
+#[tokio::test]
+async fn sessions_of_schema_1_are_migrated() {
+    let cluster = cluster().await;
+    common::sessions_of_schema_1_are_migrated(Db::connect(&cluster.url()).await.unwrap()).await;
 }

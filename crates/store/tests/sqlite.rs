@@ -2,6 +2,8 @@
 //! file of its own; and what only a file can show: records, resources and auth tokens
 //! survive a reopen, and their secrets are not in it in the clear.
 
+mod common;
+
 use std::sync::Arc;
 
 use postern_controller::sessions::conformance::{dev_target_session, Open};
@@ -298,4 +300,11 @@ async fn sessions_authorized_at_once_are_all_stored() {
     ids.sort();
     assert_eq!(stored, ids);
     assert_eq!(store.count(&every).await.unwrap(), 40);
+}
+
+#[tokio::test]
+async fn sessions_of_schema_1_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    common::sessions_of_schema_1_are_migrated(Db::connect(&url).await.unwrap()).await;
 }

@@ -251,7 +251,7 @@ impl SessionStore {
         let now = self.now();
         let mut closed = 0;
         self.records()
-            .update_live(&mut |record| {
+            .update_live(None, &mut |record| {
                 let lost = record
                     .session
                     .connections

@@ -88,9 +88,14 @@ pub trait SessionRecords: Send + Sync + 'static {
         connection_id: &str,
         change: RecordChange<'_>,
     ) -> Result<(), SessionError>;
-    /// Runs `change` on every session that is not terminated; a failed change leaves its
-    /// session alone and is logged, the rest go on.
-    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError>;
+    /// Runs `change` on every session that is not terminated (with `expired_by`, only on
+    /// those whose expiration time is at or before it); a failed change leaves its session
+    /// alone and is logged, the rest go on.
+    async fn update_live(
+        &self,
+        expired_by: Option<SystemTime>,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError>;
     /// Deletes the sessions terminated before `cutoff`, with their connections; how many.
     async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError>;
 }
@@ -228,10 +233,16 @@ impl SessionRecords for MemorySessions {
         maps.apply(&session_id, change)
     }
 
-    async fn update_live(&self, change: RecordChange<'_>) -> Result<(), SessionError> {
+    async fn update_live(
+        &self,
+        expired_by: Option<SystemTime>,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
         let mut maps = self.maps();
         for entry in maps.sessions.values_mut() {
-            if entry.record.session.status == SessionStatus::Terminated {
+            let session = &entry.record.session;
+            let expired = expired_by.is_none_or(|by| session.expiration_time <= by);
+            if session.status == SessionStatus::Terminated || !expired {
                 continue;
             }
             if let Err(error) = change(&mut entry.record) {

@@ -300,11 +300,11 @@ impl SessionStore {
 
     /// Ends sessions whose time is up at `now`: a pending or active session past its
     /// expiration goes canceling, and terminated `timed out` once no connection of it is open
-    /// (open ones are the worker's to cut at expiration). Also terminates sessions whose
-    /// connection limit is used up and whose connections have all closed.
+    /// (open ones are the worker's to cut at expiration). Only expired sessions are read: the
+    /// other endings (cancel, connection limit) settle when their last connection closes.
     pub async fn reap(&self, now: SystemTime) -> Result<(), SessionError> {
         self.records()
-            .update_live(&mut |record| {
+            .update_live(Some(now), &mut |record| {
                 let session = &record.session;
                 let live = matches!(
                     session.status,
