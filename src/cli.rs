@@ -57,6 +57,8 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// A controller and a worker in one process, with Boundary's dev IDs.
     Dev(crate::dev::DevOptions),
+    /// A controller and a worker as a service, from a configuration file.
+    Server(crate::server::ServerArgs),
     /// A controller's database: init, migrate.
     #[command(subcommand)]
     Database(crate::database::DatabaseCommand),

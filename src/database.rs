@@ -14,7 +14,7 @@ use postern_controller::resources::{
 };
 use postern_controller::sessions::{system_clock, SessionStore};
 use postern_store::{
-    Backend, Db, DbError, KeyFileError, SqlResources, SqlSessions, SCHEMA_VERSION,
+    Backend, Db, DbError, KeyFileError, SealingKey, SqlResources, SqlSessions, SCHEMA_VERSION,
 };
 
 /// Where a controller keeps its state.
@@ -58,6 +58,8 @@ pub enum DatabaseError {
     KeyFile(#[from] KeyFileError),
     #[error("the database already holds resources: it was initialized before (use it, or point -database-url at a new one)")]
     AlreadyInitialized,
+    #[error("the database {0} holds no resources yet: run `postern database init -database-url {0}` first")]
+    NotInitialized(String),
     #[error("{0}")]
     Resources(#[from] ResourceError),
 }
@@ -105,6 +107,26 @@ pub async fn open(url: &str, key_path: &Path) -> Result<Opened, DatabaseError> {
     let db = Db::connect(url).await?;
     db.migrate().await?;
     let (key, key_created) = postern_store::read_or_create_key(key_path)?;
+    stores(db, key, key_created).await
+}
+
+/// Opens the stores of a service on a database `postern database init` made: its schema
+/// must be this build's (no migration here) and its key file must exist.
+pub async fn open_existing(url: &str, key_path: &Path) -> Result<Opened, DatabaseError> {
+    let db = Db::connect(url).await?;
+    if db.schema_version().await? == 0 {
+        return Err(DatabaseError::NotInitialized(postern_store::redact(url)));
+    }
+    db.check_schema().await?;
+    let key = postern_store::read_key(key_path)?;
+    let opened = stores(db, key, false).await?;
+    if opened.resources.is_blank().await? {
+        return Err(DatabaseError::NotInitialized(postern_store::redact(url)));
+    }
+    Ok(opened)
+}
+
+async fn stores(db: Db, key: SealingKey, key_created: bool) -> Result<Opened, DatabaseError> {
     db.check_key(&key).await?;
     let clock = system_clock();
     let resources = Resources::open(Arc::new(SqlResources::new(db.clone())), clock.clone()).await?;

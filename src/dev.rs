@@ -9,17 +9,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use postern_api::ConnectionLimit;
-use postern_controller::api::{router, ApiState};
 use postern_controller::resources::{dev_seed, DevSeed, ResourceError, Resources};
 use postern_controller::sessions::{system_clock, SessionStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::database::{self, DatabaseError};
+use crate::node::Node;
 
 /// The line `postern dev` prints once it serves; scripts and tests wait for it.
 pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
@@ -157,38 +156,22 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         ),
         Some(url) => {
             let (resources, sessions, kept) = open_database(url, &options, &seed).await?;
-            tokio::spawn(database::upkeep(kept.db.clone(), shutdown.clone()));
             (resources, sessions, Some(kept))
         }
     };
-    let api_listener = bind("controller API", api_addr).await?;
-    let proxy_listener = bind("worker proxy", proxy_addr).await?;
-    let api_addr = api_listener.local_addr().map_err(DevError::Api)?;
-    let proxy_addr = proxy_listener.local_addr().map_err(DevError::Api)?;
-
-    let worker = tokio::spawn(postern_worker::serve(
-        proxy_listener,
-        Arc::new(sessions.clone()),
-        postern_worker::WorkerConfig {
-            max_concurrent_handshakes: options.max_concurrent_handshakes,
-            ..Default::default()
-        },
-        shutdown.clone(),
-    ));
-    let retention = Duration::from_secs(options.terminated_session_retention_seconds);
-    let reaper = tokio::spawn(reap(sessions.clone(), retention, shutdown.clone()));
-    let state = ApiState::new(Arc::new(resources), sessions, vec![proxy_addr.to_string()]);
-    print_banner(&options, api_addr, proxy_addr, kept.as_ref());
-    let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(api_listener, api)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await;
-    shutdown.cancel();
-    for (what, task) in [("worker", worker), ("session reaper", reaper)] {
-        if let Err(e) = task.await {
-            warn!(error = %e, "{what} task failed");
-        }
-    }
+    let node = Node {
+        resources: Arc::new(resources),
+        sessions,
+        db: kept.as_ref().map(|kept| kept.db.clone()),
+        api_listener: bind("controller API", api_addr).await?,
+        proxy_listener: bind("worker proxy", proxy_addr).await?,
+        public_address: None,
+        max_concurrent_handshakes: options.max_concurrent_handshakes,
+        retention: Duration::from_secs(options.terminated_session_retention_seconds),
+    };
+    let bound = node.bound().map_err(DevError::Api)?;
+    print_banner(&options, bound.api, bound.proxy, kept.as_ref());
+    let served = node.serve(shutdown).await;
     println!("==> postern dev stopped");
     served.map_err(DevError::Api)
 }
@@ -225,27 +208,6 @@ async fn open_database(
         closed_connections,
     };
     Ok((opened.resources, opened.sessions, kept))
-}
-
-/// Every second, ends the sessions whose time is up; every minute, deletes the terminated
-/// ones older than `retention`.
-async fn reap(sessions: SessionStore, retention: Duration, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    for second in 0u64.. {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                if let Err(error) = sessions.reap(SystemTime::now()).await {
-                    tracing::warn!(%error, "cannot time out sessions");
-                }
-                if second % 60 == 0 {
-                    if let Err(error) = sessions.delete_terminated(retention).await {
-                        tracing::warn!(%error, "cannot delete old terminated sessions");
-                    }
-                }
-            }
-        }
-    }
 }
 
 fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr, kept: Option<&Kept>) {

@@ -10,6 +10,8 @@
 mod cli;
 mod database;
 mod dev;
+mod node;
+mod server;
 
 use std::process::ExitCode;
 
@@ -35,12 +37,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(matches!(cli.command, Command::Dev(_)));
+    init_logging(matches!(cli.command, Command::Dev(_) | Command::Server(_)));
     match cli.command {
         Command::Proxy(proxy) => serve(proxy.prepare()),
         Command::Connect(connect) => serve(connect.prepare()),
         Command::Dev(options) => with_runtime(Runtime::Threads, dev(options)),
         Command::Database(command) => with_runtime(Runtime::Threads, database(command)),
+        Command::Server(args) => with_runtime(Runtime::Threads, server(args)),
         Command::Authenticate(command) => report(command.run()),
         Command::Scopes(command) => report(command.run()),
         Command::Targets(command) => report(command.run()),
@@ -67,7 +70,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `POSTERN_LOG` sets the filter; `dev` logs at info by default, everything else at warn.
+/// `POSTERN_LOG` sets the filter; `dev` and `server` log at info by default, everything else
+/// at warn.
 fn init_logging(dev: bool) {
     let default = if dev { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
@@ -119,6 +123,15 @@ fn serve(proxy: Result<ReadyProxy, Failure>) -> ExitCode {
 
 async fn dev(options: dev::DevOptions) -> ExitCode {
     let result = dev::run(options, shutdown_on_signal()).await;
+    exit_code(
+        result
+            .as_ref()
+            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
+    )
+}
+
+async fn server(args: server::ServerArgs) -> ExitCode {
+    let result = server::run(args, shutdown_on_signal()).await;
     exit_code(
         result
             .as_ref()

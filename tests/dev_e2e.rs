@@ -46,7 +46,21 @@ impl Dev {
             "127.0.0.1:0",
         ];
         all.extend(args);
-        let mut process = PosternProcess::spawn(&all);
+        Dev::spawn(&all, DEV_READY_LINE, config_dir).await
+    }
+
+    /// Starts `postern ARGS` and waits for its banner's `ready` line.
+    async fn spawn(args: &[&str], ready: &str, config_dir: tempfile::TempDir) -> Dev {
+        Dev::spawn_with_env(args, &[], ready, config_dir).await
+    }
+
+    async fn spawn_with_env(
+        args: &[&str],
+        env: &[(&str, &str)],
+        ready: &str,
+        config_dir: tempfile::TempDir,
+    ) -> Dev {
+        let mut process = PosternProcess::spawn_with_env(args, env);
         let mut api = None;
         loop {
             let line = within("postern dev's banner", process.stdout.next_line())
@@ -56,7 +70,7 @@ impl Dev {
             if let Some(addr) = line.trim().strip_prefix("Controller API Address: ") {
                 api = Some(addr.to_owned());
             }
-            if line == DEV_READY_LINE {
+            if line == ready {
                 break;
             }
         }
@@ -90,6 +104,11 @@ impl Dev {
             &std::fs::metadata(&token_file).unwrap().permissions(),
         );
         assert_eq!(mode & 0o777, 0o600, "token file mode");
+    }
+
+    /// The process, to stop it by hand.
+    fn into_process(self) -> PosternProcess {
+        self._process
     }
 
     /// Kills the process with SIGKILL (no chance to clean up) and hands back the config dir.
@@ -526,6 +545,153 @@ async fn database_init_creates_an_admin_who_logs_in() {
         Some(1),
         "the dev seed was not applied"
     );
+}
+
+/// `postern server -config FILE` on a database `postern database init` made: the admin logs
+/// in with the printed password, builds an org, a project and a target, and bytes flow
+/// through a session; SIGTERM stops it cleanly. A bad file exits 64 naming the file and the
+/// key; a database nobody initialized is refused with what to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_runs_from_its_config_on_an_initialized_database() {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    let write_config = |data_dir: &Path, extra: &str| {
+        let text = format!(
+            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
+             [worker]\nproxy_listen_address = \"127.0.0.1:0\"\n{extra}",
+            data_dir.display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    let config_arg = config.display().to_string();
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = within("postern", postern(&args).output()).await.unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    };
+    let server = || {
+        vec![
+            "server".to_owned(),
+            "-config".to_owned(),
+            config_arg.clone(),
+        ]
+    };
+
+    // Refusals first: a bad value, and a database nobody initialized.
+    write_config(dir.path(), "max_concurrent_handshakes = 0\n");
+    let (code, out) = run(server()).await;
+    assert_eq!(code, Some(64), "{out}");
+    assert!(
+        out.contains(&format!("{config_arg}: worker.max_concurrent_handshakes: ")),
+        "{out}"
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_config(&data, "");
+    let (code, out) = run(server()).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("postern database init"), "{out}");
+
+    let url = format!("sqlite://{}", data.join("postern.db").display());
+    let (code, init) = run(vec![
+        "database".into(),
+        "init".into(),
+        "-database-url".into(),
+        url,
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{init}");
+    let field = |name: &str| {
+        init.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+            .unwrap()
+    };
+    let (method, password) = (field("Auth method ID:"), field("Password:"));
+
+    let args = server();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // As systemd would (Type=notify): READY=1 once it serves.
+    let notify_path = dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let notify_env = notify_path.display().to_string();
+    let dev = Dev::spawn_with_env(
+        &args,
+        &[("NOTIFY_SOCKET", &notify_env)],
+        "==> postern server started",
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let mut state = [0u8; 64];
+    let n = notify.recv(&mut state).unwrap();
+    assert_eq!(&state[..n], b"READY=1");
+    let login = dev
+        .cli_env(
+            &[
+                "authenticate",
+                "password",
+                "-auth-method-id",
+                &method,
+                "-login-name",
+                "admin",
+                "-password",
+                "env://ADMIN_PASSWORD",
+            ],
+            &[("ADMIN_PASSWORD", &password)],
+        )
+        .await;
+    assert!(login.contains("Authentication information"), "{login}");
+    let org = dev
+        .json(&["scopes", "create", "-scope-id", "global", "-name", "ops"])
+        .await;
+    let org = org["item"]["id"].as_str().unwrap().to_owned();
+    let project = dev
+        .json(&["scopes", "create", "-scope-id", &org, "-name", "servers"])
+        .await;
+    let project = project["item"]["id"].as_str().unwrap().to_owned();
+    let port = endpoint.port().to_string();
+    let target = dev
+        .json(&[
+            "targets",
+            "create",
+            "tcp",
+            "-scope-id",
+            &project,
+            "-name",
+            "echo",
+            "-default-port",
+            &port,
+            "-address",
+            "127.0.0.1",
+        ])
+        .await;
+    let target = target["item"]["id"].as_str().unwrap().to_owned();
+    let (mut proxy, port, _session) = dev.proxy(&target).await;
+    let (_, echoed) = exchange(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        b"through the server",
+    )
+    .await;
+    assert_eq!(echoed, Sha256::digest(b"through the server").to_vec());
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+
+    let mut process = dev.into_process();
+    let pid = process.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, stderr) = process.wait().await;
+    assert!(status.success(), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

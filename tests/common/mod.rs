@@ -270,7 +270,13 @@ pub fn postern(args: &[&str]) -> Command {
 
 impl PosternProcess {
     pub fn spawn(args: &[&str]) -> Self {
-        let mut child = postern(args).spawn().unwrap();
+        Self::spawn_with_env(args, &[])
+    }
+
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = postern(args);
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         Self { child, stdout }
     }
