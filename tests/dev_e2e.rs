@@ -694,6 +694,126 @@ async fn server_runs_from_its_config_on_an_initialized_database() {
     assert!(status.success(), "{stderr}");
 }
 
+/// Two `postern server`s on one PostgreSQL (a throwaway cluster), each with its own worker:
+/// what one creates the other serves at once, and a session authorized through one is read,
+/// carries bytes and is canceled through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_postgresql() {
+    let cluster = tokio::task::spawn_blocking(postern_store::cluster::Cluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("postern.key").display().to_string();
+    let url = cluster.url();
+    let init = postern(&["database", "init", "-database-url", &url, "-key-file", &key])
+        .output()
+        .await
+        .unwrap();
+    let init = String::from_utf8_lossy(&init.stdout).into_owned();
+    let field = |name: &str| {
+        init.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {init}"))
+    };
+    let (method, password) = (field("Auth method ID:"), field("Password:"));
+    let mut servers = Vec::new();
+    for name in ["a", "b"] {
+        let config = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
+             database_url = {url:?}\nkey_file = {key:?}\n\
+             [worker]\nproxy_listen_address = \"127.0.0.1:0\"\n",
+            dir.path().display().to_string()
+        );
+        std::fs::write(&config, text).unwrap();
+        let config = config.display().to_string();
+        let server = Dev::spawn(
+            &["server", "-config", &config],
+            "==> postern server started",
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        server
+            .cli_env(
+                &[
+                    "authenticate",
+                    "password",
+                    "-auth-method-id",
+                    &method,
+                    "-login-name",
+                    "admin",
+                    "-password",
+                    "env://ADMIN_PASSWORD",
+                ],
+                &[("ADMIN_PASSWORD", &password)],
+            )
+            .await;
+        servers.push(server);
+    }
+    let (a, b) = (&servers[0], &servers[1]);
+    let org = a
+        .json(&["scopes", "create", "-scope-id", "global", "-name", "ops"])
+        .await;
+    let org = org["item"]["id"].as_str().unwrap().to_owned();
+    let project = b
+        .json(&["scopes", "create", "-scope-id", &org, "-name", "db"])
+        .await;
+    let project = project["item"]["id"].as_str().unwrap().to_owned();
+    let port = endpoint.port().to_string();
+    let target = a
+        .json(&[
+            "targets",
+            "create",
+            "tcp",
+            "-scope-id",
+            &project,
+            "-name",
+            "echo",
+            "-default-port",
+            &port,
+            "-address",
+            "127.0.0.1",
+        ])
+        .await;
+    let target = target["item"]["id"].as_str().unwrap().to_owned();
+
+    // Authorized through b (b's worker carries it); a reads it, bytes and all.
+    let (mut proxy, port, session) = b.proxy(&target).await;
+    let (_, echoed) = exchange(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        b"shared state",
+    )
+    .await;
+    assert_eq!(echoed, Sha256::digest(b"shared state").to_vec());
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let read = a.session(&session).await;
+        if read["connections"][0]["bytes_up"] == "12" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a never saw the bytes: {read}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = a.json(&["sessions", "list", "-scope-id", &project]).await;
+    assert_eq!(listed["items"][0]["id"], session.as_str(), "{listed}");
+    a.cli(&["sessions", "cancel", "-id", &session]).await;
+    let read = b.session(&session).await;
+    assert!(
+        read["status"] == "canceling" || read["status"] == "terminated",
+        "{read}"
+    );
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+    drop(servers);
+    drop(cluster);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn byte_counts_are_exact_and_users_only_see_their_own_sessions() {
     let endpoint = echo_endpoint().await;
