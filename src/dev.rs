@@ -14,11 +14,10 @@ use std::time::Duration;
 use postern_api::ConnectionLimit;
 use postern_controller::resources::{dev_seed, DevSeed, ResourceError, Resources};
 use postern_controller::sessions::{system_clock, SessionStore};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::database::{self, DatabaseError};
-use crate::node::Node;
+use crate::node::{bind, BindError, Node};
 
 /// The line `postern dev` prints once it serves; scripts and tests wait for it.
 pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
@@ -64,13 +63,8 @@ pub struct DevOptions {
 pub enum DevError {
     #[error("invalid -{flag}: {message}")]
     InvalidOption { flag: &'static str, message: String },
-    #[error("cannot listen for the {what} on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("cannot create the dev resources: {0}")]
     Seed(#[from] ResourceError),
     #[error(transparent)]
@@ -127,12 +121,6 @@ fn validate(options: &DevOptions) -> Result<(SocketAddr, SocketAddr), DevError> 
         socket_addr("api-listen-address", &options.api_listen_address)?,
         socket_addr("proxy-listen-address", &options.proxy_listen_address)?,
     ))
-}
-
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DevError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| DevError::Bind { what, addr, source })
 }
 
 /// Runs the dev controller and worker until `shutdown`.

@@ -41,9 +41,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Proxy(proxy) => serve(proxy.prepare()),
         Command::Connect(connect) => serve(connect.prepare()),
-        Command::Dev(options) => with_runtime(Runtime::Threads, dev(options)),
-        Command::Database(command) => with_runtime(Runtime::Threads, database(command)),
-        Command::Server(args) => with_runtime(Runtime::Threads, server(args)),
+        Command::Dev(options) => with_runtime(Runtime::Threads, async {
+            let result = dev::run(options, shutdown_on_signal()).await;
+            exit_code(result, dev::DevError::is_usage)
+        }),
+        Command::Database(command) => with_runtime(Runtime::Threads, async {
+            exit_code(command.run().await, database::DatabaseError::is_usage)
+        }),
+        Command::Server(args) => with_runtime(Runtime::Threads, async {
+            let result = server::run(args, shutdown_on_signal()).await;
+            exit_code(result, server::ServerError::is_usage)
+        }),
         Command::Authenticate(command) => report(command.run()),
         Command::Scopes(command) => report(command.run()),
         Command::Targets(command) => report(command.run()),
@@ -121,40 +129,17 @@ fn serve(proxy: Result<ReadyProxy, Failure>) -> ExitCode {
     }
 }
 
-async fn dev(options: dev::DevOptions) -> ExitCode {
-    let result = dev::run(options, shutdown_on_signal()).await;
-    exit_code(
-        result
-            .as_ref()
-            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
-    )
-}
-
-async fn server(args: server::ServerArgs) -> ExitCode {
-    let result = server::run(args, shutdown_on_signal()).await;
-    exit_code(
-        result
-            .as_ref()
-            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
-    )
-}
-
-async fn database(command: database::DatabaseCommand) -> ExitCode {
-    let result = command.run().await;
-    exit_code(
-        result
-            .as_ref()
-            .map_err(|e| (e as &dyn std::fmt::Display, e.is_usage())),
-    )
-}
-
-/// 0, or the error printed and 64 for bad usage, 1 for a failure.
-fn exit_code(result: Result<&(), (&dyn std::fmt::Display, bool)>) -> ExitCode {
+/// 0, or the error printed and 64 for bad usage (`is_usage`), 1 for a failure.
+fn exit_code<E: std::fmt::Display>(result: Result<(), E>, is_usage: fn(&E) -> bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((error, usage)) => {
+        Err(error) => {
             eprintln!("Error: {error}");
-            ExitCode::from(if usage { EXIT_USAGE } else { EXIT_FAILED })
+            ExitCode::from(if is_usage(&error) {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            })
         }
     }
 }

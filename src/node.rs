@@ -17,6 +17,23 @@ use tracing::warn;
 
 use crate::database;
 
+/// A listener that could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen for the {what} on {addr}: {source}")]
+pub struct BindError {
+    what: &'static str,
+    addr: SocketAddr,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Binds the listener of `what` (named in the error) on `addr`.
+pub async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { what, addr, source })
+}
+
 /// What a node serves.
 pub struct Node {
     pub resources: Arc<dyn ResourceStore>,

@@ -16,11 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::database::{self, DatabaseError};
-use crate::node::Node;
+use crate::node::{bind, BindError, Node};
 
 /// The line `postern server` prints once it serves.
 pub const READY_LINE: &str = "==> postern server started";
@@ -100,13 +99,8 @@ pub enum ServerError {
     Database(#[from] DatabaseError),
     #[error("cannot read the sessions in the database: {0}")]
     Sessions(#[from] postern_controller::sessions::SessionError),
-    #[error("cannot listen for the {what} on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error("the controller API failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -235,12 +229,6 @@ impl ServerConfig {
             max_concurrent_handshakes,
         })
     }
-}
-
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
 /// Runs the service until `shutdown`.

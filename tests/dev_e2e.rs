@@ -83,22 +83,7 @@ impl Dev {
 
     /// Logs in as the dev admin; the token lands in the config dir, mode 0600.
     async fn log_in(&self) {
-        let out = self
-            .cli_env(
-                &[
-                    "authenticate",
-                    "password",
-                    "-auth-method-id",
-                    "ampw_1234567890",
-                    "-login-name",
-                    "admin",
-                    "-password",
-                    "env://DEV_PASSWORD",
-                ],
-                &[("DEV_PASSWORD", "password")],
-            )
-            .await;
-        assert!(out.contains("Authentication information"), "{out}");
+        self.log_in_as("ampw_1234567890", "password").await;
         let token_file = self.config_dir.path().join("token");
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&token_file).unwrap().permissions(),
@@ -109,6 +94,34 @@ impl Dev {
     /// The process, to stop it by hand.
     fn into_process(self) -> PosternProcess {
         self._process
+    }
+
+    /// Logs in as `admin` through `auth_method` with `password`.
+    async fn log_in_as(&self, auth_method: &str, password: &str) {
+        let out = self
+            .cli_env(
+                &[
+                    "authenticate",
+                    "password",
+                    "-auth-method-id",
+                    auth_method,
+                    "-login-name",
+                    "admin",
+                    "-password",
+                    "env://ADMIN_PASSWORD",
+                ],
+                &[("ADMIN_PASSWORD", password)],
+            )
+            .await;
+        assert!(out.contains("Authentication information"), "{out}");
+    }
+
+    /// Creates a scope named `name` in `parent`; its id.
+    async fn create_scope(&self, parent: &str, name: &str) -> String {
+        let created = self
+            .json(&["scopes", "create", "-scope-id", parent, "-name", name])
+            .await;
+        created["item"]["id"].as_str().unwrap().to_owned()
     }
 
     /// Kills the process with SIGKILL (no chance to clean up) and hands back the config dir.
@@ -157,6 +170,16 @@ impl Dev {
 
     /// Creates a tcp target named `name` in the dev project, at `endpoint`; its id.
     async fn create_target(&self, name: &str, endpoint: std::net::SocketAddr) -> String {
+        self.create_target_in("p_1234567890", name, endpoint).await
+    }
+
+    /// Creates a tcp target named `name` in `project`, at `endpoint`; its id.
+    async fn create_target_in(
+        &self,
+        project: &str,
+        name: &str,
+        endpoint: std::net::SocketAddr,
+    ) -> String {
         let port = endpoint.port().to_string();
         let created = self
             .json(&[
@@ -164,7 +187,7 @@ impl Dev {
                 "create",
                 "tcp",
                 "-scope-id",
-                "p_1234567890",
+                project,
                 "-name",
                 name,
                 "-default-port",
@@ -199,6 +222,32 @@ impl Dev {
             read
         }
     }
+}
+
+/// Runs `postern ARGS` to its end: its exit code, and stdout then stderr.
+async fn run_postern(args: &[&str]) -> (Option<i32>, String) {
+    let output = within("postern", postern(args).output()).await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// `postern database init ARGS`: the admin's auth method id and password, and the output.
+async fn database_init(args: &[&str]) -> (String, String, String) {
+    let mut all = vec!["database", "init"];
+    all.extend(args);
+    let (code, out) = run_postern(&all).await;
+    assert_eq!(code, Some(0), "{out}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|line| line.trim().strip_prefix(name))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+    };
+    (field("Auth method ID:"), field("Password:"), out)
 }
 
 async fn ssh(sshd: &Sshd, port: u16, command: &str) -> std::process::Output {
@@ -455,27 +504,8 @@ async fn dev_state_in_sqlite_survives_sigkill() {
 async fn database_init_creates_an_admin_who_logs_in() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("postern.db").display());
-    let run = |args: &[&str]| {
-        let output = postern(args).output();
-        async move {
-            let output = within("postern database", output).await.unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            (output.status.code(), text)
-        }
-    };
-    let (code, out) = run(&["database", "init", "-database-url", &url]).await;
-    assert_eq!(code, Some(0), "{out}");
-    let field = |name: &str| {
-        out.lines()
-            .find_map(|line| line.trim().strip_prefix(name))
-            .map(|value| value.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {name} in {out}"))
-    };
-    let (method, password) = (field("Auth method ID:"), field("Password:"));
+    let run = run_postern;
+    let (method, password, out) = database_init(&["-database-url", &url]).await;
     assert!(password.len() >= 20, "{out}");
     let key = dir.path().join("postern.db.key");
     let mode =
@@ -504,22 +534,7 @@ async fn database_init_creates_an_admin_who_logs_in() {
     );
 
     let dev = Dev::launch(&["-database-url", &url], tempfile::tempdir().unwrap()).await;
-    let admin = dev
-        .cli_env(
-            &[
-                "authenticate",
-                "password",
-                "-auth-method-id",
-                &method,
-                "-login-name",
-                "admin",
-                "-password",
-                "env://ADMIN_PASSWORD",
-            ],
-            &[("ADMIN_PASSWORD", &password)],
-        )
-        .await;
-    assert!(admin.contains("Authentication information"), "{admin}");
+    dev.log_in_as(&method, &password).await;
     let scopes = dev.json(&["scopes", "list"]).await;
     assert!(
         scopes["items"].as_array().is_none_or(Vec::is_empty),
@@ -565,27 +580,11 @@ async fn server_runs_from_its_config_on_an_initialized_database() {
         std::fs::write(&config, text).unwrap();
     };
     let config_arg = config.display().to_string();
-    let run = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = within("postern", postern(&args).output()).await.unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code(), text)
-    };
-    let server = || {
-        vec![
-            "server".to_owned(),
-            "-config".to_owned(),
-            config_arg.clone(),
-        ]
-    };
+    let server = ["server", "-config", config_arg.as_str()];
 
     // Refusals first: a bad value, and a database nobody initialized.
     write_config(dir.path(), "max_concurrent_handshakes = 0\n");
-    let (code, out) = run(server()).await;
+    let (code, out) = run_postern(&server).await;
     assert_eq!(code, Some(64), "{out}");
     assert!(
         out.contains(&format!("{config_arg}: worker.max_concurrent_handshakes: ")),
@@ -594,36 +593,20 @@ async fn server_runs_from_its_config_on_an_initialized_database() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     write_config(&data, "");
-    let (code, out) = run(server()).await;
+    let (code, out) = run_postern(&server).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("postern database init"), "{out}");
 
     let url = format!("sqlite://{}", data.join("postern.db").display());
-    let (code, init) = run(vec![
-        "database".into(),
-        "init".into(),
-        "-database-url".into(),
-        url,
-    ])
-    .await;
-    assert_eq!(code, Some(0), "{init}");
-    let field = |name: &str| {
-        init.lines()
-            .find_map(|line| line.trim().strip_prefix(name))
-            .map(|value| value.trim().to_owned())
-            .unwrap()
-    };
-    let (method, password) = (field("Auth method ID:"), field("Password:"));
+    let (method, password, _) = database_init(&["-database-url", &url]).await;
 
-    let args = server();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // As systemd would (Type=notify): READY=1 once it serves.
     let notify_path = dir.path().join("notify");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(WAIT)).unwrap();
     let notify_env = notify_path.display().to_string();
     let dev = Dev::spawn_with_env(
-        &args,
+        &server,
         &[("NOTIFY_SOCKET", &notify_env)],
         "==> postern server started",
         tempfile::tempdir().unwrap(),
@@ -632,47 +615,10 @@ async fn server_runs_from_its_config_on_an_initialized_database() {
     let mut state = [0u8; 64];
     let n = notify.recv(&mut state).unwrap();
     assert_eq!(&state[..n], b"READY=1");
-    let login = dev
-        .cli_env(
-            &[
-                "authenticate",
-                "password",
-                "-auth-method-id",
-                &method,
-                "-login-name",
-                "admin",
-                "-password",
-                "env://ADMIN_PASSWORD",
-            ],
-            &[("ADMIN_PASSWORD", &password)],
-        )
-        .await;
-    assert!(login.contains("Authentication information"), "{login}");
-    let org = dev
-        .json(&["scopes", "create", "-scope-id", "global", "-name", "ops"])
-        .await;
-    let org = org["item"]["id"].as_str().unwrap().to_owned();
-    let project = dev
-        .json(&["scopes", "create", "-scope-id", &org, "-name", "servers"])
-        .await;
-    let project = project["item"]["id"].as_str().unwrap().to_owned();
-    let port = endpoint.port().to_string();
-    let target = dev
-        .json(&[
-            "targets",
-            "create",
-            "tcp",
-            "-scope-id",
-            &project,
-            "-name",
-            "echo",
-            "-default-port",
-            &port,
-            "-address",
-            "127.0.0.1",
-        ])
-        .await;
-    let target = target["item"]["id"].as_str().unwrap().to_owned();
+    dev.log_in_as(&method, &password).await;
+    let org = dev.create_scope("global", "ops").await;
+    let project = dev.create_scope(&org, "servers").await;
+    let target = dev.create_target_in(&project, "echo", endpoint).await;
     let (mut proxy, port, _session) = dev.proxy(&target).await;
     let (_, echoed) = exchange(
         format!("127.0.0.1:{port}").parse().unwrap(),
@@ -707,18 +653,7 @@ async fn two_servers_share_one_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("postern.key").display().to_string();
     let url = cluster.url();
-    let init = postern(&["database", "init", "-database-url", &url, "-key-file", &key])
-        .output()
-        .await
-        .unwrap();
-    let init = String::from_utf8_lossy(&init.stdout).into_owned();
-    let field = |name: &str| {
-        init.lines()
-            .find_map(|line| line.trim().strip_prefix(name))
-            .map(|value| value.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {name} in {init}"))
-    };
-    let (method, password) = (field("Auth method ID:"), field("Password:"));
+    let (method, password, _) = database_init(&["-database-url", &url, "-key-file", &key]).await;
     let mut servers = Vec::new();
     for name in ["a", "b"] {
         let config = dir.path().join(format!("{name}.toml"));
@@ -736,49 +671,13 @@ async fn two_servers_share_one_postgresql() {
             tempfile::tempdir().unwrap(),
         )
         .await;
-        server
-            .cli_env(
-                &[
-                    "authenticate",
-                    "password",
-                    "-auth-method-id",
-                    &method,
-                    "-login-name",
-                    "admin",
-                    "-password",
-                    "env://ADMIN_PASSWORD",
-                ],
-                &[("ADMIN_PASSWORD", &password)],
-            )
-            .await;
+        server.log_in_as(&method, &password).await;
         servers.push(server);
     }
     let (a, b) = (&servers[0], &servers[1]);
-    let org = a
-        .json(&["scopes", "create", "-scope-id", "global", "-name", "ops"])
-        .await;
-    let org = org["item"]["id"].as_str().unwrap().to_owned();
-    let project = b
-        .json(&["scopes", "create", "-scope-id", &org, "-name", "db"])
-        .await;
-    let project = project["item"]["id"].as_str().unwrap().to_owned();
-    let port = endpoint.port().to_string();
-    let target = a
-        .json(&[
-            "targets",
-            "create",
-            "tcp",
-            "-scope-id",
-            &project,
-            "-name",
-            "echo",
-            "-default-port",
-            &port,
-            "-address",
-            "127.0.0.1",
-        ])
-        .await;
-    let target = target["item"]["id"].as_str().unwrap().to_owned();
+    let org = a.create_scope("global", "ops").await;
+    let project = b.create_scope(&org, "db").await;
+    let target = a.create_target_in(&project, "echo", endpoint).await;
 
     // Authorized through b (b's worker carries it); a reads it, bytes and all.
     let (mut proxy, port, session) = b.proxy(&target).await;
