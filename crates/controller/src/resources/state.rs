@@ -98,9 +98,12 @@ impl ResourceState {
         for (kind, table) in &after.items {
             for (id, item) in table {
                 let before = self.items.get(kind).and_then(|t| t.get(id));
-                let now = after.stored_item(item);
-                if before.map(|b| self.stored_item(b)).as_ref() != Some(&now) {
-                    written.push(now);
+                // Compared in place: only what changed is copied out.
+                let same = before == Some(item)
+                    && self.passwords.get(id) == after.passwords.get(id)
+                    && self.admins.contains(id) == after.admins.contains(id);
+                if !same {
+                    written.push(after.stored_item(item));
                 }
             }
         }
