@@ -251,6 +251,14 @@ members! {
     HostSourceIds { host_source_ids }
     /// A user's accounts.
     AccountIds { account_ids }
+    /// A group's users.
+    MemberIds { member_ids }
+    /// A role's users and groups.
+    PrincipalIds { principal_ids }
+    /// A role's grants.
+    GrantStrings { grant_strings }
+    /// The scopes a role's grants apply to.
+    GrantScopeIds { grant_scope_ids }
 }
 
 body! {

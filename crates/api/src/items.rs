@@ -4,6 +4,7 @@
 //! (`host_set_ids` of a host, `login_name` of a user) are filled when the item is read.
 //! `authorized_actions` is the API layer's to fill; empty, it is left out.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -62,6 +63,10 @@ macro_rules! item {
             pub version: u32,
             #[serde(default, skip_serializing_if = "Vec::is_empty")]
             pub authorized_actions: Vec<String>,
+            /// What the caller may do with the collections under it (`"targets": ["create",
+            /// "list"]`): scopes, auth methods and host catalogs have some.
+            #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+            pub authorized_collection_actions: BTreeMap<String, Vec<String>>,
         }
 
         impl $name {
@@ -240,6 +245,68 @@ item! {
         pub host_source_ids: Vec<String>,
         pub session_max_seconds: u32,
         pub session_connection_limit: ConnectionLimit,
+    }
+}
+
+/// A principal of a role, as the role shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolePrincipal {
+    pub id: String,
+    /// `user` or `group`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub scope_id: String,
+}
+
+/// A grant of a role: as given, in canonical form, and as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleGrant {
+    pub raw: String,
+    pub canonical: String,
+    pub json: serde_json::Value,
+}
+
+item! {
+    /// Grants, the scopes they apply to, and who holds them.
+    pub struct Role {
+        /// Global, an org or a project.
+        pub scope_id: String,
+        /// `this`, `children`, `descendants` or scope ids; sorted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub grant_scope_ids: Vec<String>,
+        /// User and group ids (and `u_anon`, `u_auth`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub principal_ids: Vec<String>,
+        /// Filled when read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub principals: Vec<RolePrincipal>,
+        /// As they were given.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub grant_strings: Vec<String>,
+        /// Filled when read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub grants: Vec<RoleGrant>,
+    }
+}
+
+/// A member of a group, as the group shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub id: String,
+    pub scope_id: String,
+}
+
+item! {
+    /// Users who share roles.
+    pub struct Group {
+        /// Global, an org or a project.
+        pub scope_id: String,
+        /// User ids.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub member_ids: Vec<String>,
+        /// Filled when read.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub members: Vec<GroupMember>,
     }
 }
 

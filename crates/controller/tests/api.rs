@@ -4,249 +4,15 @@
 //! all) go out as hand-written HTTP/1.1.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use std::net::SocketAddr;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use common::*;
 use postern_authority::ManualClock;
-use postern_controller::api::{router, ApiState, LoginThrottle, ThrottlePolicy};
-use postern_controller::resources::{DevSeed, Resources};
-use postern_controller::sessions::SessionStore;
-use postern_controller_client::api::ApiClient;
-use postern_controller_client::config::TokenSecret;
-use postern_controller_client::ClientError;
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const WORKER: &str = "127.0.0.1:9202";
-const PROJECT: &str = "p_1234567890";
-const TARGET: &str = "ttcp_1234567890";
-const AUTH_METHOD: &str = "ampw_1234567890";
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A response: status and JSON body (`Value::Null` when empty).
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: Value,
-}
-
-impl Reply {
-    #[track_caller]
-    fn expect(self, status: u16) -> Value {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
-        self.body
-    }
-
-    /// Asserts an error reply: status, kind, and our error shape.
-    #[track_caller]
-    fn error(self, status: u16, kind: &str) -> Value {
-        let body = self.expect(status);
-        assert_eq!(body["kind"], kind, "{body}");
-        assert!(
-            body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{body}"
-        );
-        assert!(body["details"].is_object(), "{body}");
-        body
-    }
-}
-
-/// A client of one API server, optionally logged in.
-#[derive(Clone)]
-struct Client {
-    addr: SocketAddr,
-    token: Option<String>,
-}
-
-impl Client {
-    /// A hand-written request, for what `ApiClient` would never send.
-    async fn send(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if let Some(token) = &self.token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if !body.is_empty() {
-            request.push_str("Content-Type: application/json\r\n");
-        }
-        request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-        let exchange = async {
-            let mut stream = TcpStream::connect(self.addr).await.unwrap();
-            stream.write_all(request.as_bytes()).await.unwrap();
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response).await.unwrap();
-            response
-        };
-        let response = tokio::time::timeout(IO_TIMEOUT, exchange)
-            .await
-            .expect("the API answered in time");
-        parse_response(&response)
-    }
-
-    /// One call through `ApiClient` (it blocks, so on a blocking thread); an error reply
-    /// comes back as its status and body, as a success does.
-    async fn call(&self, method: &'static str, path: &str, body: Option<Value>) -> Reply {
-        let addr = format!("http://{}", self.addr);
-        let token = self.token.as_deref().map(|t| TokenSecret::new(t).unwrap());
-        let path = path.strip_prefix("/v1/").expect("an API path").to_owned();
-        let call = tokio::task::spawn_blocking(move || {
-            let client = ApiClient::new(&addr, token)?;
-            let body = body.unwrap_or(Value::Null);
-            match method {
-                "GET" => client.get("test", &path, &[]),
-                "POST" => client.post("test", &path, &body),
-                "PATCH" => client.patch("test", &path, &body),
-                _ => client.delete("test", &path),
-            }
-        });
-        let called = tokio::time::timeout(IO_TIMEOUT, call)
-            .await
-            .expect("the API answered in time")
-            .unwrap();
-        match called {
-            Ok(reply) => Reply {
-                status: reply.status,
-                body: reply.body,
-            },
-            Err(ClientError::Controller(error)) => Reply {
-                status: error.status,
-                body: error.body,
-            },
-            Err(other) => panic!("the API call failed: {other}"),
-        }
-    }
-
-    async fn get(&self, path: &str) -> Reply {
-        self.call("GET", path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Reply {
-        self.call("POST", path, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, body: Value) -> Reply {
-        self.call("PATCH", path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> Reply {
-        self.call("DELETE", path, None).await
-    }
-
-    /// Logs in with a password account and returns a client carrying the token.
-    async fn login(&self, login_name: &str, password: &str) -> Client {
-        let body = self
-            .post(
-                &format!("/v1/auth-methods/{AUTH_METHOD}:authenticate"),
-                json!({"command": "login", "attributes": {"login_name": login_name, "password": password}}),
-            )
-            .await
-            .expect(200);
-        Client {
-            addr: self.addr,
-            token: Some(body["attributes"]["token"].as_str().unwrap().to_owned()),
-        }
-    }
-
-    async fn authorize(&self, target: &str) -> Value {
-        self.post(
-            &format!("/v1/targets/{target}:authorize-session"),
-            json!({}),
-        )
-        .await
-        .expect(200)
-    }
-}
-
-fn parse_response(raw: &[u8]) -> Reply {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = std::str::from_utf8(&raw[..split]).unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    if chunked {
-        body = dechunk(&body);
-    }
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&body))
-        })
-    };
-    Reply { status, body }
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size_text = std::str::from_utf8(&raw[..line_end]).unwrap();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        let start = line_end + 2;
-        out.extend_from_slice(&raw[start..start + size]);
-        raw = &raw[start + size + 2..];
-    }
-}
-
-/// The API state over the dev resources.
-async fn dev_state() -> ApiState {
-    let clock = postern_authority::system_clock();
-    let resources = Resources::memory_dev(&DevSeed::default(), clock)
-        .await
-        .unwrap();
-    ApiState::new(
-        Arc::new(resources),
-        SessionStore::new(),
-        vec![WORKER.into()],
-    )
-}
-
-/// Serves the API over the dev resources; returns an anonymous client.
-async fn start() -> Client {
-    start_with(dev_state().await).await
-}
-
-/// Serves the API over `state` as `postern dev` does (with the callers' addresses).
-async fn start_with(state: ApiState) -> Client {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, api).await });
-    Client { addr, token: None }
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn field_name(error: &Value) -> &str {
-    error["details"]["request_fields"][0]["name"]
-        .as_str()
-        .unwrap()
-}
+use postern_controller::api::{ApiState, LoginThrottle, ThrottlePolicy};
+use serde_json::json;
 
 /// Failed logins are throttled per login name and per address, the same way whether the name
 /// exists or not; while throttled even the right password waits, and gets in once the wait
@@ -342,19 +108,21 @@ async fn authenticate_and_token_checks() {
         .error(400, "InvalidArgument");
     assert_eq!(field_name(&missing), "attributes.password");
 
-    // No token, a malformed header, an unknown token: 401.
-    anon.get("/v1/scopes?scope_id=global")
-        .await
-        .error(401, "Unauthenticated");
+    // No token, a malformed header, an unknown token: 401 where anonymity is not enough
+    // (the anonymous user may list scopes and auth methods, and log in).
+    let targets = format!("/v1/targets?scope_id={PROJECT}");
+    anon.get(&targets).await.error(401, "Unauthenticated");
+    anon.get("/v1/scopes?scope_id=global").await.expect(200);
     let bogus = Client {
         token: Some("at_0000000000_nope".into()),
         ..anon.clone()
     };
-    bogus
-        .get("/v1/scopes?scope_id=global")
-        .await
-        .error(401, "Unauthenticated");
-    let raw = anon.send("GET", "/v1/scopes", None).await;
+    let refused = bogus.get(&targets).await.error(401, "Unauthenticated");
+    assert!(
+        refused["message"].as_str().unwrap().contains("auth token"),
+        "{refused}"
+    );
+    let raw = anon.send("GET", &targets, None).await;
     raw.error(401, "Unauthenticated");
 
     // Global's auth methods are public.
@@ -363,9 +131,11 @@ async fn authenticate_and_token_checks() {
         .await
         .expect(200);
     assert_eq!(ids(&methods), vec![AUTH_METHOD]);
-    anon.get(&format!("/v1/auth-methods?scope_id={PROJECT}"))
+    let none = anon
+        .get(&format!("/v1/auth-methods?scope_id={PROJECT}"))
         .await
-        .error(401, "Unauthenticated");
+        .expect(200);
+    assert_eq!(ids(&none), Vec::<String>::new());
 
     // Logout revokes the token.
     let admin = anon.login("admin", "password").await;
@@ -375,10 +145,7 @@ async fn authenticate_and_token_checks() {
     let token_id = token.rsplit_once('_').unwrap().0;
     let out = admin.delete(&format!("/v1/auth-tokens/{token_id}")).await;
     assert_eq!(out.status, 204, "{:?}", out.body);
-    admin
-        .get("/v1/scopes?scope_id=global")
-        .await
-        .error(401, "Unauthenticated");
+    admin.get(&targets).await.error(401, "Unauthenticated");
 }
 
 #[tokio::test]
@@ -501,14 +268,21 @@ async fn scopes_and_resources() {
         .expect(200);
     assert_eq!(renamed["description"], "the db");
 
-    let auth = user.authorize(direct["id"].as_str().unwrap()).await;
+    let auth = admin.authorize(direct["id"].as_str().unwrap()).await;
     assert_eq!(auth["item"]["endpoint"], "tcp://10.1.2.3:5432");
     assert_eq!(auth["item"]["connection_limit"], 2);
-    let auth = user.authorize(sourced_id).await;
+    let auth = admin.authorize(sourced_id).await;
     assert_eq!(auth["item"]["endpoint"], "tcp://10.0.0.9:5432");
     assert_eq!(auth["item"]["host_id"], host_id);
     assert_eq!(auth["item"]["host_set_id"], set_id);
-    let bad_host = user
+    // The unprivileged user's role reaches the generated target only.
+    user.post(
+        &format!("/v1/targets/{sourced_id}:authorize-session"),
+        json!({}),
+    )
+    .await
+    .error(404, "NotFound");
+    let bad_host = admin
         .post(
             &format!("/v1/targets/{sourced_id}:authorize-session"),
             json!({"host_id": "hst_1234567890"}),
@@ -521,11 +295,16 @@ async fn scopes_and_resources() {
         .get(&format!("/v1/targets?scope_id={PROJECT}"))
         .await
         .expect(200);
-    assert_eq!(targets["items"].as_array().unwrap().len(), 3, "{targets}");
+    assert_eq!(ids(&targets), vec![TARGET], "{targets}");
     assert_eq!(
         targets["items"][0]["authorized_actions"],
-        json!(["no-op", "read", "authorize-session"])
+        json!(["read", "authorize-session"])
     );
+    let all = admin
+        .get(&format!("/v1/targets?scope_id={PROJECT}"))
+        .await
+        .expect(200);
+    assert_eq!(all["items"].as_array().unwrap().len(), 3, "{all}");
 
     let gone = admin.delete(&format!("/v1/targets/{sourced_id}")).await;
     assert_eq!(gone.status, 204);
@@ -620,8 +399,13 @@ async fn sessions_list_filter_and_paging() {
     assert_eq!(list["response_type"], "complete");
     assert_eq!(list["est_item_count"], 4);
     assert!(list["list_token"].as_str().is_some_and(|t| !t.is_empty()));
+    // `:self` actions show on one's own sessions only.
     assert_eq!(
         list["items"][0]["authorized_actions"],
+        json!(["no-op", "read", "cancel"])
+    );
+    assert_eq!(
+        list["items"][1]["authorized_actions"],
         json!(["no-op", "read", "read:self", "cancel", "cancel:self"])
     );
 
@@ -633,7 +417,7 @@ async fn sessions_list_filter_and_paging() {
     assert_eq!(ids(&theirs), vec![mine.clone()]);
     assert_eq!(
         theirs["items"][0]["authorized_actions"],
-        json!(["no-op", "read:self", "cancel:self"])
+        json!(["read:self", "cancel:self"])
     );
 
     // Without recursive, scope_id must be a project.
@@ -751,20 +535,21 @@ async fn sessions_read_and_cancel() {
         .await
         .error(404, "NotFound");
 
-    // Another user's session: 403 for read and cancel; their own: fine.
+    // Another user's session does not exist for them (404, read and cancel alike); their
+    // own: fine.
     user.get(&format!("/v1/sessions/{admins}"))
         .await
-        .error(403, "PermissionDenied");
+        .error(404, "NotFound");
     user.post(
         &format!("/v1/sessions/{admins}:cancel"),
         json!({"version": 1}),
     )
     .await
-    .error(403, "PermissionDenied");
+    .error(404, "NotFound");
     let own = user.get(&format!("/v1/sessions/{users}")).await.expect(200);
     assert_eq!(
         own["authorized_actions"],
-        json!(["no-op", "read:self", "cancel:self"])
+        json!(["read:self", "cancel:self"])
     );
     let canceled = user
         .post(

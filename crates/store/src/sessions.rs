@@ -461,26 +461,56 @@ impl Select {
             values: Vec::new(),
             nothing: false,
         };
+        // (scope_id IN (shared scopes) [AND user_id = u]) OR (user_id = own AND scope_id IN
+        // (own scopes)); an empty list of scopes matches nothing.
+        let mut shared = Vec::new();
+        let mut shared_nothing = false;
         if let Some(scopes) = &query.scope_ids {
-            select.nothing = scopes.is_empty();
-            let marks: Vec<String> = scopes
-                .iter()
-                .map(|scope| select.bind(Value::Text(scope.clone())))
-                .collect();
-            if !marks.is_empty() {
-                select
-                    .sql
-                    .push_str(&format!(" AND scope_id IN ({})", marks.join(", ")));
+            shared_nothing = scopes.is_empty();
+            if !shared_nothing {
+                let marks = select.bind_all(scopes);
+                shared.push(format!("scope_id IN ({marks})"));
             }
         }
         if let Some(user_id) = &query.user_id {
             let mark = select.bind(Value::Text(user_id.clone()));
-            select.sql.push_str(&format!(" AND user_id = {mark}"));
+            shared.push(format!("user_id = {mark}"));
+        }
+        let own = match &query.own {
+            Some((user_id, scopes)) if !scopes.is_empty() => {
+                let user = select.bind(Value::Text(user_id.clone()));
+                let marks = select.bind_all(scopes);
+                Some(format!("user_id = {user} AND scope_id IN ({marks})"))
+            }
+            _ => None,
+        };
+        let shared = (!shared_nothing).then(|| match shared.is_empty() {
+            true => "1 = 1".to_owned(),
+            false => shared.join(" AND "),
+        });
+        match (shared, own) {
+            (Some(shared), None) => select.sql.push_str(&format!(" AND {shared}")),
+            (None, Some(own)) => select.sql.push_str(&format!(" AND {own}")),
+            (Some(shared), Some(own)) => {
+                select
+                    .sql
+                    .push_str(&format!(" AND (({shared}) OR ({own}))"));
+            }
+            (None, None) => select.nothing = true,
         }
         if !query.include_terminated {
             select.sql.push_str(" AND status <> 'terminated'");
         }
         select
+    }
+
+    /// Adds texts; their placeholders, comma-separated.
+    fn bind_all(&mut self, texts: &[String]) -> String {
+        let marks: Vec<String> = texts
+            .iter()
+            .map(|text| self.bind(Value::Text(text.clone())))
+            .collect();
+        marks.join(", ")
     }
 
     /// Adds a value; its placeholder.

@@ -280,7 +280,18 @@ mod resources {
             .authenticate(DEV_AUTH_METHOD_ID, "admin", "password")
             .await
             .unwrap();
-        assert!(b.principal(&token.token).await.unwrap().admin);
+        let principal = b.principal(&token.token).await.unwrap();
+        let target = postern_grants::Resource {
+            id: "ttcp_1234567890",
+            kind: postern_grants::ResourceType::Target,
+            scope_id: "p_1234567890",
+            parent_scope_id: "o_1234567890",
+            pin: "",
+        };
+        assert!(
+            principal.acl.allowed(&target, "delete"),
+            "the admin's role is shared"
+        );
         b.logout(&token.id).await.unwrap();
         assert!(a.principal(&token.token).await.is_err());
     }

@@ -1,39 +1,41 @@
 //! Who is calling: `Authorization: Bearer <token>` resolved through the resource store.
 //!
-//! A handler that takes a [`Principal`] argument is closed to anonymous callers (401). The
-//! two public endpoints (authenticate, and listing global's auth methods) take a `Caller`
-//! instead, where a missing or unusable token simply means "anonymous", as Boundary's
-//! anonymous user works. The token is never logged.
+//! A request without a token is made by the anonymous user (`u_anon`), as in Boundary; what
+//! it may do is what its roles grant (by default: list auth methods and authenticate). The
+//! token is never logged.
 
-use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
+use super::authz::Caller;
 use super::error::ApiError;
 use super::ApiState;
-use crate::resources::Principal;
+use crate::resources::ResourceError;
 
-const NO_TOKEN: &str = "Unauthenticated: no auth token was given (Authorization: Bearer <token>).";
-
-impl FromRequestParts<ApiState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ApiState,
-    ) -> Result<Self, Self::Rejection> {
-        require_principal(state, &parts.headers).await
+/// The caller of a request: the token's user, or the anonymous user when there is no token.
+/// A token that is malformed, unknown or expired also leaves the caller anonymous, and the
+/// reason is kept to answer with when anonymity is not enough.
+pub async fn resolve_caller(state: &ApiState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let token = match bearer_token(headers) {
+        Ok(Some(token)) => token,
+        Ok(None) => return anonymous(state, None).await,
+        Err(e) => return anonymous(state, Some(e)).await,
+    };
+    match state.resources.principal(token).await {
+        Ok(principal) => Ok(Caller {
+            principal,
+            token_error: None,
+        }),
+        Err(e @ ResourceError::Unauthenticated(_)) => anonymous(state, Some(e.into())).await,
+        Err(e) => Err(e.into()),
     }
 }
 
-/// The caller of a request with a valid token; 401 naming what is wrong otherwise.
-pub async fn require_principal(
-    state: &ApiState,
-    headers: &HeaderMap,
-) -> Result<Principal, ApiError> {
-    let token = bearer_token(headers)?.ok_or_else(|| ApiError::Unauthenticated(NO_TOKEN.into()))?;
-    Ok(state.resources.principal(token).await?)
+async fn anonymous(state: &ApiState, token_error: Option<ApiError>) -> Result<Caller, ApiError> {
+    Ok(Caller {
+        principal: state.resources.anonymous().await?,
+        token_error,
+    })
 }
 
 /// The token of an `Authorization: Bearer` header; `None` when there is no such header.
@@ -53,16 +55,6 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         return Err(malformed());
     }
     Ok(Some(token))
-}
-
-/// Refuses a non-admin caller: everything but reads of scopes and targets, authorize-session
-/// and a user's own sessions needs the admin grant.
-pub fn require_admin(principal: &Principal) -> Result<(), ApiError> {
-    if principal.admin {
-        Ok(())
-    } else {
-        Err(ApiError::denied())
-    }
 }
 
 #[cfg(test)]

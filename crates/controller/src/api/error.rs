@@ -14,7 +14,7 @@ use crate::sessions::SessionError;
 pub use postern_api::error::FieldError;
 
 /// Why the API refused or failed a request.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     NotFound(String),

@@ -1,9 +1,9 @@
 //! Identity: `/v1/auth-methods` (with the public `:authenticate`), `/v1/users`,
 //! `/v1/accounts` and logout (`DELETE /v1/auth-tokens/{id}`).
 //!
-//! Anonymous callers may authenticate and list the auth methods of global (how a client finds
-//! the method to log in with). Everything else here is admin-only, except that a user may
-//! revoke their own token.
+//! What a caller may do is what their grants say; by default anonymous callers may list
+//! auth methods and authenticate (how a client finds the method to log in with), and a user
+//! may revoke their own token.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,18 +13,20 @@ use postern_api::bodies::{
 };
 use serde_json::json;
 
+use super::authz::Caller;
 use super::body::required;
 use super::error::{ApiError, FieldError};
 use super::items;
-use super::resources::{ActionCall, ActionFuture, KindAction, Resource};
+use super::resources::{existing, ActionCall, ActionFuture, KindAction, Resource as ApiResource};
 use super::throttle::Attempt;
 use super::ApiState;
 use crate::resources::{
     Account, AccountPatch, AuthMethod, AuthMethodPatch, NewAccount, NewAuthMethod, NewUser,
-    Principal, ResourceError, User, UserPatch,
+    ResourceError, User, UserPatch,
 };
+use postern_grants::{Resource, ResourceType};
 
-impl Resource for AuthMethod {
+impl ApiResource for AuthMethod {
     /// `scope_id`: global or an org.
     type Create = ScopedCreate;
     type Update = NameUpdate;
@@ -42,8 +44,8 @@ impl Resource for AuthMethod {
     }
 }
 
-impl Resource for User {
-    /// `scope_id`: global or an org. Users made through the API are never admins.
+impl ApiResource for User {
+    /// `scope_id`: global or an org.
     type Create = ScopedCreate;
     type Update = NameUpdate;
 
@@ -52,7 +54,6 @@ impl Resource for User {
             scope_id: required(body.scope_id, "scope_id")?,
             name: body.name.unwrap_or_default(),
             description: body.description.unwrap_or_default(),
-            admin: false,
         })
     }
 
@@ -61,7 +62,7 @@ impl Resource for User {
     }
 }
 
-impl Resource for Account {
+impl ApiResource for Account {
     type Create = AccountCreate;
     type Update = AccountUpdate;
 
@@ -98,11 +99,13 @@ fn authenticate(call: ActionCall) -> ActionFuture {
     Box::pin(async move {
         let ActionCall {
             state,
+            caller,
             peer,
             id,
             body,
-            ..
         } = call;
+        let method = existing::<AuthMethod>(&state, &caller, &id).await?;
+        caller.check_item(&method, "authenticate")?;
         let body: Authenticate = body.read()?;
         let command = body
             .command
@@ -151,14 +154,38 @@ fn authenticate(call: ActionCall) -> ActionFuture {
     })
 }
 
-/// Revokes an auth token: one's own, or any for an admin.
+/// Every action on an auth token; `:self` ones only count on the caller's own.
+const AUTH_TOKEN_ACTIONS: &[&str] = &["no-op", "read", "read:self", "delete", "delete:self"];
+
+/// Revokes an auth token: one's own with `delete:self`, anyone's with `delete`.
 pub async fn logout(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !principal.admin && principal.auth_token_id != id {
-        return Err(ApiError::denied());
+    let token = match state.resources.auth_token(&id).await {
+        Err(e @ ResourceError::NotFound { .. }) => return Err(caller.not_found(e.to_string())),
+        other => other?,
+    };
+    let resource = Resource {
+        id: &token.id,
+        kind: ResourceType::AuthToken,
+        scope_id: &token.scope.id,
+        parent_scope_id: &token.scope.parent_scope_id,
+        pin: "",
+    };
+    let own = token.user_id == caller.principal.user_id;
+    let acl = &caller.principal.acl;
+    let actions: Vec<&str> = acl
+        .allowed_actions(&resource, AUTH_TOKEN_ACTIONS)
+        .into_iter()
+        .filter(|a| own || !a.ends_with(":self"))
+        .collect();
+    if actions.is_empty() {
+        return Err(caller.not_found(format!("auth token {id} not found")));
+    }
+    if !actions.contains(&"delete") && !actions.contains(&"delete:self") {
+        return Err(caller.denied());
     }
     state.resources.logout(&id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -70,22 +70,14 @@ pub fn to_json<T: Serialize>(item: &T) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::Internal(format!("cannot serialise the response: {e}")))
 }
 
-/// One item with the caller's actions: the body of read, create and update responses.
-pub fn one<K: Kind>(mut item: K, actions: Vec<String>) -> Json<K> {
-    *item.authorized_actions() = actions;
-    Json(item)
-}
-
 /// A whole list in one page: `{"items": [...], "response_type": "complete", "est_item_count"}`
-/// (Boundary's clients stop paging at `complete`).
+/// (Boundary's clients stop paging at `complete`). Items come with the caller's actions.
 pub fn list<K: Kind>(
-    items: Vec<K>,
-    actions: &[String],
+    items: impl Iterator<Item = K>,
     filter: Option<&Filter>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut kept = Vec::with_capacity(items.len());
-    for mut item in items {
-        *item.authorized_actions() = actions.to_vec();
+    let mut kept = Vec::new();
+    for item in items {
         let value = to_json(&item)?;
         if passes(filter, &value) {
             kept.push(value);

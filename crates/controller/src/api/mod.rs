@@ -15,11 +15,11 @@
 //! whole last segment as `{id}` and the POST handler splits off the action, so one
 //! route serves all of a kind's actions.
 //!
-//! Permissions are Boundary-shaped but fixed: an admin may do everything; any authenticated
-//! user may read scopes and targets, authorize sessions, and list, read and cancel their own
-//! sessions; anonymous callers may only authenticate and list global's auth methods.
+//! Who may do what is decided in one place, `authz`, from the grants of the caller's roles
+//! (`roles` serves roles and groups); every route asks it, and it fills `authorized_actions`.
 
 mod auth;
+mod authz;
 mod body;
 mod error;
 mod hosts;
@@ -27,6 +27,7 @@ mod iam;
 mod items;
 mod paging;
 mod resources;
+mod roles;
 mod scopes;
 mod sessions;
 mod targets;
@@ -48,10 +49,11 @@ pub use error::{ApiError, FieldError};
 pub use paging::MAX_PAGE_SIZE;
 pub use throttle::{LoginThrottle, ThrottlePolicy};
 
-use auth::require_admin;
+pub use authz::Caller;
 
 use crate::resources::{
-    Account, AuthMethod, Host, HostCatalog, HostSet, ResourceStore, Scope, Target, User,
+    Account, AuthMethod, Group, Host, HostCatalog, HostSet, ResourceStore, Role, Scope, Target,
+    User,
 };
 use crate::sessions::SessionStore;
 use postern_authority::system_clock;
@@ -107,6 +109,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(resources::routes::<HostSet>(&[]))
         .merge(resources::routes::<Host>(&[]))
         .merge(resources::routes::<Target>(targets::TARGET_ACTIONS))
+        .merge(resources::routes::<Group>(&[]))
+        .merge(resources::routes::<Role>(&[]))
         .route("/v1/auth-tokens/{id}", delete(iam::logout))
         .merge(sessions::routes())
         .fallback(unknown_path)

@@ -2,32 +2,32 @@
 //! create) and `GET|PATCH|DELETE|POST /v1/<collection>/{id}[:<action>]` (read, update,
 //! delete, membership actions and the kind's own actions).
 //!
-//! Who may do what comes from the kind's data ([`KindId::actions`], [`KindId::list_access`]):
-//! a caller may read, update, delete or change members when their actions name it; only
-//! admins create. What differs between kinds is how a request body becomes its `New` and
-//! `Patch` values ([`Resource`]) and the actions a kind adds ([`KindAction`]).
+//! Every route asks the one check ([`Caller`], `authz`) whether the caller's grants allow
+//! the action on the item (or, for list and create, on the kind's collection in the scope or
+//! under the parent item). What differs between kinds is how a request body becomes its
+//! `New` and `Patch` values ([`Resource`]) and the actions a kind adds ([`KindAction`]).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use postern_api::bodies::{NameUpdate, Update};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::require_principal;
+use super::authz::Caller;
 use super::body::{version, JsonBody, Params};
 use super::error::ApiError;
 use super::items::{self, ListParams};
-use super::{require_admin, split_action, unknown_action, ApiState};
-use crate::resources::{
-    Change, Kind, KindId, ListAccess, NamePatch, Parent, Principal, GLOBAL_SCOPE_ID,
-};
+use super::{split_action, unknown_action, ApiState};
+use crate::resources::{scope_roles, Item, Kind, KindId, NamePatch, Parent, ResourceError};
 
 /// A kind the API serves: its create and update bodies (the contract's types) and how they
 /// become the store's `New` and `Patch` values.
@@ -51,7 +51,7 @@ impl From<NameUpdate> for NamePatch {
 }
 
 /// An action a kind adds (`:authenticate`, `:authorize-session`): it checks its caller
-/// itself, since some are open to anonymous callers.
+/// itself (with [`Caller::check_item`]).
 pub type KindAction = fn(ActionCall) -> ActionFuture;
 pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Json<Value>, ApiError>> + Send>>;
 
@@ -59,7 +59,7 @@ pub type ActionFuture = Pin<Box<dyn Future<Output = Result<Json<Value>, ApiError
 #[derive(Debug)]
 pub struct ActionCall {
     pub state: ApiState,
-    pub headers: HeaderMap,
+    pub caller: Caller,
     /// The caller's address, when the server was started with connect info.
     pub peer: Option<IpAddr>,
     /// The item's id (or, for `:authorize-session`, possibly a target's name).
@@ -71,8 +71,8 @@ pub struct ActionCall {
 pub fn routes<K: Resource>(actions: &'static [(&'static str, KindAction)]) -> Router<ApiState> {
     let collection = format!("/v1/{}", K::KIND.collection());
     let item = format!("{collection}/{{id}}");
-    let post = move |state: State<ApiState>, peer: Peer, headers: HeaderMap, segment, body| {
-        action::<K>(state, peer, headers, segment, body, actions)
+    let post = move |state: State<ApiState>, peer: Peer, caller: Caller, segment, body| {
+        action::<K>(state, peer, caller, segment, body, actions)
     };
     Router::new()
         .route(&collection, get(list::<K>).post(create::<K>))
@@ -97,99 +97,136 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-/// The caller of a request, or why there is none; never a rejection, so each handler decides
-/// whether it needs one.
-pub struct Caller(Result<Principal, ApiError>);
-
-impl FromRequestParts<ApiState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ApiState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(require_principal(state, &parts.headers).await))
-    }
+/// The query of a create: Boundary's switches for the roles a new scope gets.
+#[derive(Debug, Default, Deserialize)]
+struct CreateParams {
+    #[serde(default)]
+    skip_admin_role_creation: bool,
+    #[serde(default)]
+    skip_default_role_creation: bool,
 }
 
+/// `GET /v1/<collection>?scope_id=&recursive=&filter=` (or `?auth_method_id=`,
+/// `?host_catalog_id=`): the items the caller has any action on, in the scopes (or under the
+/// item) where they may list this kind.
 async fn list<K: Resource>(
     State(state): State<ApiState>,
-    Caller(principal): Caller,
+    caller: Caller,
     Params(params): Params<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = K::KIND;
-    let principal = match kind.list_access() {
-        ListAccess::Public => {
-            let principal = principal.ok();
-            if principal.is_none() && (params.scope_id() != GLOBAL_SCOPE_ID || params.recursive) {
-                return Err(ApiError::Unauthenticated(format!(
-                    "Unauthenticated: only global's {}s are listed without a token.",
-                    kind.name()
-                )));
-            }
-            principal
-        }
-        ListAccess::Readers => Some(allowed(kind, principal?, "read")?),
-    };
-    let parent = match kind.parent() {
-        Parent::Scope => params.scope_id(),
-        Parent::Item(_) => {
-            ListParams::required(params.parent(kind.parent()), kind.parent().field())?
-        }
-    };
     let filter = params.filter()?;
-    let found = state
-        .resources
-        .list_as::<K>(parent, params.recursive)
-        .await?;
-    let actions = kind.actions().for_caller(principal.as_ref());
-    items::list(found, &actions, filter.as_ref())
+    let found = match kind.parent() {
+        Parent::Scope => {
+            let scope_id = params.scope_id();
+            let root = state.resources.get(KindId::Scope, scope_id).await?;
+            let found = state
+                .resources
+                .list_as::<K>(scope_id, params.recursive)
+                .await?;
+            if params.recursive {
+                // Only from the scopes of the tree where the caller may list this kind.
+                let mut scopes = state.resources.list(KindId::Scope, scope_id, true).await?;
+                scopes.push(root);
+                let listable: HashSet<&str> = scopes
+                    .iter()
+                    .filter(|scope| caller.allows_collection(kind, scope, "list"))
+                    .map(Item::id)
+                    .collect();
+                found
+                    .into_iter()
+                    .filter(|item| listable.contains(item.scope().id.as_str()))
+                    .collect()
+            } else {
+                caller.check_collection(kind, &root, "list")?;
+                found
+            }
+        }
+        Parent::Item(parent) => {
+            let field = kind.parent().field();
+            let parent_id = ListParams::required(params.parent(kind.parent()), field)?;
+            let container = state.resources.get(parent, parent_id).await?;
+            caller.check_collection(kind, &container, "list")?;
+            state.resources.list_as::<K>(parent_id, false).await?
+        }
+    };
+    let visible = found
+        .into_iter()
+        .map(|item| caller.fill(item))
+        .filter(|item| !caller.item_actions(item).is_empty());
+    items::list(visible, filter.as_ref())
 }
 
 async fn read<K: Resource>(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<K>, ApiError> {
-    let principal = allowed(K::KIND, principal, "read")?;
-    let item = state.resources.get_as::<K>(&id).await?;
-    Ok(one(item, &principal))
+    let item = existing::<K>(&state, &caller, &id).await?;
+    caller.check_item(&item, "read")?;
+    Ok(Json(caller.fill(item)))
 }
 
 async fn create<K: Resource>(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
+    Params(params): Params<CreateParams>,
     body: JsonBody,
 ) -> Result<Json<K>, ApiError> {
-    require_admin(&principal)?;
-    if let Some(subtype) = K::KIND.subtype() {
+    // Who may create here is checked first: the rest of the body is only read for them.
+    let kind = K::KIND;
+    let (container_kind, field) = match kind.parent() {
+        Parent::Scope => (KindId::Scope, "scope_id"),
+        Parent::Item(parent) => (parent, kind.parent().field()),
+    };
+    let parent_id = match body.0.get(field) {
+        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+        _ => return Err(ApiError::missing(field)),
+    };
+    let container = match state.resources.get(container_kind, &parent_id).await {
+        Err(ResourceError::NotFound { .. }) => {
+            return Err(caller.not_found(format!("{field} {parent_id} not found")));
+        }
+        other => other?,
+    };
+    caller.check_collection(kind, &container, "create")?;
+    if let Some(subtype) = kind.subtype() {
         body.check_type(subtype)?;
     }
     let new = K::new_from(body.read()?)?;
     let item = state.resources.create_as::<K>(new).await?;
-    Ok(one(item, &principal))
+    if let Item::Scope(scope) = item.clone().into_item() {
+        let principal = &caller.principal;
+        let creator = (!params.skip_admin_role_creation).then_some(principal.user_id.as_str());
+        let defaults = !params.skip_default_role_creation;
+        let steps = scope_roles(&scope.id, &scope.scope_type, creator, defaults);
+        state.resources.apply_steps(steps).await?;
+    }
+    Ok(Json(caller.fill(item)))
 }
 
 async fn update<K: Resource>(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Json<K>, ApiError> {
-    let principal = allowed(K::KIND, principal, "update")?;
+    let item = existing::<K>(&state, &caller, &id).await?;
+    caller.check_item(&item, "update")?;
     let update: K::Update = body.read()?;
     let version = version(update.version())?;
     let patch = K::patch_from(update);
     let item = state.resources.update_as::<K>(&id, version, patch).await?;
-    Ok(one(item, &principal))
+    Ok(Json(caller.fill(item)))
 }
 
 async fn delete<K: Resource>(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    allowed(K::KIND, principal, "delete")?;
+    let item = existing::<K>(&state, &caller, &id).await?;
+    caller.check_item(&item, "delete")?;
     state.resources.delete_as::<K>(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -199,7 +236,7 @@ async fn delete<K: Resource>(
 async fn action<K: Resource>(
     State(state): State<ApiState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
+    caller: Caller,
     Path(segment): Path<String>,
     body: JsonBody,
     actions: &'static [(&'static str, KindAction)],
@@ -208,7 +245,7 @@ async fn action<K: Resource>(
     if let Some((_, run)) = actions.iter().find(|(name, _)| *name == action) {
         let call = ActionCall {
             state,
-            headers,
+            caller,
             peer,
             id: id.to_owned(),
             body,
@@ -216,32 +253,24 @@ async fn action<K: Resource>(
         return run(call).await;
     }
     let kind = K::KIND;
-    let principal = require_principal(&state, &headers).await?;
-    let change = kind
-        .members()
-        .and_then(|members| Some((members, Change::from_action(action, members.action)?)));
-    let Some((members, change)) = change else {
+    let Some((members, change)) = kind.membership_action(action) else {
         return Err(unknown_action(kind.collection(), action));
     };
-    let principal = allowed(kind, principal, action)?;
+    let item = existing::<K>(&state, &caller, id).await?;
+    caller.check_item(&item, action)?;
     let (version, ids) = body.membership(members.field, change)?;
     let item = state
         .resources
-        .change_members_as::<K>(id, version, change, &ids)
+        .change_members(kind, id, version, change, members.field, &ids)
         .await?;
-    items::to_json(&one(item, &principal).0).map(Json)
+    let item = caller.fill(K::from_item(item)?);
+    items::to_json(&item).map(Json)
 }
 
-/// The caller, if the kind's actions for them name `action`; 403 otherwise.
-fn allowed(kind: KindId, principal: Principal, action: &str) -> Result<Principal, ApiError> {
-    if kind.actions().allows(Some(&principal), action) {
-        Ok(principal)
-    } else {
-        Err(ApiError::denied())
+/// The item, or 404 (401 for an anonymous caller, who is told to log in first).
+pub async fn existing<K: Kind>(state: &ApiState, caller: &Caller, id: &str) -> Result<K, ApiError> {
+    match state.resources.get_as::<K>(id).await {
+        Err(e @ ResourceError::NotFound { .. }) => Err(caller.not_found(e.to_string())),
+        other => Ok(other?),
     }
-}
-
-/// One item with the caller's actions.
-pub fn one<K: Kind>(item: K, principal: &Principal) -> Json<K> {
-    items::one(item, K::KIND.actions().for_caller(Some(principal)))
 }

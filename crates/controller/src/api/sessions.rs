@@ -1,8 +1,9 @@
 //! `/v1/sessions` (docs/protocol.md §6): list (filtered, paged), read, and `:cancel`.
 //!
-//! Sessions come from the [`SessionStore`](crate::sessions::SessionStore), newest first. An
-//! admin sees and cancels every session; anyone else only their own (another user's session
-//! is 403, and is left out of lists).
+//! Sessions come from the [`SessionStore`](crate::sessions::SessionStore), newest first.
+//! Who sees and cancels which is the caller's grants on type `session` in each project:
+//! `read`/`cancel` reach every session there, `read:self`/`cancel:self` only the caller's
+//! own. A session the caller may not see is 404 for them, and left out of lists.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -12,20 +13,24 @@ use serde_json::{json, Value};
 
 use postern_api::bodies::Version;
 
+use super::authz::Caller;
 use super::body::{version, JsonBody, Params};
 use super::error::{ApiError, FieldError};
 use super::items::{self, parse_filter};
 use super::paging::{self, ListToken};
+use super::resources::existing;
 use super::{split_action, unknown_action, ApiState};
 use crate::filter::Filter;
-use crate::resources::{Principal, Scope, GLOBAL_SCOPE_ID};
+use crate::resources::{Scope, ScopeInfo, GLOBAL_SCOPE_ID};
 use crate::sessions::{Session, SessionQuery};
+use postern_grants::ResourceType;
 
 /// Sessions read per batch at least, when a filter may pass few of them.
 const BATCH_MIN: usize = 100;
 
-const OWNER_ACTIONS: &[&str] = &["no-op", "read:self", "cancel:self"];
-const ADMIN_ACTIONS: &[&str] = &["no-op", "read", "read:self", "cancel", "cancel:self"];
+/// Stands for "any session" when asking what grants allow in a scope: grants on every
+/// session match it, grants on one named session do not.
+const ANY_SESSION: &str = "s_";
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -47,7 +52,7 @@ struct ListParams {
 
 async fn list(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Params(params): Params<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let page_size = paging::page_size(params.page_size)?;
@@ -57,31 +62,45 @@ async fn list(
     };
     let filter = parse_filter(params.filter.as_deref())?;
     let scope_id = params.scope_id.as_deref().filter(|s| !s.is_empty());
-    let scopes = if params.recursive {
-        state
-            .resources
-            .scope_tree(scope_id.unwrap_or(GLOBAL_SCOPE_ID), true)
-            .await?
+    let scopes: Vec<Scope> = if params.recursive {
+        let root = scope_id.unwrap_or(GLOBAL_SCOPE_ID);
+        let root = existing::<Scope>(&state, &caller, root).await?;
+        let mut scopes = state.resources.list_as::<Scope>(&root.id, true).await?;
+        scopes.push(root);
+        scopes.retain(|scope| scope.scope_type == "project" && may_list(&caller, scope));
+        scopes
     } else {
         let scope_id = scope_id.ok_or_else(|| ApiError::missing("scope_id"))?;
-        let scope = state.resources.get_as::<Scope>(scope_id).await?;
+        let scope = existing::<Scope>(&state, &caller, scope_id).await?;
         if scope.scope_type != "project" {
             return Err(ApiError::field(FieldError::new(
                 "scope_id",
                 "scope_id must be a project scope unless recursive.",
             )));
         }
-        vec![scope.id]
+        if !may_list(&caller, &scope) {
+            return Err(if caller.item_actions(&scope).is_empty() {
+                caller.not_found(format!("scope {} not found", scope.id))
+            } else {
+                caller.denied()
+            });
+        }
+        vec![scope]
     };
-
+    // Where the caller reads every session, and where only their own.
+    let (every, own): (Vec<Scope>, Vec<Scope>) = scopes
+        .into_iter()
+        .partition(|scope| !only_own(&caller, scope));
+    let ids = |scopes: Vec<Scope>| scopes.into_iter().map(|s| s.id).collect::<Vec<_>>();
     let query = SessionQuery {
-        scope_ids: Some(scopes),
-        user_id: (!principal.admin).then(|| principal.user_id.clone()),
+        scope_ids: Some(ids(every)),
+        user_id: None,
+        own: Some((caller.principal.user_id.clone(), ids(own))),
         include_terminated: params.include_terminated,
         after: resume.as_ref().and_then(|token| token.position().cloned()),
         limit: None,
     };
-    let page = page_of_sessions(&state, &principal, query, filter.as_ref(), page_size).await?;
+    let page = page_of_sessions(&state, &caller, query, filter.as_ref(), page_size).await?;
     let response_type = page.response_type();
     let items = page.items;
     Ok(Json(json!({
@@ -94,12 +113,33 @@ async fn list(
     })))
 }
 
+/// The project as the collection of its sessions.
+fn project_info(scope: &Scope) -> ScopeInfo {
+    ScopeInfo {
+        id: scope.id.clone(),
+        scope_type: scope.scope_type.clone(),
+        parent_scope_id: scope.scope_id.clone(),
+        ..ScopeInfo::default()
+    }
+}
+
+fn may_list(caller: &Caller, scope: &Scope) -> bool {
+    caller.may_collection(ResourceType::Session, &project_info(scope), "", "list")
+}
+
+/// Whether the caller reads only their own sessions in the project: nothing but `:self`
+/// actions reach a session of someone else there.
+fn only_own(caller: &Caller, scope: &Scope) -> bool {
+    let others = caller.session_actions(&project_info(scope), ANY_SESSION, "");
+    !others.iter().any(|a| a == "read")
+}
+
 /// Sessions read from the store per batch, until the page is full and one more item shows
 /// whether others follow; the filter (over each item's JSON) picks among them. So a page
 /// costs about its own size in reads, not the whole history's.
 async fn page_of_sessions(
     state: &ApiState,
-    principal: &Principal,
+    caller: &Caller,
     mut query: SessionQuery,
     filter: Option<&Filter>,
     page_size: Option<usize>,
@@ -118,7 +158,7 @@ async fn page_of_sessions(
         let exhausted = sessions.len() < batch;
         for session in sessions {
             query.after = Some((session.created_time, session.id.clone()));
-            let item = session_json(&session, principal)?;
+            let item = session_json(&session, caller)?;
             if !items::passes(filter, &item) {
                 continue;
             }
@@ -152,18 +192,18 @@ async fn page_of_sessions(
 
 async fn read(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = visible_session(&state, &principal, &id).await?;
-    Ok(Json(session_json(&session, &principal)?))
+    let session = visible_session(&state, &caller, &id, "read").await?;
+    Ok(Json(session_json(&session, &caller)?))
 }
 
 /// `:cancel`, body `{"version": N}`. A session already canceling or terminated comes back
 /// unchanged whatever the version; otherwise a stale version is a 400 naming the current one.
 async fn action(
     State(state): State<ApiState>,
-    principal: Principal,
+    caller: Caller,
     Path(segment): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -171,42 +211,47 @@ async fn action(
     if action != "cancel" {
         return Err(unknown_action("sessions", action));
     }
+    visible_session(&state, &caller, id, "cancel").await?;
     let version = version(body.read::<Version>()?.version)?;
-    visible_session(&state, &principal, id).await?;
     let session = state.sessions.cancel(id, Some(version)).await?;
-    tracing::debug!(session_id = id, user_id = %principal.user_id, status = %session.status, "session cancel requested");
-    Ok(Json(session_json(&session, &principal)?))
+    tracing::debug!(session_id = id, user_id = %caller.principal.user_id, status = %session.status, "session cancel requested");
+    Ok(Json(session_json(&session, &caller)?))
 }
 
-/// The session if it exists (404) and the caller may see it (403).
+/// The session, if the caller may `action` (read, cancel) it: on their own session
+/// `<action>:self` is enough. 404 when they may not see it at all, 403 when they may only
+/// see it.
 async fn visible_session(
     state: &ApiState,
-    principal: &Principal,
+    caller: &Caller,
     id: &str,
+    action: &str,
 ) -> Result<Session, ApiError> {
-    let session = state
-        .sessions
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Session {id} not found.")))?;
-    if !principal.admin && session.user_id != principal.user_id {
-        return Err(ApiError::PermissionDenied(format!(
-            "Forbidden: session {id} belongs to another user."
-        )));
+    let not_found = || caller.not_found(format!("Session {id} not found."));
+    let session = state.sessions.get(id).await?.ok_or_else(not_found)?;
+    let actions = actions_on(&session, caller);
+    if actions.is_empty() {
+        return Err(not_found());
+    }
+    let own = format!("{action}:self");
+    if !actions.iter().any(|a| *a == action || *a == own) {
+        return Err(caller.denied());
     }
     Ok(session)
 }
 
+fn actions_on(session: &Session, caller: &Caller) -> Vec<String> {
+    caller.session_actions(&session.scope, &session.id, &session.user_id)
+}
+
 /// The session's JSON plus the caller's `authorized_actions` on it.
-fn session_json(session: &Session, principal: &Principal) -> Result<Value, ApiError> {
-    let actions = if principal.admin {
-        ADMIN_ACTIONS
-    } else {
-        OWNER_ACTIONS
-    };
+fn session_json(session: &Session, caller: &Caller) -> Result<Value, ApiError> {
     let mut item = items::to_json(session)?;
     if let Value::Object(map) = &mut item {
-        map.insert("authorized_actions".into(), json!(actions));
+        map.insert(
+            "authorized_actions".into(),
+            json!(actions_on(session, caller)),
+        );
     }
     Ok(item)
 }

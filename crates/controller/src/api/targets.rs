@@ -1,20 +1,19 @@
-//! `/v1/targets`: tcp targets in a project. Any authenticated user may list and read them and
-//! `:authorize-session`; admins create, change and delete them and manage their host sources
-//! (`:add-host-sources`, `:set-host-sources`, `:remove-host-sources`, body
-//! `{"version", "host_source_ids"}`).
+//! `/v1/targets`: tcp targets in a project, with their host sources (`:add-host-sources`,
+//! `:set-host-sources`, `:remove-host-sources`, body `{"version", "host_source_ids"}`) and
+//! `:authorize-session`, each as the caller's grants allow.
 
 use axum::Json;
 use postern_api::bodies::{AuthorizeSession, TargetCreate, TargetUpdate};
 use postern_api::ConnectionLimit;
 use serde_json::{json, Value};
 
-use super::auth::require_principal;
+use super::authz::Caller;
 use super::body::required;
 use super::error::ApiError;
 use super::items;
 use super::resources::{ActionCall, ActionFuture, KindAction, Resource};
 use super::ApiState;
-use crate::resources::{NewTarget, Principal, ResourceError, Target, TargetPatch};
+use crate::resources::{NewTarget, ResourceError, Target, TargetPatch};
 use crate::sessions::NewSession;
 
 impl Resource for Target {
@@ -56,20 +55,20 @@ pub const TARGET_ACTIONS: &[(&str, KindAction)] = &[("authorize-session", author
 /// Like Boundary, the target may be named instead of identified when the body says which
 /// scope it is in (`scope_id`). Answers `{"item": <session authorization>}`.
 fn authorize_session(call: ActionCall) -> ActionFuture {
-    Box::pin(async move {
-        let principal = require_principal(&call.state, &call.headers).await?;
-        authorize(&call.state, &principal, &call.id, call.body.read()?).await
-    })
+    Box::pin(async move { authorize(&call.state, &call.caller, &call.id, call.body.read()?).await })
 }
 
 async fn authorize(
     state: &ApiState,
-    principal: &Principal,
+    caller: &Caller,
     target: &str,
     body: AuthorizeSession,
 ) -> Result<Json<Value>, ApiError> {
+    let principal = &caller.principal;
     let host_id = body.host_id.filter(|h| !h.is_empty());
-    let target_id = resolve_target(state, target, body.scope_id).await?;
+    let target = resolve_target(state, caller, target, body.scope_id).await?;
+    caller.check_item(&target, "authorize-session")?;
+    let target_id = target.id;
     let plan = state
         .resources
         .plan_session(&target_id, host_id.as_deref())
@@ -100,28 +99,27 @@ async fn authorize(
     Ok(Json(json!({ "item": items::to_json(&authorization)? })))
 }
 
-/// The target's id: `target` itself, or, when it is no target id and the body names a
+/// The target: `target` itself, or, when it is no target id and the body names a
 /// `scope_id`, the target of that name in that scope.
 async fn resolve_target(
     state: &ApiState,
+    caller: &Caller,
     target: &str,
     scope_id: Option<String>,
-) -> Result<String, ApiError> {
+) -> Result<Target, ApiError> {
     match state.resources.get_as::<Target>(target).await {
-        Ok(found) => Ok(found.id),
+        Ok(found) => Ok(found),
         Err(ResourceError::NotFound { .. }) if scope_id.is_some() => {
             let scope_id = required(scope_id, "scope_id")?;
-            state
-                .resources
-                .list_as::<Target>(&scope_id, false)
-                .await?
-                .into_iter()
-                .find(|t| t.name == target)
-                .map(|t| t.id)
-                .ok_or_else(|| {
-                    ApiError::NotFound(format!("No target named {target:?} in scope {scope_id}."))
-                })
+            let named = match state.resources.list_as::<Target>(&scope_id, false).await {
+                Err(ResourceError::NotFound { .. }) => None,
+                other => other?.into_iter().find(|t| t.name == target),
+            };
+            named.ok_or_else(|| {
+                caller.not_found(format!("No target named {target:?} in scope {scope_id}."))
+            })
         }
+        Err(e @ ResourceError::NotFound { .. }) => Err(caller.not_found(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -6,17 +6,18 @@
 use chrono::{DateTime, Utc};
 
 use super::input::{
-    AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NamePatch,
-    NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser,
-    ScopePatch, TargetPatch, UserPatch,
+    AccountPatch, AuthMethodPatch, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
+    NamePatch, NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole,
+    NewScope, NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
 };
 use postern_api::ConnectionLimit;
 
 use super::kind::Kind;
+use super::roles::GRANT_SCOPE_THIS;
 use super::{validate, ResourceError};
 use super::{
-    Account, AccountAttributes, AuthMethod, Host, HostAttributes, HostCatalog, HostSet, Scope,
-    Target, TargetAttributes, User, DEFAULT_SESSION_MAX_SECONDS,
+    Account, AccountAttributes, AuthMethod, Group, Host, HostAttributes, HostCatalog, HostSet,
+    Role, Scope, Target, TargetAttributes, User, DEFAULT_SESSION_MAX_SECONDS,
 };
 
 /// What a new item of any kind starts with.
@@ -250,4 +251,36 @@ fn check_target(target: &Target) -> Result<(), ResourceError> {
         ));
     }
     Ok(())
+}
+
+impl Build for Group {
+    fn build(new: NewGroup, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(Group {
+            scope_id: new.scope_id,
+            name: new.name,
+            description: new.description,
+            ..Group::stamped(stamp.id, stamp.now)
+        })
+    }
+
+    fn apply(&mut self, patch: GroupPatch) -> Result<(), ResourceError> {
+        rename(&mut self.name, &mut self.description, patch)
+    }
+}
+
+impl Build for Role {
+    /// A new role's grants apply to its own scope, as Boundary's do.
+    fn build(new: NewRole, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(Role {
+            scope_id: new.scope_id,
+            name: new.name,
+            description: new.description,
+            grant_scope_ids: vec![GRANT_SCOPE_THIS.to_owned()],
+            ..Role::stamped(stamp.id, stamp.now)
+        })
+    }
+
+    fn apply(&mut self, patch: RolePatch) -> Result<(), ResourceError> {
+        rename(&mut self.name, &mut self.description, patch)
+    }
 }

@@ -259,17 +259,19 @@ pub async fn authenticate_issues_a_token_that_resolves_to_the_user(o: &dyn Open)
     assert!(!format!("{token:?}").contains(secret));
 
     let principal = d.principal(&token.token).await.unwrap();
-    let auth_token_id = token.id.clone();
-    let admin = Principal {
-        user_id: "u_1234567890".into(),
-        auth_token_id,
-        admin: true,
-    };
-    assert_eq!(principal, admin);
+    let got = (principal.user_id.as_str(), principal.auth_token_id.as_str());
+    assert_eq!(got, ("u_1234567890", token.id.as_str()));
+    assert_eq!(principal.account_id, "acctpw_1234567890");
+    assert!(
+        may_delete_dev_target(&principal),
+        "the admin holds every grant"
+    );
     let unprivileged = d.authenticate(METHOD, "user", "password").await.unwrap();
     let principal = d.principal(&unprivileged.token).await.unwrap();
-    let got = (principal.user_id.as_str(), principal.admin);
-    assert_eq!(got, ("u_0987654321", false));
+    assert_eq!(principal.user_id, "u_0987654321");
+    assert!(!may_delete_dev_target(&principal));
+    let anonymous = d.anonymous().await.unwrap();
+    assert!(anonymous.is_anonymous() && !may_delete_dev_target(&anonymous));
 
     d.logout(&token.id).await.unwrap();
     assert_eq!(outcome(d.principal(&token.token).await), INVALID_TOKEN);
@@ -360,7 +362,21 @@ pub async fn a_new_account_logs_in_as_a_new_unprivileged_user(o: &dyn Open) {
     assert!(user.id.starts_with("u_"));
     let got = (user.account_ids.clone(), user.login_name.as_str());
     assert_eq!(got, (vec![jo.id], "jo"));
-    assert!(!d.principal(&token.token).await.unwrap().admin);
+    assert!(!may_delete_dev_target(
+        &d.principal(&token.token).await.unwrap()
+    ));
+}
+
+/// Whether the caller's grants let them delete the dev target (only the admin's do).
+fn may_delete_dev_target(principal: &Principal) -> bool {
+    let target = postern_grants::Resource {
+        id: "ttcp_1234567890",
+        kind: postern_grants::ResourceType::Target,
+        scope_id: "p_1234567890",
+        parent_scope_id: "o_1234567890",
+        pin: "",
+    };
+    principal.acl.allowed(&target, "delete")
 }
 
 pub async fn scopes_crud_with_versions(o: &dyn Open) {

@@ -15,6 +15,12 @@ pub const HOST_CATALOG_PREFIX: &str = "hcst";
 pub const HOST_SET_PREFIX: &str = "hsst";
 pub const HOST_PREFIX: &str = "hst";
 pub const TARGET_PREFIX: &str = "ttcp";
+pub const GROUP_PREFIX: &str = "g";
+pub const ROLE_PREFIX: &str = "r";
+/// The user every caller is, with or without a token.
+pub const ANONYMOUS_USER_ID: &str = "u_anon";
+/// The user every caller with a token is.
+pub const AUTHENTICATED_USER_ID: &str = "u_auth";
 
 /// A fresh id: `prefix` + `_` + 10 base62 characters.
 pub(crate) fn new_id(prefix: &str) -> String {

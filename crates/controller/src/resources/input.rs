@@ -21,6 +21,25 @@ pub type AuthMethodPatch = NamePatch;
 pub type UserPatch = NamePatch;
 pub type HostCatalogPatch = NamePatch;
 pub type HostSetPatch = NamePatch;
+pub type GroupPatch = NamePatch;
+pub type RolePatch = NamePatch;
+
+/// A group in global, an org or a project; members are added after.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewGroup {
+    pub scope_id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// A role in global, an org or a project. Its grants apply to its own scope (`this`) until
+/// its grant scopes are changed; principals and grants are added after.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewRole {
+    pub scope_id: String,
+    pub name: String,
+    pub description: String,
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewScope {
@@ -44,8 +63,6 @@ pub struct NewUser {
     pub scope_id: String,
     pub name: String,
     pub description: String,
-    /// Grants everything (see [`super::Principal::admin`]).
-    pub admin: bool,
 }
 
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -8,20 +8,24 @@
 //! are written over the facts.
 
 use chrono::{DateTime, Utc};
-use postern_api::bodies::{AccountIds, HostIds, HostSourceIds, Members as _};
+use postern_api::bodies::{
+    AccountIds, GrantScopeIds, GrantStrings, HostIds, HostSourceIds, MemberIds, Members as _,
+    PrincipalIds,
+};
+use postern_grants::ResourceType;
 use serde::Serialize;
 
 use super::ids::{
-    ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX, HOST_SET_PREFIX,
-    ORG_PREFIX, PROJECT_PREFIX, TARGET_PREFIX, USER_PREFIX,
+    ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, GROUP_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX,
+    HOST_SET_PREFIX, ORG_PREFIX, PROJECT_PREFIX, ROLE_PREFIX, TARGET_PREFIX, USER_PREFIX,
 };
 use super::input::{
-    AccountPatch, AuthMethodPatch, HostCatalogPatch, HostPatch, HostSetPatch, NewAccount,
-    NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser, ScopePatch,
-    TargetPatch, UserPatch,
+    AccountPatch, AuthMethodPatch, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
+    NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole, NewScope,
+    NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
 };
 use super::{Account, AuthMethod, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User};
-use super::{Principal, ResourceError};
+use super::{Change, Group, ResourceError, Role};
 
 /// Where a kind's items live: what `scope_id`, `auth_method_id` or `host_catalog_id` names
 /// when they are created and listed.
@@ -53,53 +57,48 @@ impl Parent {
 pub struct Members {
     /// `hosts` in `:add-hosts`.
     pub action: &'static str,
-    /// `host_ids`: the contract's [`postern_api::bodies::Members::FIELD`].
+    /// `host_ids`: the contract's [`postern_api::bodies::Members::FIELD`], and the item's
+    /// field that holds them.
     pub field: &'static str,
     /// What the members are.
-    pub kind: KindId,
+    pub of: MemberOf,
 }
 
-/// The actions of a kind: all of them for an admin, `others` for any other caller.
+/// What a member list holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actions {
-    pub admin: &'static [&'static str],
-    pub others: &'static [&'static str],
+pub enum MemberOf {
+    /// Items of a kind that live where their holder does.
+    Kind(KindId),
+    /// Users of any scope: a group's members.
+    Users,
+    /// Users and groups of any scope, and the built-in `u_anon` and `u_auth`: a role's
+    /// principals.
+    Principals,
+    /// Grant strings: a role's grants.
+    Grants,
+    /// `this`, `children`, `descendants` and scope ids: where a role's grants apply.
+    GrantScopes,
 }
 
-impl Actions {
-    /// The actions the caller holds on an item of this kind.
-    fn of(&self, principal: Option<&Principal>) -> &'static [&'static str] {
-        match principal {
-            Some(p) if p.admin => self.admin,
-            _ => self.others,
+impl MemberOf {
+    /// Whether ids of `kind`'s items may be in such a list (and leave it when deleted).
+    pub fn holds(self, kind: KindId) -> bool {
+        match self {
+            MemberOf::Kind(member) => member == kind,
+            MemberOf::Users => kind == KindId::User,
+            MemberOf::Principals => matches!(kind, KindId::User | KindId::Group),
+            MemberOf::Grants => false,
+            MemberOf::GrantScopes => kind == KindId::Scope,
         }
-    }
-
-    pub fn for_caller(&self, principal: Option<&Principal>) -> Vec<String> {
-        self.of(principal).iter().map(|a| (*a).to_owned()).collect()
-    }
-
-    /// Whether the caller may do `action` on an item of this kind.
-    pub fn allows(&self, principal: Option<&Principal>, action: &str) -> bool {
-        self.of(principal).contains(&action)
     }
 }
 
 const CRUD: &[&str] = &["no-op", "read", "update", "delete"];
-const READ: &[&str] = &["no-op", "read"];
-
-/// Who may list a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListAccess {
-    /// Whoever may read its items.
-    Readers,
-    /// Anyone, anonymous callers included, in the global scope (how a client finds the auth
-    /// method to log in with); any caller with a token elsewhere.
-    Public,
-}
+/// What may be done with a kind's collection in a scope (or under its parent item).
+pub const COLLECTION_ACTIONS: &[&str] = &["create", "list"];
 
 macro_rules! kinds {
-    ($($variant:ident: $item:ty, $new:ty, $patch:ty, parent $parent:ident, members [$($members:ident)?], facts $facts:ident;)*) => {
+    ($($variant:ident: $item:ty, $new:ty, $patch:ty, parent $parent:ident, members [$($members:ident)*], facts $facts:ident;)*) => {
         /// Every kind of resource the controller keeps.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum KindId { $($variant),* }
@@ -147,9 +146,14 @@ macro_rules! kinds {
                 match self { $(Item::$variant(item) => item.parent_id()),* }
             }
 
-            /// The ids of its members, for kinds that have them.
-            pub fn members_mut(&mut self) -> Option<&mut Vec<String>> {
-                match self { $(Item::$variant(item) => item.members_mut()),* }
+            /// The member list in `field` ([`Members::field`]), for kinds that have it.
+            pub fn members_mut(&mut self, field: &str) -> Option<&mut Vec<String>> {
+                match self { $(Item::$variant(item) => item.members_mut(field)),* }
+            }
+
+            /// The scope it is in, as filled when read.
+            pub fn scope(&self) -> &ScopeInfo {
+                match self { $(Item::$variant(item) => &item.scope),* }
             }
 
             /// Records a change: bumps the version, stamps the time.
@@ -265,12 +269,29 @@ macro_rules! kinds {
                     &self.$parent
                 }
 
-                fn members_mut(&mut self) -> Option<&mut Vec<String>> {
-                    None $(.or(Some(&mut self.$members)))?
+                fn id(&self) -> &str {
+                    &self.id
+                }
+
+                fn scope(&self) -> &ScopeInfo {
+                    &self.scope
+                }
+
+                fn members_mut(&mut self, field: &str) -> Option<&mut Vec<String>> {
+                    match field {
+                        $(stringify!($members) => Some(&mut self.$members),)*
+                        _ => None,
+                    }
                 }
 
                 fn authorized_actions(&mut self) -> &mut Vec<String> {
                     &mut self.authorized_actions
+                }
+
+                fn authorized_collection_actions(
+                    &mut self,
+                ) -> &mut std::collections::BTreeMap<String, Vec<String>> {
+                    &mut self.authorized_collection_actions
                 }
             }
         )*
@@ -291,6 +312,9 @@ kinds! {
     Host: Host, NewHost, HostPatch, parent host_catalog_id, members [], facts HOST;
     Target: Target, NewTarget, TargetPatch, parent scope_id, members [host_source_ids],
         facts TARGET;
+    Group: Group, NewGroup, GroupPatch, parent scope_id, members [member_ids], facts GROUP;
+    Role: Role, NewRole, RolePatch, parent scope_id,
+        members [principal_ids grant_strings grant_scope_ids], facts ROLE;
 }
 
 /// What the store and the API know of a kind.
@@ -307,17 +331,16 @@ pub struct Facts {
     pub scope_types: &'static [&'static str],
     /// The prefix of its items' ids (a scope's depends on its type: [`scope_prefix`]).
     pub prefix: &'static str,
-    pub members: Option<Members>,
-    pub actions: Actions,
-    pub list_access: ListAccess,
+    pub members: &'static [Members],
+    /// What grants call it.
+    pub grant_type: ResourceType,
+    /// Every action on one of its items, in the order `authorized_actions` lists them.
+    pub actions: &'static [&'static str],
 }
 
 const IAM_SCOPES: &[&str] = &["global", "org"];
+const ALL_SCOPES: &[&str] = &["global", "org", "project"];
 const PROJECT: &[&str] = &["project"];
-const ADMIN_CRUD: Actions = Actions {
-    admin: CRUD,
-    others: &[],
-};
 
 const SCOPE: Facts = Facts {
     name: "scope",
@@ -326,12 +349,9 @@ const SCOPE: Facts = Facts {
     parent: Parent::Scope,
     scope_types: IAM_SCOPES,
     prefix: ORG_PREFIX,
-    members: None,
-    actions: Actions {
-        admin: CRUD,
-        others: READ,
-    },
-    list_access: ListAccess::Readers,
+    members: &[],
+    grant_type: ResourceType::Scope,
+    actions: CRUD,
 };
 
 const AUTH_METHOD: Facts = Facts {
@@ -341,12 +361,9 @@ const AUTH_METHOD: Facts = Facts {
     parent: Parent::Scope,
     scope_types: IAM_SCOPES,
     prefix: AUTH_METHOD_PREFIX,
-    members: None,
-    actions: Actions {
-        admin: &["no-op", "read", "update", "delete", "authenticate"],
-        others: &["no-op", "authenticate"],
-    },
-    list_access: ListAccess::Public,
+    members: &[],
+    grant_type: ResourceType::AuthMethod,
+    actions: &["no-op", "read", "update", "delete", "authenticate"],
 };
 
 const USER: Facts = Facts {
@@ -356,24 +373,21 @@ const USER: Facts = Facts {
     parent: Parent::Scope,
     scope_types: IAM_SCOPES,
     prefix: USER_PREFIX,
-    members: Some(Members {
+    members: &[Members {
         action: "accounts",
         field: AccountIds::FIELD,
-        kind: KindId::Account,
-    }),
-    actions: Actions {
-        admin: &[
-            "no-op",
-            "read",
-            "update",
-            "delete",
-            "add-accounts",
-            "set-accounts",
-            "remove-accounts",
-        ],
-        others: &[],
-    },
-    list_access: ListAccess::Readers,
+        of: MemberOf::Kind(KindId::Account),
+    }],
+    grant_type: ResourceType::User,
+    actions: &[
+        "no-op",
+        "read",
+        "update",
+        "delete",
+        "add-accounts",
+        "set-accounts",
+        "remove-accounts",
+    ],
 };
 
 const ACCOUNT: Facts = Facts {
@@ -383,9 +397,9 @@ const ACCOUNT: Facts = Facts {
     parent: Parent::Item(KindId::AuthMethod),
     scope_types: &[],
     prefix: ACCOUNT_PREFIX,
-    members: None,
-    actions: ADMIN_CRUD,
-    list_access: ListAccess::Readers,
+    members: &[],
+    grant_type: ResourceType::Account,
+    actions: CRUD,
 };
 
 const HOST_CATALOG: Facts = Facts {
@@ -395,9 +409,9 @@ const HOST_CATALOG: Facts = Facts {
     parent: Parent::Scope,
     scope_types: PROJECT,
     prefix: HOST_CATALOG_PREFIX,
-    members: None,
-    actions: ADMIN_CRUD,
-    list_access: ListAccess::Readers,
+    members: &[],
+    grant_type: ResourceType::HostCatalog,
+    actions: CRUD,
 };
 
 const HOST_SET: Facts = Facts {
@@ -407,24 +421,21 @@ const HOST_SET: Facts = Facts {
     parent: Parent::Item(KindId::HostCatalog),
     scope_types: &[],
     prefix: HOST_SET_PREFIX,
-    members: Some(Members {
+    members: &[Members {
         action: "hosts",
         field: HostIds::FIELD,
-        kind: KindId::Host,
-    }),
-    actions: Actions {
-        admin: &[
-            "no-op",
-            "read",
-            "update",
-            "delete",
-            "add-hosts",
-            "set-hosts",
-            "remove-hosts",
-        ],
-        others: &[],
-    },
-    list_access: ListAccess::Readers,
+        of: MemberOf::Kind(KindId::Host),
+    }],
+    grant_type: ResourceType::HostSet,
+    actions: &[
+        "no-op",
+        "read",
+        "update",
+        "delete",
+        "add-hosts",
+        "set-hosts",
+        "remove-hosts",
+    ],
 };
 
 const HOST: Facts = Facts {
@@ -434,9 +445,9 @@ const HOST: Facts = Facts {
     parent: Parent::Item(KindId::HostCatalog),
     scope_types: &[],
     prefix: HOST_PREFIX,
-    members: None,
-    actions: ADMIN_CRUD,
-    list_access: ListAccess::Readers,
+    members: &[],
+    grant_type: ResourceType::Host,
+    actions: CRUD,
 };
 
 const TARGET: Facts = Facts {
@@ -446,25 +457,88 @@ const TARGET: Facts = Facts {
     parent: Parent::Scope,
     scope_types: PROJECT,
     prefix: TARGET_PREFIX,
-    members: Some(Members {
+    members: &[Members {
         action: "host-sources",
         field: HostSourceIds::FIELD,
-        kind: KindId::HostSet,
-    }),
-    actions: Actions {
-        admin: &[
-            "no-op",
-            "read",
-            "update",
-            "delete",
-            "add-host-sources",
-            "set-host-sources",
-            "remove-host-sources",
-            "authorize-session",
-        ],
-        others: &["no-op", "read", "authorize-session"],
-    },
-    list_access: ListAccess::Readers,
+        of: MemberOf::Kind(KindId::HostSet),
+    }],
+    grant_type: ResourceType::Target,
+    actions: &[
+        "no-op",
+        "read",
+        "update",
+        "delete",
+        "add-host-sources",
+        "set-host-sources",
+        "remove-host-sources",
+        "authorize-session",
+    ],
+};
+
+const GROUP: Facts = Facts {
+    name: "group",
+    collection: "groups",
+    subtype: None,
+    parent: Parent::Scope,
+    scope_types: ALL_SCOPES,
+    prefix: GROUP_PREFIX,
+    members: &[Members {
+        action: "members",
+        field: MemberIds::FIELD,
+        of: MemberOf::Users,
+    }],
+    grant_type: ResourceType::Group,
+    actions: &[
+        "no-op",
+        "read",
+        "update",
+        "delete",
+        "add-members",
+        "set-members",
+        "remove-members",
+    ],
+};
+
+const ROLE: Facts = Facts {
+    name: "role",
+    collection: "roles",
+    subtype: None,
+    parent: Parent::Scope,
+    scope_types: ALL_SCOPES,
+    prefix: ROLE_PREFIX,
+    members: &[
+        Members {
+            action: "principals",
+            field: PrincipalIds::FIELD,
+            of: MemberOf::Principals,
+        },
+        Members {
+            action: "grants",
+            field: GrantStrings::FIELD,
+            of: MemberOf::Grants,
+        },
+        Members {
+            action: "grant-scopes",
+            field: GrantScopeIds::FIELD,
+            of: MemberOf::GrantScopes,
+        },
+    ],
+    grant_type: ResourceType::Role,
+    actions: &[
+        "no-op",
+        "read",
+        "update",
+        "delete",
+        "add-principals",
+        "set-principals",
+        "remove-principals",
+        "add-grants",
+        "set-grants",
+        "remove-grants",
+        "add-grant-scopes",
+        "set-grant-scopes",
+        "remove-grant-scopes",
+    ],
 };
 
 impl KindId {
@@ -492,12 +566,23 @@ impl KindId {
         self.facts().parent
     }
 
-    pub fn members(self) -> Option<Members> {
+    pub fn members(self) -> &'static [Members] {
         self.facts().members
     }
 
-    pub fn actions(self) -> Actions {
+    /// The member list an action changes (`add-hosts` -> hosts), and how.
+    pub fn membership_action(self, action: &str) -> Option<(Members, Change)> {
+        self.members()
+            .iter()
+            .find_map(|m| Some((*m, Change::from_action(action, m.action)?)))
+    }
+
+    pub fn actions(self) -> &'static [&'static str] {
         self.facts().actions
+    }
+
+    pub fn grant_type(self) -> ResourceType {
+        self.facts().grant_type
     }
 
     pub fn scope_types(self) -> &'static [&'static str] {
@@ -506,10 +591,6 @@ impl KindId {
 
     pub fn prefix(self) -> &'static str {
         self.facts().prefix
-    }
-
-    pub fn list_access(self) -> ListAccess {
-        self.facts().list_access
     }
 }
 
@@ -545,8 +626,15 @@ pub trait Kind: Serialize + Clone + Send + Sync + Sized + 'static {
     fn touch(&mut self, now: DateTime<Utc>);
     /// The id of the scope or item it lives in (empty for global).
     fn parent_id(&self) -> &str;
-    /// The ids of its members ([`KindId::members`]), for kinds that have them.
-    fn members_mut(&mut self) -> Option<&mut Vec<String>>;
+    fn id(&self) -> &str;
+    /// The scope it is in, as filled when read (a scope: its parent; global: itself).
+    fn scope(&self) -> &ScopeInfo;
+    /// The member list in `field` ([`Members::field`]), for kinds that have it.
+    fn members_mut(&mut self, field: &str) -> Option<&mut Vec<String>>;
     /// Filled by the API for the caller; the store leaves it empty.
     fn authorized_actions(&mut self) -> &mut Vec<String>;
+    /// Filled by the API for the caller; the store leaves it empty.
+    fn authorized_collection_actions(
+        &mut self,
+    ) -> &mut std::collections::BTreeMap<String, Vec<String>>;
 }

@@ -18,7 +18,10 @@
 //! a backend's lock), token secrets as SHA-256 digests, both compared in constant time
 //! (`secret`). Failed logins are throttled by the API (`api::throttle`).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use postern_grants::Acl;
 
 mod build;
 #[cfg(feature = "conformance")]
@@ -28,6 +31,7 @@ mod input;
 mod kind;
 mod plan;
 mod records;
+mod roles;
 mod secret;
 mod seed;
 mod state;
@@ -36,26 +40,30 @@ mod tokens;
 mod validate;
 
 pub use ids::{
-    ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, AUTH_TOKEN_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX,
-    HOST_SET_PREFIX, ORG_PREFIX, PROJECT_PREFIX, TARGET_PREFIX, USER_PREFIX,
+    ACCOUNT_PREFIX, ANONYMOUS_USER_ID, AUTHENTICATED_USER_ID, AUTH_METHOD_PREFIX,
+    AUTH_TOKEN_PREFIX, GROUP_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX, HOST_SET_PREFIX, ORG_PREFIX,
+    PROJECT_PREFIX, ROLE_PREFIX, TARGET_PREFIX, USER_PREFIX,
 };
 pub use input::{
-    AccountPatch, AuthMethodPatch, DevSeed, HostCatalogPatch, HostPatch, HostSetPatch, NamePatch,
-    NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget, NewUser,
-    ScopePatch, TargetPatch, UserPatch, MIN_PASSWORD_LENGTH,
+    AccountPatch, AuthMethodPatch, DevSeed, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
+    NamePatch, NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole,
+    NewScope, NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
+    MIN_PASSWORD_LENGTH,
 };
-pub use kind::{Actions, Item, ItemPatch, Kind, KindId, ListAccess, Members, NewItem, Parent};
+pub use kind::{
+    Item, ItemPatch, Kind, KindId, MemberOf, Members, NewItem, Parent, COLLECTION_ACTIONS,
+};
 pub use postern_api::items::{
-    Account, AccountAttributes, AuthMethod, AuthToken, Host, HostAttributes, HostCatalog, HostSet,
-    Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
+    Account, AccountAttributes, AuthMethod, AuthToken, Group, Host, HostAttributes, HostCatalog,
+    HostSet, Role, Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
     DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
 };
 pub use records::{MemoryResources, ResourceRecords, StateChange};
 pub use secret::{generate_password, PasswordDigest, TokenDigest};
 pub use seed::{
-    dev_seed, init_seed, InitialAdmin, SeedStep, DEV_ADMIN_ACCOUNT_ID, DEV_ADMIN_USER_ID,
-    DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID, DEV_ORG_ID,
-    DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID, DEV_USER_ID,
+    default_roles, dev_seed, init_seed, scope_roles, InitialAdmin, SeedStep, DEV_ADMIN_ACCOUNT_ID,
+    DEV_ADMIN_USER_ID, DEV_AUTH_METHOD_ID, DEV_HOST_CATALOG_ID, DEV_HOST_ID, DEV_HOST_SET_ID,
+    DEV_ORG_ID, DEV_PROJECT_ID, DEV_TARGET_ID, DEV_USER_ACCOUNT_ID, DEV_USER_ID,
 };
 pub use state::{ResourceState, StoredItem};
 pub use store::Resources;
@@ -81,14 +89,23 @@ pub struct SessionPlan {
     pub default_client_port: u32,
 }
 
-/// A caller, resolved from `Authorization: Bearer <token>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A caller: resolved from `Authorization: Bearer <token>`, or the anonymous user.
+#[derive(Debug, Clone)]
 pub struct Principal {
+    /// [`ANONYMOUS_USER_ID`] for a caller without a (usable) token.
     pub user_id: String,
+    /// Empty for the anonymous user.
     pub auth_token_id: String,
-    /// Holds every grant; other users may only read scopes and targets, authorize sessions,
-    /// and read or cancel their own sessions.
-    pub admin: bool,
+    /// Empty for the anonymous user.
+    pub account_id: String,
+    /// What the caller's roles grant, compiled.
+    pub acl: Arc<Acl>,
+}
+
+impl Principal {
+    pub fn is_anonymous(&self) -> bool {
+        self.auth_token_id.is_empty()
+    }
 }
 
 /// What the store refused, and why. The API maps each variant to Boundary's error kinds.
@@ -204,13 +221,15 @@ pub trait ResourceStore: Send + Sync + 'static {
         -> Result<Item, ResourceError>;
     /// Deletes an item and what depends on it (see above). Global cannot be deleted.
     async fn delete(&self, kind: KindId, id: &str) -> Result<(), ResourceError>;
-    /// Adds, replaces or removes members ([`KindId::members`]), checked against `version`.
+    /// Adds, replaces or removes the members in `field` ([`KindId::members`]), checked
+    /// against `version`.
     async fn change_members(
         &self,
         kind: KindId,
         id: &str,
         version: u32,
         change: Change,
+        field: &str,
         member_ids: &[String],
     ) -> Result<Item, ResourceError>;
     /// Scope ids under `scope_id` (itself included) when recursive, else just itself.
@@ -231,6 +250,13 @@ pub trait ResourceStore: Send + Sync + 'static {
     ) -> Result<AuthToken, ResourceError>;
     /// Resolves a bearer token; the secret is compared in constant time.
     async fn principal(&self, bearer_token: &str) -> Result<Principal, ResourceError>;
+    /// The anonymous user, with what its roles grant.
+    async fn anonymous(&self) -> Result<Principal, ResourceError>;
+    /// An auth token (without its secret).
+    async fn auth_token(&self, auth_token_id: &str) -> Result<AuthToken, ResourceError>;
+    /// Creates items in order, all in one change (see [`SeedStep`]); the first refusal
+    /// stops it and nothing is stored.
+    async fn apply_steps(&self, steps: Vec<SeedStep>) -> Result<(), ResourceError>;
     /// Revokes an auth token.
     async fn logout(&self, auth_token_id: &str) -> Result<(), ResourceError>;
     /// Picks the host (the given one, or one at random among the hosts of the target's host
@@ -277,6 +303,7 @@ impl dyn ResourceStore {
         self.delete(K::KIND, id).await
     }
 
+    /// Changes the first (for most kinds, the only) member list of `K`.
     pub async fn change_members_as<K: Kind>(
         &self,
         id: &str,
@@ -284,8 +311,9 @@ impl dyn ResourceStore {
         change: Change,
         member_ids: &[String],
     ) -> Result<K, ResourceError> {
+        let field = K::KIND.members().first().map_or("", |m| m.field);
         let item = self
-            .change_members(K::KIND, id, version, change, member_ids)
+            .change_members(K::KIND, id, version, change, field, member_ids)
             .await?;
         K::from_item(item)
     }

@@ -2,12 +2,20 @@
 //! the steps any [`ResourceStore`](super::ResourceStore) backend applies in order, each with
 //! the same checks as an API request.
 
-use super::ids::{new_id, ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, USER_PREFIX};
+use postern_api::bodies::{
+    AccountIds, GrantScopeIds, GrantStrings, HostIds, HostSourceIds, Members, PrincipalIds,
+};
+
+use super::ids::{
+    new_id, ACCOUNT_PREFIX, ANONYMOUS_USER_ID, AUTHENTICATED_USER_ID, AUTH_METHOD_PREFIX,
+    ROLE_PREFIX, USER_PREFIX,
+};
 use super::input::{
-    DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewScope, NewTarget,
-    NewUser,
+    DevSeed, NewAccount, NewAuthMethod, NewHost, NewHostCatalog, NewHostSet, NewRole, NewScope,
+    NewTarget, NewUser,
 };
 use super::kind::{KindId, NewItem};
+use super::roles::{GRANT_SCOPE_DESCENDANTS, GRANT_SCOPE_THIS};
 use super::GLOBAL_SCOPE_ID;
 
 pub const DEV_ORG_ID: &str = "o_1234567890";
@@ -27,10 +35,11 @@ pub const DEV_TARGET_ID: &str = "ttcp_1234567890";
 pub enum SeedStep {
     /// Create an item under this id.
     Create { id: String, new: NewItem },
-    /// Set the members of the item (at version 1, as created).
+    /// Set the members in `field` of the item, at the version it has then.
     SetMembers {
         kind: KindId,
         id: String,
+        field: &'static str,
         members: Vec<String>,
     },
 }
@@ -42,12 +51,145 @@ fn create(id: &str, new: NewItem) -> SeedStep {
     }
 }
 
-fn members(kind: KindId, id: &str, member: &str) -> SeedStep {
+fn members<M: Members>(kind: KindId, id: &str, members: &[&str]) -> SeedStep {
     SeedStep::SetMembers {
         kind,
         id: id.to_owned(),
-        members: vec![member.to_owned()],
+        field: M::FIELD,
+        members: members.iter().map(|m| (*m).to_owned()).collect(),
     }
+}
+
+/// A role in `scope_id` with its principals, grants and grant scopes, under a fresh id.
+fn role(
+    scope_id: &str,
+    (name, description): (&str, &str),
+    principals: &[&str],
+    grants: &[&str],
+    grant_scopes: &[&str],
+) -> [SeedStep; 4] {
+    let id = new_id(ROLE_PREFIX);
+    let new = NewRole {
+        scope_id: scope_id.to_owned(),
+        name: name.to_owned(),
+        description: description.to_owned(),
+    };
+    [
+        create(&id, NewItem::Role(new)),
+        members::<GrantStrings>(KindId::Role, &id, grants),
+        members::<PrincipalIds>(KindId::Role, &id, principals),
+        members::<GrantScopeIds>(KindId::Role, &id, grant_scopes),
+    ]
+}
+
+/// Boundary's three global roles: logging in for everyone (`u_anon`), reading scopes and
+/// one's own sessions and account for every logged-in user (`u_auth`), and every grant for
+/// the admins. They apply in global and every scope under it.
+pub fn default_roles(admin_user_ids: &[&str]) -> Vec<SeedStep> {
+    let everywhere = &[GRANT_SCOPE_THIS, GRANT_SCOPE_DESCENDANTS];
+    let mut steps = Vec::new();
+    steps.extend(role(
+        GLOBAL_SCOPE_ID,
+        (
+            "Login Grants",
+            "Role created for login capability for unauthenticated users",
+        ),
+        &[ANONYMOUS_USER_ID],
+        &[
+            "ids=*;type=scope;actions=list,no-op",
+            "ids=*;type=auth-method;actions=list,authenticate",
+            "ids=*;type=auth-token;actions=read:self,delete:self",
+        ],
+        everywhere,
+    ));
+    steps.extend(role(
+        GLOBAL_SCOPE_ID,
+        (
+            "Authenticated User Grants",
+            "Role created for account self-management, and other initial authenticated user grants",
+        ),
+        &[AUTHENTICATED_USER_ID],
+        &[
+            "ids=*;type=scope;actions=read",
+            "ids=*;type=auth-token;actions=list",
+            "ids={{.Account.Id}};actions=read,change-password",
+            "ids=*;type=session;actions=list,read:self,cancel:self",
+        ],
+        everywhere,
+    ));
+    if !admin_user_ids.is_empty() {
+        steps.extend(role(
+            GLOBAL_SCOPE_ID,
+            (
+                "Administration",
+                "Provides admin grants within all scopes to the initial admin user",
+            ),
+            admin_user_ids,
+            &["ids=*;type=*;actions=*"],
+            everywhere,
+        ));
+    }
+    steps
+}
+
+/// The roles a new scope starts with, as Boundary makes them: "Administration" for the user
+/// who created it (none for `creator` empty), and its default grants: logging in and
+/// self-management in an org, one's own sessions and the list of targets in a project.
+pub fn scope_roles(
+    scope_id: &str,
+    scope_type: &str,
+    creator: Option<&str>,
+    defaults: bool,
+) -> Vec<SeedStep> {
+    let mut steps = Vec::new();
+    let this = &[GRANT_SCOPE_THIS];
+    if let Some(creator) = creator {
+        let description = format!(
+            "Role created for administration of scope {scope_id} by user {creator} at its creation time"
+        );
+        steps.extend(role(
+            scope_id,
+            ("Administration", &description),
+            &[creator],
+            &["ids=*;type=*;actions=*"],
+            this,
+        ));
+    }
+    if !defaults {
+        return steps;
+    }
+    if scope_type == "org" {
+        let description = format!(
+            "Role created for login capability, account self-management, and other default grants for users of scope {scope_id} at its creation time"
+        );
+        steps.extend(role(
+            scope_id,
+            ("Login and Default Grants", &description),
+            &[ANONYMOUS_USER_ID],
+            &[
+                "ids=*;type=scope;actions=list,no-op",
+                "ids=*;type=auth-method;actions=authenticate,list",
+                "ids={{.Account.Id}};actions=read,change-password",
+                "ids=*;type=auth-token;actions=list,read:self,delete:self",
+            ],
+            this,
+        ));
+    } else if scope_type == "project" {
+        let description = format!(
+            "Role created to provide default grants to users of scope {scope_id} at its creation time"
+        );
+        steps.extend(role(
+            scope_id,
+            ("Default Grants", &description),
+            &[AUTHENTICATED_USER_ID],
+            &[
+                "ids=*;type=session;actions=list,read:self,cancel:self",
+                "type=target;actions=list",
+            ],
+            this,
+        ));
+    }
+    steps
 }
 
 /// A user with one password account: the account, the user, and the user's membership.
@@ -56,7 +198,6 @@ fn person(
     (user_id, account_id): (&str, &str),
     (login_name, password): (&str, &str),
     (name, description): (&str, &str),
-    admin: bool,
 ) -> [SeedStep; 3] {
     let account = NewAccount {
         auth_method_id: auth_method_id.to_owned(),
@@ -68,12 +209,11 @@ fn person(
         scope_id: GLOBAL_SCOPE_ID.to_owned(),
         name: name.to_owned(),
         description: description.to_owned(),
-        admin,
     };
     [
         create(account_id, NewItem::Account(account)),
         create(user_id, NewItem::User(user)),
-        members(KindId::User, user_id, account_id),
+        members::<AccountIds>(KindId::User, user_id, &[account_id]),
     ]
 }
 
@@ -107,8 +247,8 @@ pub fn init_seed(login_name: &str, password: &str) -> (InitialAdmin, Vec<SeedSte
         (&admin.user_id, &admin.account_id),
         (login_name, password),
         ADMIN_NAME,
-        true,
     ));
+    steps.extend(default_roles(&[&admin.user_id]));
     (admin, steps)
 }
 
@@ -116,7 +256,9 @@ pub fn init_seed(login_name: &str, password: &str) -> (InitialAdmin, Vec<SeedSte
 /// `ampw_1234567890` in global with the admin (`u_1234567890`, account `acctpw_1234567890`)
 /// and the unprivileged user (`u_0987654321`, account `acctpw_0987654321`); in the project,
 /// host catalog `hcst_1234567890` with host `hst_1234567890` in host set `hsst_1234567890`,
-/// the host source of tcp target `ttcp_1234567890`.
+/// the host source of tcp target `ttcp_1234567890`; Boundary's default roles
+/// ([`default_roles`], [`scope_roles`]), and a role in the project that lets the
+/// unprivileged user reach the generated target.
 pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
     let text = |s: &str| s.to_owned();
     let mut steps = vec![
@@ -152,14 +294,12 @@ pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
         (DEV_ADMIN_USER_ID, DEV_ADMIN_ACCOUNT_ID),
         (&seed.login_name, &seed.password),
         ADMIN_NAME,
-        true,
     ));
     steps.extend(person(
         DEV_AUTH_METHOD_ID,
         (DEV_USER_ID, DEV_USER_ACCOUNT_ID),
         (&seed.unprivileged_login_name, &seed.unprivileged_password),
         ("user", "Initial unprivileged user"),
-        false,
     ));
     steps.extend([
         create(
@@ -187,7 +327,7 @@ pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
                 description: text("Provides an initial host set in Boundary"),
             }),
         ),
-        members(KindId::HostSet, DEV_HOST_SET_ID, DEV_HOST_ID),
+        members::<HostIds>(KindId::HostSet, DEV_HOST_SET_ID, &[DEV_HOST_ID]),
         create(
             DEV_TARGET_ID,
             NewItem::Target(NewTarget {
@@ -201,7 +341,23 @@ pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
                 session_connection_limit: Some(seed.target_session_connection_limit.wire()),
             }),
         ),
-        members(KindId::Target, DEV_TARGET_ID, DEV_HOST_SET_ID),
+        members::<HostSourceIds>(KindId::Target, DEV_TARGET_ID, &[DEV_HOST_SET_ID]),
     ]);
+    steps.extend(default_roles(&[DEV_ADMIN_USER_ID]));
+    steps.extend(scope_roles(DEV_ORG_ID, "org", None, true));
+    steps.extend(scope_roles(DEV_PROJECT_ID, "project", None, true));
+    steps.extend(role(
+        DEV_PROJECT_ID,
+        (
+            "Generated target access",
+            "Lets the unprivileged dev user list the project's targets and connect to the generated target",
+        ),
+        &[DEV_USER_ID],
+        &[
+            "type=target;actions=list",
+            &format!("ids={DEV_TARGET_ID};actions=read,authorize-session"),
+        ],
+        &[GRANT_SCOPE_THIS],
+    ));
     steps
 }

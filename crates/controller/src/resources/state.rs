@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 
 use super::build::{Build, Stamp};
 use super::ids::new_id;
-use super::kind::{scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, NewItem, Parent};
+use super::kind::{
+    scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, MemberOf, NewItem, Parent,
+};
+use super::roles::{check_grant_scope_set, held_by, member_key, AclCache};
 use super::secret::PasswordDigest;
 use super::{Account, AuthMethod, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID};
 use super::{Change, ResourceError};
@@ -26,8 +29,11 @@ pub struct ResourceState {
     items: BTreeMap<KindId, BTreeMap<String, Item>>,
     /// Password digests by account id.
     passwords: BTreeMap<String, PasswordDigest>,
-    /// The users who hold every grant.
+    /// The users who held every grant before roles existed (read from old stores, turned
+    /// into a role by [`ResourceState::upgrade_admins`]).
     admins: BTreeSet<String>,
+    /// Each caller's compiled grants; emptied by every change.
+    pub(super) acls: AclCache,
 }
 
 /// One item as a backend stores it: the item without its derived fields, and the secrets
@@ -37,14 +43,8 @@ pub struct StoredItem {
     pub item: Item,
     /// An account's password digest.
     pub password: Option<PasswordDigest>,
-    /// A user who holds every grant.
+    /// A user who held every grant before roles existed.
     pub admin: bool,
-}
-
-/// What a new item brings besides itself.
-enum Secret {
-    Password(String),
-    Admin,
 }
 
 impl ResourceState {
@@ -125,17 +125,10 @@ impl ResourceState {
     /// Adds the global scope.
     pub fn add_global(&mut self, now: DateTime<Utc>) {
         let global = Scope {
-            id: GLOBAL_SCOPE_ID.into(),
-            scope_id: String::new(),
-            scope: Default::default(),
             name: "global".into(),
             description: "Global Scope".into(),
-            created_time: now,
-            updated_time: now,
-            version: 1,
             scope_type: "global".into(),
-            primary_auth_method_id: String::new(),
-            authorized_actions: Vec::new(),
+            ..Scope::stamped(GLOBAL_SCOPE_ID.into(), now)
         };
         self.insert(global.into_item());
     }
@@ -150,9 +143,12 @@ impl ResourceState {
         self.passwords.insert(account_id.to_owned(), digest);
     }
 
-    /// Whether the user holds every grant.
-    pub fn is_admin(&self, user_id: &str) -> bool {
-        self.admins.contains(user_id)
+    /// The users marked as holding every grant by a store made before roles existed; the
+    /// marks are dropped (the caller gives them a role).
+    pub fn take_legacy_admins(&mut self) -> Vec<String> {
+        let admins = std::mem::take(&mut self.admins);
+        self.acls = AclCache::default();
+        admins.into_iter().collect()
     }
 
     /// How many items of `kind` there are.
@@ -161,6 +157,7 @@ impl ResourceState {
     }
 
     fn insert(&mut self, item: Item) {
+        self.acls = AclCache::default();
         let table = self.items.entry(item.kind()).or_default();
         table.insert(item.id().to_owned(), item);
     }
@@ -216,6 +213,8 @@ impl ResourceState {
                     view.login_name = primary.attributes.login_name.clone();
                 }
             }
+            Item::Role(view) => self.fill_role(view),
+            Item::Group(view) => self.fill_group(view),
             Item::Host(view) => {
                 view.host_set_ids = self
                     .all::<HostSet>()
@@ -318,24 +317,17 @@ impl ResourceState {
         new: NewItem,
         now: DateTime<Utc>,
     ) -> Result<Item, ResourceError> {
-        let secret = match &new {
-            NewItem::Account(account) => Some(Secret::Password(account.password.clone())),
-            NewItem::User(user) if user.admin => Some(Secret::Admin),
+        let password = match &new {
+            NewItem::Account(account) => Some(account.password.clone()),
             _ => None,
         };
         let item = with_kind!(new.kind(), K => {
             let new = K::take_new(new).ok_or_else(|| mismatch(K::KIND))?;
             self.create_as::<K>(id, new, now)?
         });
-        match secret {
-            Some(Secret::Password(password)) => {
-                let digest = PasswordDigest::new(&password);
-                self.passwords.insert(item.id().to_owned(), digest);
-            }
-            Some(Secret::Admin) => {
-                self.admins.insert(item.id().to_owned());
-            }
-            None => {}
+        if let Some(password) = password {
+            let digest = PasswordDigest::new(&password);
+            self.passwords.insert(item.id().to_owned(), digest);
         }
         Ok(self.view(item))
     }
@@ -495,15 +487,16 @@ impl ResourceState {
             }
         }
         for &holder in KindId::ALL {
-            if holder.members().is_some_and(|m| m.kind == kind) {
+            for members in held_by(holder, kind) {
                 let table = self.items.entry(holder).or_default();
                 for item in table.values_mut() {
-                    if let Some(members) = item.members_mut() {
+                    if let Some(members) = item.members_mut(members.field) {
                         members.retain(|member| member != id);
                     }
                 }
             }
         }
+        self.acls = AclCache::default();
         self.passwords.remove(id);
         self.admins.remove(id);
         if let Some(table) = self.items.get_mut(&kind) {
@@ -511,40 +504,50 @@ impl ResourceState {
         }
     }
 
-    /// Adds, replaces or removes members. A member must exist and live where its holder
-    /// does (a host in the set's catalog; a host set in the target's project; an account in
-    /// an auth method of the user's scope, and with no other user).
+    /// Adds, replaces or removes the members in `field` ([`Members::field`]). A member
+    /// must exist and live where its holder does (a host in the set's catalog; a host set in
+    /// the target's project; an account in an auth method of the user's scope, and with no
+    /// other user); a role's and a group's lists follow their own rules (`roles`).
+    #[allow(clippy::too_many_arguments)] // one value per part of the request
     pub fn change_members(
         &mut self,
         kind: KindId,
         id: &str,
         version: u32,
         change: Change,
+        field: &str,
         member_ids: &[String],
         now: DateTime<Utc>,
     ) -> Result<Item, ResourceError> {
-        let Some(members) = kind.members() else {
+        let Some(members) = kind.members().iter().copied().find(|m| m.field == field) else {
             return Err(ResourceError::invalid(
                 "action",
-                format!("a {} has no members", kind.name()),
+                format!("a {} has no {field}", kind.name()),
             ));
         };
-        let field = members.field;
         let mut item = self.existing(kind, id)?.clone();
         check_version(&item, version)?;
-        let requested = dedup(member_ids);
-        if change != Change::Remove {
-            for member_id in &requested {
-                self.check_member(&item, members.kind, member_id, field)?;
+        let removing = change == Change::Remove;
+        let requested = self.check_special_members(&item, members, dedup(member_ids), removing)?;
+        if let MemberOf::Kind(member_kind) = members.of {
+            if !removing {
+                for member_id in &requested {
+                    self.check_member(&item, member_kind, member_id, field)?;
+                }
             }
         }
-        let Some(current) = item.members_mut() else {
+        let Some(current) = item.members_mut(field) else {
             return Err(ResourceError::Store(format!(
-                "a {} holds no members",
+                "a {} holds no {field}",
                 kind.name()
             )));
         };
-        *current = membership(current, requested, change, field)?;
+        let key = |id: &str| member_key(members, id);
+        *current = membership(current, dedup(&requested), change, field, key)?;
+        if let Item::Role(role) = &mut item {
+            role.grant_scope_ids.sort();
+            check_grant_scope_set(self, &role.scope_id, &role.grant_scope_ids, field)?;
+        }
         item.touch(now);
         self.insert(item.clone());
         Ok(self.view(item))
@@ -642,33 +645,35 @@ fn dedup(requested: &[String]) -> Vec<String> {
     ids
 }
 
-/// `current` after an add, set or remove of `requested` (already deduplicated). Removing an
-/// id that is not there is refused, naming `field`.
+/// `current` after an add, set or remove of `requested` (already deduplicated), members
+/// told apart by `key`. Removing one that is not there is refused, naming `field`.
 fn membership(
     current: &[String],
     requested: Vec<String>,
     change: Change,
     field: &str,
+    key: impl Fn(&str) -> String,
 ) -> Result<Vec<String>, ResourceError> {
-    match change {
-        Change::Set => Ok(requested),
-        Change::Add => {
-            let mut ids = current.to_vec();
-            ids.extend(requested.into_iter().filter(|id| !current.contains(id)));
-            Ok(ids)
-        }
-        Change::Remove => {
-            if let Some(missing) = requested.iter().find(|id| !current.contains(id)) {
+    let mut kept: Vec<(String, String)> = match change {
+        Change::Set => Vec::new(),
+        Change::Add | Change::Remove => current.iter().map(|id| (key(id), id.clone())).collect(),
+    };
+    for id in requested {
+        let k = key(&id);
+        let at = kept.iter().position(|(have, _)| *have == k);
+        match (change, at) {
+            (Change::Remove, Some(at)) => {
+                kept.remove(at);
+            }
+            (Change::Remove, None) => {
                 return Err(ResourceError::invalid(
                     field,
-                    format!("{missing} is not a member"),
+                    format!("{id} is not a member"),
                 ));
             }
-            Ok(current
-                .iter()
-                .filter(|id| !requested.contains(id))
-                .cloned()
-                .collect())
+            (_, Some(_)) => {}
+            (_, None) => kept.push((k, id)),
         }
     }
+    Ok(kept.into_iter().map(|(_, id)| id).collect())
 }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::ids::ANONYMOUS_USER_ID;
 use super::input::DevSeed;
 use super::kind::{Item, ItemPatch, KindId, NewItem};
 use super::records::{MemoryResources, ResourceRecords};
 use super::secret::split_token;
-use super::seed::{dev_seed, SeedStep};
+use super::seed::{default_roles, dev_seed, SeedStep};
 use super::state::{ResourceState, ID_ATTEMPTS};
 use super::tokens::{LoginCandidate, TokenRecord};
 use super::{AuthToken, SessionPlan};
@@ -33,15 +34,30 @@ pub struct Resources {
 
 impl Resources {
     /// Resources kept by `records`, reading the time from `clock`; adds the global scope
-    /// when the records do not hold it yet.
+    /// when the records do not hold it yet, and gives the admins of a store made before
+    /// roles existed Boundary's default roles instead of their mark.
     pub async fn open(records: Arc<dyn ResourceRecords>, clock: Clock) -> Result<Self> {
         let store = Self { records, clock };
-        if !store.records.state().await?.has_global() {
+        let state = store.records.state().await?;
+        if !state.has_global() {
             let now = store.now();
             store
                 .change(|state| {
                     if !state.has_global() {
                         state.add_global(now);
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        if state.stored().any(|stored| stored.admin) {
+            let now = store.now();
+            store
+                .change(|state| {
+                    let admins = state.take_legacy_admins();
+                    if state.count(KindId::Role) == 0 && !admins.is_empty() {
+                        let admins: Vec<&str> = admins.iter().map(String::as_str).collect();
+                        apply(state, &default_roles(&admins), now)?;
                     }
                     Ok(())
                 })
@@ -66,20 +82,7 @@ impl Resources {
     /// nothing is stored.
     pub async fn apply_seed(&self, steps: Vec<SeedStep>) -> Result<()> {
         let now = self.now();
-        self.change(|state| {
-            for step in &steps {
-                match step {
-                    SeedStep::Create { id, new } => {
-                        state.create(Some(id.as_str()), new.clone(), now)?;
-                    }
-                    SeedStep::SetMembers { kind, id, members } => {
-                        state.change_members(*kind, id, 1, Change::Set, members, now)?;
-                    }
-                }
-            }
-            Ok(())
-        })
-        .await
+        self.change(|state| apply(state, &steps, now)).await
     }
 
     /// Whether the records hold anything beyond the global scope (a database `postern dev`
@@ -179,10 +182,11 @@ impl ResourceStore for Resources {
         id: &str,
         version: u32,
         change: Change,
+        field: &str,
         member_ids: &[String],
     ) -> Result<Item> {
         let now = self.now();
-        self.change(|state| state.change_members(kind, id, version, change, member_ids, now))
+        self.change(|state| state.change_members(kind, id, version, change, field, member_ids, now))
             .await
     }
 
@@ -250,10 +254,36 @@ impl ResourceStore for Resources {
             self.records.token_used(id, now).await?;
         }
         Ok(Principal {
-            admin: state.is_admin(&token.user_id),
+            acl: state.acl(&token.user_id, &token.account_id),
             user_id: token.user_id.clone(),
             auth_token_id: id.to_owned(),
+            account_id: token.account_id.clone(),
         })
+    }
+
+    async fn anonymous(&self) -> Result<Principal> {
+        let state = self.state().await?;
+        Ok(Principal {
+            acl: state.acl(ANONYMOUS_USER_ID, ""),
+            user_id: ANONYMOUS_USER_ID.to_owned(),
+            auth_token_id: String::new(),
+            account_id: String::new(),
+        })
+    }
+
+    async fn auth_token(&self, auth_token_id: &str) -> Result<AuthToken> {
+        match self.records.token(auth_token_id).await? {
+            Some(record) => {
+                let mut token = record.token;
+                token.scope = self.state().await?.scope_info(&token.scope_id);
+                Ok(token)
+            }
+            None => Err(ResourceError::not_found("auth token", auth_token_id)),
+        }
+    }
+
+    async fn apply_steps(&self, steps: Vec<SeedStep>) -> Result<()> {
+        self.apply_seed(steps).await
     }
 
     async fn logout(&self, auth_token_id: &str) -> Result<()> {
@@ -267,6 +297,27 @@ impl ResourceStore for Resources {
     async fn plan_session(&self, target_id: &str, host_id: Option<&str>) -> Result<SessionPlan> {
         self.state().await?.plan_session(target_id, host_id)
     }
+}
+
+/// Applies seed steps to a state, in order.
+fn apply(state: &mut ResourceState, steps: &[SeedStep], now: DateTime<Utc>) -> Result<()> {
+    for step in steps {
+        match step {
+            SeedStep::Create { id, new } => {
+                state.create(Some(id.as_str()), new.clone(), now)?;
+            }
+            SeedStep::SetMembers {
+                kind,
+                id,
+                field,
+                members,
+            } => {
+                let version = state.get(*kind, id)?.version();
+                state.change_members(*kind, id, version, Change::Set, field, members, now)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Resources {

@@ -4,6 +4,8 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
+use postern_api::bodies::{AccountIds, Members as _};
+
 use super::ids::AUTH_TOKEN_PREFIX;
 use super::input::NewUser;
 use super::kind::{KindId, NewItem};
@@ -116,7 +118,15 @@ impl ResourceState {
         let user = self.create(None, NewItem::User(new), now)?;
         let accounts = [account_id.to_owned()];
         let (id, version) = (user.id(), user.version());
-        self.change_members(KindId::User, id, version, Change::Add, &accounts, now)?;
+        self.change_members(
+            KindId::User,
+            id,
+            version,
+            Change::Add,
+            AccountIds::FIELD,
+            &accounts,
+            now,
+        )?;
         Ok(id.to_owned())
     }
 

@@ -38,8 +38,11 @@ pub type RecordChange<'a> =
 pub struct SessionQuery {
     /// Only sessions in these scopes; `None`: in any.
     pub scope_ids: Option<Vec<String>>,
-    /// Only this user's sessions.
+    /// Only this user's sessions (of those `scope_ids` admits).
     pub user_id: Option<String>,
+    /// Besides the above: this user's sessions in these scopes (a caller who may read only
+    /// their own sessions there).
+    pub own: Option<(String, Vec<String>)>,
     /// Terminated sessions too.
     pub include_terminated: bool,
     /// Only the sessions after this one (created time, id) in the order; when it is gone,
@@ -52,11 +55,15 @@ pub struct SessionQuery {
 impl SessionQuery {
     /// Whether a session passes the scope, user and terminated conditions (not `after`).
     pub fn admits(&self, session: &Session) -> bool {
-        self.scope_ids
+        let shared = self
+            .scope_ids
             .as_ref()
             .is_none_or(|scopes| scopes.contains(&session.scope_id))
-            && self.user_id.as_ref().is_none_or(|u| *u == session.user_id)
-            && (self.include_terminated || session.status != SessionStatus::Terminated)
+            && self.user_id.as_ref().is_none_or(|u| *u == session.user_id);
+        let own = self.own.as_ref().is_some_and(|(user_id, scopes)| {
+            *user_id == session.user_id && scopes.contains(&session.scope_id)
+        });
+        (shared || own) && (self.include_terminated || session.status != SessionStatus::Terminated)
     }
 }
 
