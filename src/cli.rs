@@ -4,10 +4,12 @@
 use clap::{Parser, Subcommand};
 use postern_controller_client::commands::authenticate::AuthenticateCommand;
 use postern_controller_client::commands::connect::ConnectArgs;
+use postern_controller_client::commands::groups::GroupsCommand;
 use postern_controller_client::commands::host_catalogs::HostCatalogsCommand;
 use postern_controller_client::commands::host_sets::HostSetsCommand;
 use postern_controller_client::commands::hosts::HostsCommand;
 use postern_controller_client::commands::proxy::ProxyArgs;
+use postern_controller_client::commands::roles::RolesCommand;
 use postern_controller_client::commands::scopes::ScopesCommand;
 use postern_controller_client::commands::sessions::SessionsCommand;
 use postern_controller_client::commands::targets::TargetsCommand;
@@ -49,6 +51,12 @@ pub enum Command {
     /// Host sets: the hosts a target draws on.
     #[command(subcommand)]
     HostSets(HostSetsCommand),
+    /// Roles: grants, the scopes they apply to, and who holds them.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Groups: users who share roles.
+    #[command(subcommand)]
+    Groups(GroupsCommand),
     /// Hosts.
     #[command(subcommand)]
     Hosts(HostsCommand),

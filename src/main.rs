@@ -57,6 +57,8 @@ fn main() -> ExitCode {
         Command::Targets(command) => report(command.run()),
         Command::HostCatalogs(command) => report(command.run()),
         Command::HostSets(command) => report(command.run()),
+        Command::Roles(command) => report(command.run()),
+        Command::Groups(command) => report(command.run()),
         Command::Hosts(command) => report(command.run()),
         Command::Sessions(command) => report(command.run()),
         Command::Version => {

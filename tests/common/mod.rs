@@ -309,6 +309,7 @@ impl PosternProcess {
         (status, stderr)
     }
 }
+pub mod dev;
 mod endpoint;
 pub mod sshd;
 

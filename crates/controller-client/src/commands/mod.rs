@@ -12,10 +12,12 @@
 pub mod args;
 pub mod authenticate;
 pub mod connect;
+pub mod groups;
 pub mod host_catalogs;
 pub mod host_sets;
 pub mod hosts;
 pub mod proxy;
+pub mod roles;
 pub mod scopes;
 pub mod sessions;
 pub mod targets;
@@ -172,6 +174,20 @@ impl MemberChange {
             Self::Remove => "remove",
         };
         format!("{verb}-{members}")
+    }
+}
+
+/// What a membership action sends, as Boundary's CLI decides it: none given is refused with
+/// `missing`; for `set-*` a lone `null` is the empty list.
+pub(crate) fn values_to_send(
+    change: MemberChange,
+    values: &[String],
+    missing: &str,
+) -> Result<Vec<String>, ClientError> {
+    match values {
+        [] => Err(ClientError::Usage(missing.to_owned())),
+        [only] if change == MemberChange::Set && only == "null" => Ok(Vec::new()),
+        values => Ok(values.to_vec()),
     }
 }
 
