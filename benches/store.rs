@@ -5,6 +5,8 @@
 //! 1% of them, all live, the unprivileged dev user's), then measures, as the admin over HTTP:
 //! - list: `GET /v1/sessions?scope_id=<project>&page_size=100` (the first page), p50/p99;
 //! - filtered: the same with `filter="/item/user_id" == "u_0987654321"`, p50/p99;
+//! - own: the same page as the unprivileged dev user, whose grants (`read:self`) let them see
+//!   only their own 1% of the sessions, p50/p99;
 //! - authorize: `POST /v1/targets/ttcp_1234567890:authorize-session` (certificate minted and
 //!   the session stored), one client after another (p50, p99) and four clients at once
 //!   (per second).
@@ -207,6 +209,7 @@ async fn store_history(backend: &Backend, history: &[SessionRecord]) -> Result<(
 struct Row {
     list: (f64, f64),
     filtered: (f64, f64),
+    own: (f64, f64),
     authorize: (f64, f64),
     authorize_rate_one: f64,
     authorize_rate_four: f64,
@@ -255,19 +258,25 @@ fn authorize_for(addr: &str, token: &str, clients: usize, seconds: f64) -> Resul
     Ok((all, rate))
 }
 
-fn measure(addr: &str, options: &Options) -> Result<Row> {
+/// Logs in with the dev auth method; the token.
+fn log_in(addr: &str, login_name: &str) -> Result<String> {
     let anon = ApiClient::new(addr, None)?;
     let login = anon.post(
         "authenticate",
         &format!("auth-methods/{DEV_AUTH_METHOD_ID}:authenticate"),
-        &serde_json::json!({"attributes": {"login_name": "admin", "password": "password"}}),
+        &serde_json::json!({"attributes": {"login_name": login_name, "password": "password"}}),
     )?;
     let token = login.body["attributes"]["token"]
         .as_str()
-        .context("no token in the login reply")?
-        .to_owned();
+        .context("no token in the login reply")?;
+    Ok(token.to_owned())
+}
+
+fn measure(addr: &str, options: &Options) -> Result<Row> {
+    let token = log_in(addr, "admin")?;
     let admin = ApiClient::new(addr, Some(TokenSecret::new(&token)?))?;
-    let list = |filter: Option<&str>| {
+    let user = ApiClient::new(addr, Some(TokenSecret::new(&log_in(addr, "user")?)?))?;
+    let list = |client: &ApiClient, filter: Option<&str>| {
         let mut query = vec![
             ("scope_id", DEV_PROJECT_ID.to_owned()),
             ("page_size", PAGE.to_owned()),
@@ -275,20 +284,22 @@ fn measure(addr: &str, options: &Options) -> Result<Row> {
         if let Some(filter) = filter {
             query.push(("filter", filter.to_owned()));
         }
-        let page = admin.get("list", "sessions", &query)?;
+        let page = client.get("list", "sessions", &query)?;
         let items = page.body["items"].as_array().map_or(0, Vec::len);
         if items == 0 {
             bail!("an empty page: {}", page.body);
         }
         Ok(())
     };
-    let list_ms = timed(options.samples, || list(None))?;
-    let filtered_ms = timed(options.samples, || list(Some(FILTER)))?;
+    let list_ms = timed(options.samples, || list(&admin, None))?;
+    let filtered_ms = timed(options.samples, || list(&admin, Some(FILTER)))?;
+    let own_ms = timed(options.samples, || list(&user, None))?;
     let (one, rate_one) = authorize_for(addr, &token, 1, options.seconds)?;
     let (_, rate_four) = authorize_for(addr, &token, 4, options.seconds)?;
     Ok(Row {
         list: list_ms,
         filtered: filtered_ms,
+        own: own_ms,
         authorize: percentiles(one),
         authorize_rate_one: rate_one,
         authorize_rate_four: rate_four,
@@ -340,12 +351,14 @@ fn main() -> Result<()> {
         options.sessions
     );
     println!(
-        "{:<9} {:>9} {:>9} {:>13} {:>13} {:>14} {:>14} {:>13} {:>15}",
+        "{:<9} {:>9} {:>9} {:>13} {:>13} {:>8} {:>8} {:>14} {:>14} {:>13} {:>15}",
         "backend",
         "list p50",
         "list p99",
         "filtered p50",
         "filtered p99",
+        "own p50",
+        "own p99",
         "authorize p50",
         "authorize p99",
         "authorize/s",
@@ -354,11 +367,13 @@ fn main() -> Result<()> {
     for name in &options.backends {
         match run(name, &options, &history) {
             Ok(row) => println!(
-                "{name:<9} {:>9.2} {:>9.2} {:>13.2} {:>13.2} {:>14.2} {:>14.2} {:>13.0} {:>15.0}",
+                "{name:<9} {:>9.2} {:>9.2} {:>13.2} {:>13.2} {:>8.2} {:>8.2} {:>14.2} {:>14.2} {:>13.0} {:>15.0}",
                 row.list.0,
                 row.list.1,
                 row.filtered.0,
                 row.filtered.1,
+                row.own.0,
+                row.own.1,
                 row.authorize.0,
                 row.authorize.1,
                 row.authorize_rate_one,

@@ -37,6 +37,19 @@ pub struct AclCache(Arc<Mutex<AclsByCaller>>);
 /// Compiled grants by (user id, account id).
 type AclsByCaller = HashMap<(String, String), Arc<Acl>>;
 
+/// Grants parsed from their text, kept across changes (a grant's meaning is its text): a
+/// change recompiles callers' grants without parsing every grant again.
+#[derive(Debug, Default, Clone)]
+pub struct ParsedGrants(Arc<Mutex<HashMap<String, Grant>>>);
+
+impl PartialEq for ParsedGrants {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ParsedGrants {}
+
 /// Two states are equal whatever their caches hold.
 impl PartialEq for AclCache {
     fn eq(&self, _: &Self) -> bool {
@@ -81,24 +94,44 @@ impl ResourceState {
                     .map(|g| g.id.as_str()),
             );
         }
-        let roles: Vec<(&Role, Vec<Grant>)> = self
+        let held: Vec<&Role> = self
             .all::<Role>()
             .filter(|role| {
                 role.principal_ids
                     .iter()
                     .any(|p| principals.contains(&p.as_str()))
             })
-            .map(|role| {
-                // Stored grants were checked when added; one that no longer parses grants
-                // nothing rather than failing every request.
-                let grants = role
-                    .grant_strings
-                    .iter()
-                    .filter_map(|g| Grant::parse_stored(g).ok())
-                    .collect();
-                (role, grants)
-            })
             .collect();
+        let roles: Vec<(&Role, Vec<Grant>)> = {
+            let mut parsed = match self.parsed.0.lock() {
+                Ok(parsed) => parsed,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            // Grants no role holds any more are let go now and then.
+            let live: usize = self.all::<Role>().map(|r| r.grant_strings.len()).sum();
+            if parsed.len() > 2 * live + 1024 {
+                parsed.clear();
+            }
+            held.into_iter()
+                .map(|role| {
+                    // Stored grants were checked when added; one that no longer parses
+                    // grants nothing rather than failing every request.
+                    let grants = role
+                        .grant_strings
+                        .iter()
+                        .filter_map(|text| match parsed.get(text) {
+                            Some(grant) => Some(grant.clone()),
+                            None => {
+                                let grant = Grant::parse_stored(text).ok()?;
+                                parsed.insert(text.clone(), grant.clone());
+                                Some(grant)
+                            }
+                        })
+                        .collect();
+                    (role, grants)
+                })
+                .collect()
+        };
         let caller = Caller {
             user_id,
             account_id,

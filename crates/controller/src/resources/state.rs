@@ -13,7 +13,7 @@ use super::ids::new_id;
 use super::kind::{
     scope_prefix, with_kind, Item, ItemPatch, Kind, KindId, MemberOf, NewItem, Parent,
 };
-use super::roles::{check_grant_scope_set, held_by, member_key, AclCache};
+use super::roles::{check_grant_scope_set, held_by, member_key, AclCache, ParsedGrants};
 use super::secret::PasswordDigest;
 use super::{Account, AuthMethod, HostSet, Scope, ScopeInfo, User, GLOBAL_SCOPE_ID};
 use super::{Change, ResourceError};
@@ -34,6 +34,8 @@ pub struct ResourceState {
     admins: BTreeSet<String>,
     /// Each caller's compiled grants; emptied by every change.
     pub(super) acls: AclCache,
+    /// Grants parsed from their text, shared by every state that follows.
+    pub(super) parsed: ParsedGrants,
 }
 
 /// One item as a backend stores it: the item without its derived fields, and the secrets
