@@ -123,12 +123,7 @@ impl Dev {
     }
 
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = postern(args);
-        command
-            .env("POSTERN_ADDR", &self.api)
-            .env("POSTERN_CONFIG_DIR", self.config_dir.path())
-            .env_remove("POSTERN_TOKEN");
-        command
+        cli_command(&self.api, &self.config_dir, args)
     }
 
     pub async fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
@@ -275,12 +270,7 @@ impl CliUser {
     }
 
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut command = postern(args);
-        command
-            .env("POSTERN_ADDR", &self.api)
-            .env("POSTERN_CONFIG_DIR", self.config_dir.path())
-            .env_remove("POSTERN_TOKEN");
-        command
+        cli_command(&self.api, &self.config_dir, args)
     }
 
     /// Runs the CLI with `-format json`: the exit code and the JSON it printed (on stdout
@@ -301,4 +291,18 @@ impl CliUser {
             .unwrap_or_else(|e| panic!("postern {args:?} printed non-JSON ({e}): {text}"));
         (out.status.code(), json)
     }
+}
+
+/// `postern ARGS` as a CLI user whose token is kept in `config_dir`, against `api`.
+fn cli_command(
+    api: &str,
+    config_dir: &tempfile::TempDir,
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut command = postern(args);
+    command
+        .env("POSTERN_ADDR", api)
+        .env("POSTERN_CONFIG_DIR", config_dir.path())
+        .env_remove("POSTERN_TOKEN");
+    command
 }

@@ -153,11 +153,11 @@ mod resources {
 
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
-    use postern_controller::resources::conformance::Open;
+    use postern_controller::resources::conformance::{may_delete_dev_target, Open};
     use postern_controller::resources::{
-        dev_seed, DevSeed, NewTarget, ResourceError, ResourceRecords, ResourceState, ResourceStore,
-        Resources, StateChange, Target, TargetPatch, TokenRecord, DEV_AUTH_METHOD_ID,
-        DEV_PROJECT_ID, DEV_TARGET_ID,
+        dev_seed, Change, DevSeed, KindId, NewRole, NewTarget, ResourceError, ResourceRecords,
+        ResourceState, ResourceStore, Resources, Role, StateChange, Target, TargetPatch,
+        TokenRecord, DEV_AUTH_METHOD_ID, DEV_PROJECT_ID, DEV_TARGET_ID,
     };
     use postern_controller::sessions::Clock;
     use postern_store::{Db, SqlResources};
@@ -281,19 +281,61 @@ mod resources {
             .await
             .unwrap();
         let principal = b.principal(&token.token).await.unwrap();
-        let target = postern_grants::Resource {
-            id: "ttcp_1234567890",
-            kind: postern_grants::ResourceType::Target,
-            scope_id: "p_1234567890",
-            parent_scope_id: "o_1234567890",
-            pin: "",
-        };
         assert!(
-            principal.acl.allowed(&target, "delete"),
+            may_delete_dev_target(&principal),
             "the admin's role is shared"
         );
         b.logout(&token.id).await.unwrap();
         assert!(a.principal(&token.token).await.is_err());
+
+        // A role changed on one controller decides the next request on the other.
+        let user = b
+            .authenticate(DEV_AUTH_METHOD_ID, "user", "password")
+            .await
+            .unwrap();
+        let may_delete = |store: Arc<dyn ResourceStore>| {
+            let token = user.token.clone();
+            async move { may_delete_dev_target(&store.principal(&token).await.unwrap()) }
+        };
+        assert!(!may_delete(Arc::clone(&b)).await);
+        let role = a
+            .create_as::<Role>(NewRole {
+                scope_id: DEV_PROJECT_ID.into(),
+                ..NewRole::default()
+            })
+            .await
+            .unwrap();
+        let grants = ["ids=*;type=target;actions=delete".to_owned()];
+        let principals = ["u_0987654321".to_owned()];
+        a.change_members(
+            KindId::Role,
+            &role.id,
+            1,
+            Change::Set,
+            "grant_strings",
+            &grants,
+        )
+        .await
+        .unwrap();
+        a.change_members(
+            KindId::Role,
+            &role.id,
+            2,
+            Change::Set,
+            "principal_ids",
+            &principals,
+        )
+        .await
+        .unwrap();
+        assert!(
+            may_delete(Arc::clone(&b)).await,
+            "granted through the other controller"
+        );
+        a.delete_as::<Role>(&role.id).await.unwrap();
+        assert!(
+            !may_delete(Arc::clone(&b)).await,
+            "revoked through the other controller"
+        );
     }
 }
 

@@ -1,34 +1,14 @@
 //! Static hosts: `/v1/host-catalogs` (in a project), `/v1/host-sets` and `/v1/hosts` (under a
 //! catalog, listed with `?host_catalog_id=`), and the host set actions `:add-hosts`,
-//! `:set-hosts`, `:remove-hosts` (body `{"version", "host_ids"}`). Admin-only.
+//! `:set-hosts`, `:remove-hosts` (body `{"version", "host_ids"}`). Host catalogs' bodies are
+//! the scoped kinds' (`resources`).
 
-use postern_api::bodies::{HostCreate, HostSetCreate, HostUpdate, NameUpdate, ScopedCreate};
+use postern_api::bodies::{HostCreate, HostSetCreate, HostUpdate, NameUpdate};
 
 use super::body::required;
 use super::error::ApiError;
 use super::resources::Resource;
-use crate::resources::{
-    Host, HostCatalog, HostCatalogPatch, HostPatch, HostSet, HostSetPatch, NewHost, NewHostCatalog,
-    NewHostSet,
-};
-
-impl Resource for HostCatalog {
-    /// `scope_id`: a project.
-    type Create = ScopedCreate;
-    type Update = NameUpdate;
-
-    fn new_from(body: ScopedCreate) -> Result<NewHostCatalog, ApiError> {
-        Ok(NewHostCatalog {
-            scope_id: required(body.scope_id, "scope_id")?,
-            name: body.name.unwrap_or_default(),
-            description: body.description.unwrap_or_default(),
-        })
-    }
-
-    fn patch_from(body: NameUpdate) -> HostCatalogPatch {
-        body.into()
-    }
-}
+use crate::resources::{Host, HostPatch, HostSet, HostSetPatch, NewHost, NewHostSet};
 
 impl Resource for HostSet {
     type Create = HostSetCreate;

@@ -8,9 +8,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use postern_api::bodies::{
-    AccountCreate, AccountUpdate, Authenticate, Credentials, NameUpdate, ScopedCreate,
-};
+use postern_api::bodies::{AccountCreate, AccountUpdate, Authenticate, Credentials};
 use serde_json::json;
 
 use super::authz::Caller;
@@ -20,47 +18,8 @@ use super::items;
 use super::resources::{existing, ActionCall, ActionFuture, KindAction, Resource as ApiResource};
 use super::throttle::Attempt;
 use super::ApiState;
-use crate::resources::{
-    Account, AccountPatch, AuthMethod, AuthMethodPatch, NewAccount, NewAuthMethod, NewUser,
-    ResourceError, User, UserPatch,
-};
+use crate::resources::{Account, AccountPatch, AuthMethod, NewAccount, ResourceError};
 use postern_grants::{Resource, ResourceType};
-
-impl ApiResource for AuthMethod {
-    /// `scope_id`: global or an org.
-    type Create = ScopedCreate;
-    type Update = NameUpdate;
-
-    fn new_from(body: ScopedCreate) -> Result<NewAuthMethod, ApiError> {
-        Ok(NewAuthMethod {
-            scope_id: required(body.scope_id, "scope_id")?,
-            name: body.name.unwrap_or_default(),
-            description: body.description.unwrap_or_default(),
-        })
-    }
-
-    fn patch_from(body: NameUpdate) -> AuthMethodPatch {
-        body.into()
-    }
-}
-
-impl ApiResource for User {
-    /// `scope_id`: global or an org.
-    type Create = ScopedCreate;
-    type Update = NameUpdate;
-
-    fn new_from(body: ScopedCreate) -> Result<NewUser, ApiError> {
-        Ok(NewUser {
-            scope_id: required(body.scope_id, "scope_id")?,
-            name: body.name.unwrap_or_default(),
-            description: body.description.unwrap_or_default(),
-        })
-    }
-
-    fn patch_from(body: NameUpdate) -> UserPatch {
-        body.into()
-    }
-}
 
 impl ApiResource for Account {
     type Create = AccountCreate;

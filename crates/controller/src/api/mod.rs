@@ -3,20 +3,21 @@
 //! [`router`] builds the whole API over an [`ApiState`]: the [`ResourceStore`], the
 //! [`SessionStore`] and the worker addresses new sessions are sent to. Every resource kind is
 //! served by the same generic routes (`resources`: list, create, read, update, delete,
-//! membership actions), told apart only by its data and how its bodies are read (`scopes`,
-//! `iam` for auth methods/users/accounts and their `:authenticate` and logout, `hosts`,
-//! `targets` with `:authorize-session`); `sessions` serves the session store. `auth` turns the
-//! bearer token into a [`Principal`](crate::resources::Principal), `body` reads request input so that every refusal names
-//! its field, `items` fills `authorized_actions` and applies list filters, `paging` cuts
-//! session lists into pages, and `error` gives every failure Boundary's
-//! `{"kind", "message", "details"}` body.
+//! membership actions), told apart only by its data and how its bodies are read (the scoped
+//! kinds' in `resources`, `iam` for accounts, `:authenticate` and logout, `hosts`, `targets`
+//! with `:authorize-session`); `sessions` serves the session store. `auth` turns the
+//! bearer token into the request's caller (the anonymous user without one), `authz` decides
+//! what the caller may do, `body` reads request input so that every refusal names its field,
+//! `items` applies list filters, `paging` cuts session lists into pages, and `error` gives
+//! every failure Boundary's `{"kind", "message", "details"}` body.
 //!
 //! Actions on an item are Boundary's `POST /v1/<kinds>/{id}:<action>`. The router matches the
 //! whole last segment as `{id}` and the POST handler splits off the action, so one
 //! route serves all of a kind's actions.
 //!
 //! Who may do what is decided in one place, `authz`, from the grants of the caller's roles
-//! (`roles` serves roles and groups); every route asks it, and it fills `authorized_actions`.
+//! (roles and groups are kinds like the others); every route asks it, and it fills
+//! `authorized_actions` and `authorized_collection_actions`.
 
 mod auth;
 mod authz;
@@ -27,8 +28,6 @@ mod iam;
 mod items;
 mod paging;
 mod resources;
-mod roles;
-mod scopes;
 mod sessions;
 mod targets;
 mod throttle;

@@ -17,17 +17,21 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use postern_api::bodies::{NameUpdate, Update};
+use postern_api::bodies::{NameUpdate, ScopedCreate, Update};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::authz::Caller;
-use super::body::{version, JsonBody, Params};
+use super::body::{required, version, JsonBody, Params};
 use super::error::ApiError;
 use super::items::{self, ListParams};
 use super::{split_action, unknown_action, ApiState};
-use crate::resources::{scope_roles, Item, Kind, KindId, NamePatch, Parent, ResourceError};
+use crate::resources::{
+    scope_roles, AuthMethod, AuthMethodPatch, Group, GroupPatch, HostCatalog, HostCatalogPatch,
+    Item, Kind, KindId, NamePatch, NewAuthMethod, NewGroup, NewHostCatalog, NewRole, NewScope,
+    NewUser, Parent, ResourceError, Role, RolePatch, Scope, ScopePatch, User, UserPatch,
+};
 
 /// A kind the API serves: its create and update bodies (the contract's types) and how they
 /// become the store's `New` and `Patch` values.
@@ -39,6 +43,39 @@ pub trait Resource: Kind {
     /// Every refusal names its field.
     fn new_from(body: Self::Create) -> Result<Self::New, ApiError>;
     fn patch_from(body: Self::Update) -> Self::Patch;
+}
+
+/// The kinds made from a scope, a name and a description, and changed only in their name and
+/// description: scopes (`scope_id` is the parent), auth methods and users (global or an org),
+/// host catalogs (a project), groups and roles (any scope).
+macro_rules! scoped_resources {
+    ($($kind:ty => $new:ident, $patch:ty;)*) => {$(
+        impl Resource for $kind {
+            type Create = ScopedCreate;
+            type Update = NameUpdate;
+
+            fn new_from(body: ScopedCreate) -> Result<$new, ApiError> {
+                Ok($new {
+                    scope_id: required(body.scope_id, "scope_id")?,
+                    name: body.name.unwrap_or_default(),
+                    description: body.description.unwrap_or_default(),
+                })
+            }
+
+            fn patch_from(body: NameUpdate) -> $patch {
+                body.into()
+            }
+        }
+    )*};
+}
+
+scoped_resources! {
+    Scope => NewScope, ScopePatch;
+    AuthMethod => NewAuthMethod, AuthMethodPatch;
+    User => NewUser, UserPatch;
+    HostCatalog => NewHostCatalog, HostCatalogPatch;
+    Group => NewGroup, GroupPatch;
+    Role => NewRole, RolePatch;
 }
 
 impl From<NameUpdate> for NamePatch {

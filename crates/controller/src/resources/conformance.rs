@@ -368,7 +368,7 @@ pub async fn a_new_account_logs_in_as_a_new_unprivileged_user(o: &dyn Open) {
 }
 
 /// Whether the caller's grants let them delete the dev target (only the admin's do).
-fn may_delete_dev_target(principal: &Principal) -> bool {
+pub fn may_delete_dev_target(principal: &Principal) -> bool {
     let target = postern_grants::Resource {
         id: "ttcp_1234567890",
         kind: postern_grants::ResourceType::Target,
