@@ -2,6 +2,8 @@
 //! `-listen-port`); [`normalize_args`] turns them into clap's `--` form first.
 
 use clap::{Parser, Subcommand};
+use postern_controller_client::commands::accounts::AccountsCommand;
+use postern_controller_client::commands::auth_methods::AuthMethodsCommand;
 use postern_controller_client::commands::authenticate::AuthenticateCommand;
 use postern_controller_client::commands::connect::ConnectArgs;
 use postern_controller_client::commands::groups::GroupsCommand;
@@ -13,6 +15,7 @@ use postern_controller_client::commands::roles::RolesCommand;
 use postern_controller_client::commands::scopes::ScopesCommand;
 use postern_controller_client::commands::sessions::SessionsCommand;
 use postern_controller_client::commands::targets::TargetsCommand;
+use postern_controller_client::commands::users::UsersCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +60,15 @@ pub enum Command {
     /// Groups: users who share roles.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Users: who may log in, through the accounts linked to them.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Accounts: the login names and passwords users authenticate with.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+    /// Auth methods: how users log in to a scope.
+    #[command(subcommand)]
+    AuthMethods(AuthMethodsCommand),
     /// Hosts.
     #[command(subcommand)]
     Hosts(HostsCommand),

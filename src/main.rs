@@ -59,6 +59,9 @@ fn main() -> ExitCode {
         Command::HostSets(command) => report(command.run()),
         Command::Roles(command) => report(command.run()),
         Command::Groups(command) => report(command.run()),
+        Command::Users(command) => report(command.run()),
+        Command::Accounts(command) => report(command.run()),
+        Command::AuthMethods(command) => report(command.run()),
         Command::Hosts(command) => report(command.run()),
         Command::Sessions(command) => report(command.run()),
         Command::Version => {

@@ -9,7 +9,9 @@
 //! performing ...` plus the error's kind and message), for stderr. [`report`] prints either.
 //! `proxy` and `connect` prepare a [`proxy::ReadyProxy`] without a runtime and run it on one.
 
+pub mod accounts;
 pub mod args;
+pub mod auth_methods;
 pub mod authenticate;
 pub mod connect;
 pub mod groups;
@@ -21,6 +23,7 @@ pub mod roles;
 pub mod scopes;
 pub mod sessions;
 pub mod targets;
+pub mod users;
 
 mod render;
 
