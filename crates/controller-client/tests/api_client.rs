@@ -4,98 +4,17 @@
 // Test helpers outside #[test] fns: unwrap() is how a test says "this must hold" (clippy.toml).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
+use std::net::{SocketAddr, TcpListener};
+
+use common::{next, scripted_server_with_status as scripted_server};
 use postern_controller_client::api::ApiClient;
 use postern_controller_client::commands::{error_text, sessions, Context};
 use postern_controller_client::config::TokenSecret;
 use postern_controller_client::output::Format;
 use postern_controller_client::ClientError;
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-/// One request as the server saw it.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    target: String,
-    authorization: Option<String>,
-    body: Value,
-}
-
-/// Serves `replies` in order, one connection each (`Connection: close`), reporting every
-/// request it reads.
-fn scripted_server(replies: Vec<(u16, Value)>) -> (SocketAddr, mpsc::Receiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (seen, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        for (status, reply) in replies {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (
-                parts.next().unwrap().to_owned(),
-                parts.next().unwrap().to_owned(),
-            );
-            let (mut length, mut authorization) = (0usize, None);
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap(),
-                    "authorization" => authorization = Some(value.trim().to_owned()),
-                    _ => {}
-                }
-            }
-            let mut raw = vec![0; length];
-            reader.read_exact(&mut raw).unwrap();
-            let body = if raw.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&raw).unwrap()
-            };
-            seen.send(Seen {
-                method,
-                target,
-                authorization,
-                body,
-            })
-            .unwrap();
-            let text = body_text(&reply);
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            )
-            .unwrap();
-        }
-    });
-    (addr, requests)
-}
-
-fn body_text(body: &Value) -> String {
-    if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    }
-}
 
 fn context(addr: SocketAddr, format: Format) -> Context {
     let token = TokenSecret::new("at_1234567890_secret").unwrap();
@@ -141,7 +60,7 @@ fn sessions_list_follows_the_list_token_until_complete() {
         "a later page's copy replaces the earlier one"
     );
 
-    let first = requests.recv_timeout(WAIT).unwrap();
+    let first = next(&requests);
     assert_eq!(first.method, "GET");
     assert!(
         first
@@ -155,7 +74,7 @@ fn sessions_list_follows_the_list_token_until_complete() {
         first.authorization.as_deref(),
         Some("Bearer at_1234567890_secret")
     );
-    let second = requests.recv_timeout(WAIT).unwrap();
+    let second = next(&requests);
     assert!(
         second.target.ends_with("&list_token=page-2"),
         "{}",
@@ -172,12 +91,12 @@ fn cancel_reads_the_version_then_names_it() {
     let printed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(printed["status_code"], 200);
     assert_eq!(printed["item"]["status"], "canceling");
-    let read = requests.recv_timeout(WAIT).unwrap();
+    let read = next(&requests);
     assert_eq!(
         (read.method.as_str(), read.target.as_str()),
         ("GET", "/v1/sessions/s_1")
     );
-    let cancel = requests.recv_timeout(WAIT).unwrap();
+    let cancel = next(&requests);
     assert_eq!(
         (cancel.method.as_str(), cancel.target.as_str()),
         ("POST", "/v1/sessions/s_1:cancel")

@@ -9,20 +9,18 @@
 // Test helpers outside #[test] fns: unwrap() is how a test says "this must hold" (clippy.toml).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::{mpsc, Mutex, MutexGuard};
-use std::time::Duration;
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
 
 use clap::Parser;
+use common::{assert_no_request, at, next, scripted_server, silent_listener, TOKEN};
 use postern_controller_client::commands::accounts::{self, AccountsCommand};
 use postern_controller_client::commands::auth_methods::{self, AuthMethodsCommand};
 use postern_controller_client::commands::users::{self, UsersCommand};
-use postern_controller_client::output::local_time;
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(10);
-const TOKEN: &str = "at_1234567890_secret";
 const PASSWORD: &str = "correct horse battery staple";
 const PASSWORD_VAR: &str = "POSTERN_TEST_IAM_CLI_PASSWORD_9C1E";
 
@@ -33,10 +31,6 @@ fn serial() -> MutexGuard<'static, ()> {
     ENVIRONMENT
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn at(rfc3339: &str) -> String {
-    local_time(rfc3339).unwrap()
 }
 
 fn global() -> Value {
@@ -302,73 +296,6 @@ Auth Method information:
     );
 }
 
-/// One request as the server saw it.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    target: String,
-    body: Value,
-}
-
-/// Serves `replies` in order, one connection each (`Connection: close`), reporting every
-/// request it reads.
-fn scripted_server(replies: Vec<Value>) -> (SocketAddr, mpsc::Receiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (seen, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        for reply in replies {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (
-                parts.next().unwrap().to_owned(),
-                parts.next().unwrap().to_owned(),
-            );
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-            let mut raw = vec![0; length];
-            reader.read_exact(&mut raw).unwrap();
-            let body = if raw.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&raw).unwrap()
-            };
-            seen.send(Seen {
-                method,
-                target,
-                body,
-            })
-            .unwrap();
-            let text = reply.to_string();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            )
-            .unwrap();
-        }
-    });
-    (addr, requests)
-}
-
 /// `postern users ...` / `accounts ...` / `auth-methods ...` as clap reads them (the binary
 /// turns Boundary's `-flag` into `--flag` first).
 #[derive(Debug, Parser)]
@@ -403,10 +330,6 @@ fn run_as(addr: SocketAddr, args: &[&str], format: &str) -> Result<String, Strin
 /// Runs the command line with `-format json`; the printed JSON.
 fn run(addr: SocketAddr, args: &[&str]) -> Result<Value, String> {
     run_as(addr, args, "json").map(|out| serde_json::from_str(&out).unwrap())
-}
-
-fn next(requests: &mpsc::Receiver<Seen>) -> Seen {
-    requests.recv_timeout(WAIT).unwrap()
 }
 
 #[test]
@@ -497,8 +420,7 @@ fn set_accounts_null_clears_and_remove_accounts_takes_the_given_version() {
 #[test]
 fn refusals_come_before_any_request() {
     let _serial = serial();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = silent_listener();
     let cases = [
         (
             &["users", "add-accounts", "--id", "u_1234567890"][..],
@@ -538,13 +460,7 @@ fn refusals_come_before_any_request() {
     for (args, message) in cases {
         assert_eq!(run(addr, args).unwrap_err(), message, "{args:?}");
     }
-    // No connection was made: a connect would already sit in the listener's backlog.
-    listener.set_nonblocking(true).unwrap();
-    let accepted = listener.accept();
-    assert!(
-        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "{accepted:?}"
-    );
+    assert_no_request(&listener);
 }
 
 #[test]
@@ -594,8 +510,7 @@ fn create_password_account_reads_env_and_never_prints_the_password() {
 #[test]
 fn debug_of_account_flags_masks_a_literal_password() {
     let _serial = serial();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (_listener, addr) = silent_listener();
     let args = [
         "accounts",
         "create",

@@ -6,23 +6,15 @@
 // Test helpers outside #[test] fns: unwrap() is how a test says "this must hold" (clippy.toml).
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use std::net::SocketAddr;
 
 use clap::Parser;
+use common::{assert_no_request, at, next, scripted_server, silent_listener, TOKEN};
 use postern_controller_client::commands::groups::{self, GroupsCommand};
 use postern_controller_client::commands::roles::{self, RolesCommand};
-use postern_controller_client::output::local_time;
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(10);
-const TOKEN: &str = "at_1234567890_secret";
-
-fn at(rfc3339: &str) -> String {
-    local_time(rfc3339).unwrap()
-}
 
 /// A role with two principals, two grants and two grant scopes, as `GET /v1/roles/{id}`
 /// returns it.
@@ -224,73 +216,6 @@ Group information:
     assert_eq!(groups::list_table(&[], false, 80), "No groups found\n");
 }
 
-/// One request as the server saw it.
-#[derive(Debug)]
-struct Seen {
-    method: String,
-    target: String,
-    body: Value,
-}
-
-/// Serves `replies` in order, one connection each (`Connection: close`), reporting every
-/// request it reads.
-fn scripted_server(replies: Vec<Value>) -> (SocketAddr, mpsc::Receiver<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (seen, requests) = mpsc::channel();
-    std::thread::spawn(move || {
-        for reply in replies {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut parts = request_line.split_whitespace();
-            let (method, target) = (
-                parts.next().unwrap().to_owned(),
-                parts.next().unwrap().to_owned(),
-            );
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap();
-                }
-            }
-            let mut raw = vec![0; length];
-            reader.read_exact(&mut raw).unwrap();
-            let body = if raw.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&raw).unwrap()
-            };
-            seen.send(Seen {
-                method,
-                target,
-                body,
-            })
-            .unwrap();
-            let text = reply.to_string();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                text.len()
-            )
-            .unwrap();
-        }
-    });
-    (addr, requests)
-}
-
 /// `postern roles ...` / `postern groups ...` as clap reads them (the binary turns
 /// Boundary's `-flag` into `--flag` first).
 #[derive(Debug, Parser)]
@@ -314,10 +239,6 @@ fn run(addr: SocketAddr, args: &[&str]) -> Result<Value, String> {
     result
         .map(|out| serde_json::from_str(&out).unwrap())
         .map_err(|failure| failure.error.to_string())
-}
-
-fn next(requests: &mpsc::Receiver<Seen>) -> Seen {
-    requests.recv_timeout(WAIT).unwrap()
 }
 
 #[test]
@@ -495,8 +416,7 @@ fn role_create_and_list_send_boundarys_requests() {
 
 #[test]
 fn a_missing_value_flag_is_refused_with_boundarys_message_before_any_request() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (listener, addr) = silent_listener();
     let cases = [
         (
             &["roles", "add-principals", "--id", "r_1234567890"][..],
@@ -518,11 +438,5 @@ fn a_missing_value_flag_is_refused_with_boundarys_message_before_any_request() {
     for (args, message) in cases {
         assert_eq!(run(addr, args).unwrap_err(), message, "{args:?}");
     }
-    // No connection was made: a connect would already sit in the listener's backlog.
-    listener.set_nonblocking(true).unwrap();
-    let accepted = listener.accept();
-    assert!(
-        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "{accepted:?}"
-    );
+    assert_no_request(&listener);
 }

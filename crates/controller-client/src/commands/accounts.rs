@@ -14,15 +14,21 @@ use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs};
 use super::authenticate::{prompt_hidden, PASSWORD_PROMPT};
+use super::kind::Kind;
 use super::render::{
-    actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
-    list_line, list_table as render_list, number, scope_block, strings, text,
+    actions_block, attribute_rows, attributes_block, common_rows, entry_lines, finish, list_block,
+    list_table as render_list, scope_block, strings, text, TYPE_NAME_DESCRIPTION,
 };
 use super::{list_query, Context, Failure};
-use crate::api::segment;
 use crate::config::SecretSource;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const ACCOUNTS: Kind = Kind {
+    noun: "account",
+    collection: "accounts",
+    item_table,
+};
 
 /// Boundary's names for a password account's attributes in tables.
 const ATTRIBUTE_NAMES: &[(&str, &str)] = &[("login_name", "Login Name")];
@@ -134,14 +140,14 @@ impl AccountsCommand {
     pub fn run(self) -> Result<String, Failure> {
         match self {
             Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::Read(a) => a.api.run(|ctx| ACCOUNTS.read(ctx, &a.id)),
             Self::Create(AccountCreateKind::Password(a)) => {
                 a.api.run(|ctx| create_password(ctx, &a))
             }
             Self::Update(AccountUpdateKind::Password(a)) => {
                 a.api.run(|ctx| update_password(ctx, &a))
             }
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::Delete(a) => a.api.run(|ctx| ACCOUNTS.delete(ctx, &a.id)),
         }
     }
 }
@@ -150,17 +156,7 @@ impl AccountsCommand {
 fn list(ctx: &Context, args: &AuthMethodListArgs) -> Result<String, ClientError> {
     let filter = args.filter.as_deref();
     let query = list_query("auth_method_id", &args.auth_method_id, false, filter);
-    let response = ctx.api.get("list on accounts", "accounts", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(response.items(), ctx.width),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `accounts read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on account", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
+    ACCOUNTS.list(ctx, &query, list_table)
 }
 
 /// `accounts create password -auth-method-id -login-name [-password] [-name]
@@ -182,8 +178,7 @@ fn create_password(ctx: &Context, args: &AccountCreateArgs) -> Result<String, Cl
             password: Some(password),
         }),
     };
-    let response = ctx.api.post("create on account", "accounts", &body)?;
-    Ok(ctx.item_output(&response, item_table))
+    ACCOUNTS.create(ctx, &body)
 }
 
 /// The password to send: read from `-password`'s `env://` or `file://` source, else typed
@@ -207,27 +202,14 @@ fn password(flag: Option<&str>, terminal: bool) -> Result<String, ClientError> {
 /// `accounts update password -id [-login-name] [-name] [-description] [-version]`: only the
 /// given fields change.
 fn update_password(ctx: &Context, args: &AccountUpdateArgs) -> Result<String, ClientError> {
-    let path = path(&args.id);
-    let body = AccountUpdate {
-        version: Some(ctx.version_or_current(args.version, "read on account", &path)?),
+    ACCOUNTS.update(ctx, &args.id, args.version, |version| AccountUpdate {
+        version: Some(version),
         name: args.name.clone(),
         description: args.description.clone(),
         attributes: args.login_name.clone().map(|login_name| LoginName {
             login_name: Some(login_name),
         }),
-    };
-    let response = ctx.api.patch("update on account", &path, &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `accounts delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on account", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
-fn path(id: &str) -> String {
-    format!("accounts/{}", segment(id))
+    })
 }
 
 /// Boundary's `accounts list` table.
@@ -237,20 +219,7 @@ pub fn list_table(items: &[Value], width: usize) -> String {
         "No accounts found",
         items,
         width,
-        |item| {
-            let mut lines: Vec<String> = number(item, "version")
-                .map(|v| list_line("Version", v))
-                .into_iter()
-                .collect();
-            for (label, key) in [
-                ("Type", "type"),
-                ("Name", "name"),
-                ("Description", "description"),
-            ] {
-                lines.extend(text(item, key).map(|v| list_line(label, v)));
-            }
-            lines
-        },
+        |item| entry_lines(item, false, TYPE_NAME_DESCRIPTION),
     )
 }
 

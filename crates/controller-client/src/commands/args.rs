@@ -1,5 +1,6 @@
 //! The flag groups several commands share (cargo's `command_prelude`): where the controller
-//! is, the output format, `-id`, a list's scope or catalog, and where the proxy listens.
+//! is, the output format, `-id`, a list's scope or catalog, create and update of the kinds
+//! that live in a scope, and where the proxy listens.
 //!
 //! Note for doc comments here: clap makes an `Args` struct's doc comment the `about` of a
 //! subcommand that has none of its own, so every subcommand variant carries its own.
@@ -57,6 +58,37 @@ pub struct ScopedListArgs {
     /// Only items matching this expression over /item/... fields.
     #[arg(long)]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `create` in a scope: the kinds that live in one (roles, groups, users, auth methods, host
+/// catalogs). A kind's variant tells what `-scope-id` may be with
+/// `#[command(mut_arg("scope_id", ...))]`.
+#[derive(Debug, Args)]
+pub struct ScopedCreateArgs {
+    #[arg(long)]
+    pub scope_id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `update` of a name and a description: the kinds that live in a scope.
+#[derive(Debug, Args)]
+pub struct NameUpdateArgs {
+    #[arg(long)]
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// The version to update (default: the current one).
+    #[arg(long)]
+    pub version: Option<u32>,
     #[command(flatten)]
     pub api: ApiArgs,
 }

@@ -2,19 +2,23 @@
 //!
 //! Updates name the auth method's version, read first unless `-version` is given.
 
-use clap::{Args, Subcommand};
-use postern_api::bodies::{NameUpdate, ScopedCreate};
+use clap::Subcommand;
 use serde_json::Value;
 
-use super::args::{ApiArgs, IdArgs, ScopedListArgs};
+use super::args::{IdArgs, NameUpdateArgs, ScopedCreateArgs, ScopedListArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, number,
-    scope_block, strings, text,
+    actions_block, attribute_rows, attributes_block, common_rows, finish, number, scope_block,
+    strings, text,
 };
-use super::{list_query, Context, Failure};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, wrap_slice, Format};
-use crate::ClientError;
+use super::Failure;
+use crate::output::{max_attributes_length, wrap_map, wrap_slice};
+
+const AUTH_METHODS: Kind = Kind {
+    noun: "auth method",
+    collection: "auth-methods",
+    item_table,
+};
 
 /// Boundary's names for a password auth method's attributes in tables.
 const ATTRIBUTE_NAMES: &[(&str, &str)] = &[
@@ -42,118 +46,33 @@ pub enum AuthMethodsCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuthMethodCreateKind {
     /// A password auth method.
-    Password(AuthMethodCreateArgs),
+    #[command(mut_arg("scope_id", |a| a.help("Global or an org")))]
+    Password(ScopedCreateArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AuthMethodUpdateKind {
     /// A password auth method.
-    Password(AuthMethodUpdateArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct AuthMethodCreateArgs {
-    /// Global or an org.
-    #[arg(long)]
-    pub scope_id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct AuthMethodUpdateArgs {
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// The version to update (default: the current one).
-    #[arg(long)]
-    pub version: Option<u32>,
-    #[command(flatten)]
-    pub api: ApiArgs,
+    Password(NameUpdateArgs),
 }
 
 impl AuthMethodsCommand {
     /// Calls the controller; the text to print.
     pub fn run(self) -> Result<String, Failure> {
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
-            Self::Create(AuthMethodCreateKind::Password(a)) => {
-                a.api.run(|ctx| create_password(ctx, &a))
-            }
+            Self::List(a) => a
+                .api
+                .run(|ctx| AUTH_METHODS.list_in_scope(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| AUTH_METHODS.read(ctx, &a.id)),
+            Self::Create(AuthMethodCreateKind::Password(a)) => a
+                .api
+                .run(|ctx| AUTH_METHODS.create_in_scope(ctx, &a, Some("password"))),
             Self::Update(AuthMethodUpdateKind::Password(a)) => {
-                a.api.run(|ctx| update_password(ctx, &a))
+                a.api.run(|ctx| AUTH_METHODS.update_name(ctx, &a))
             }
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::Delete(a) => a.api.run(|ctx| AUTH_METHODS.delete(ctx, &a.id)),
         }
     }
-}
-
-/// `auth-methods list [-scope-id global] [-recursive] [-filter]`.
-fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
-    let query = list_query(
-        "scope_id",
-        &args.scope_id,
-        args.recursive,
-        args.filter.as_deref(),
-    );
-    let response = ctx
-        .api
-        .get("list on auth methods", "auth-methods", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(response.items(), args.recursive, ctx.width),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `auth-methods read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on auth method", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `auth-methods create password -scope-id [-name] [-description]`.
-fn create_password(ctx: &Context, args: &AuthMethodCreateArgs) -> Result<String, ClientError> {
-    let body = ScopedCreate {
-        scope_id: Some(args.scope_id.clone()),
-        name: args.name.clone(),
-        description: args.description.clone(),
-        kind: Some("password".into()),
-    };
-    let response = ctx
-        .api
-        .post("create on auth method", "auth-methods", &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `auth-methods update password -id [-name] [-description] [-version]`: only the given
-/// fields change.
-fn update_password(ctx: &Context, args: &AuthMethodUpdateArgs) -> Result<String, ClientError> {
-    let path = path(&args.id);
-    let body = NameUpdate {
-        version: Some(ctx.version_or_current(args.version, "read on auth method", &path)?),
-        name: args.name.clone(),
-        description: args.description.clone(),
-    };
-    let response = ctx.api.patch("update on auth method", &path, &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `auth-methods delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on auth method", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
-fn path(id: &str) -> String {
-    format!("auth-methods/{}", segment(id))
 }
 
 /// One field line of an auth-method list entry. Boundary sets this list one column wider

@@ -6,18 +6,24 @@
 //! -member`); for `set-members` a lone `null` clears the list.
 
 use clap::{Args, Subcommand};
-use postern_api::bodies::{MemberIds, NameUpdate, ScopedCreate};
+use postern_api::bodies::MemberIds;
 use serde_json::Value;
 
-use super::args::{ApiArgs, IdArgs, ScopedListArgs};
+use super::args::{ApiArgs, IdArgs, NameUpdateArgs, ScopedCreateArgs, ScopedListArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, common_rows, finish, items_json, list_line, list_table as render_list, number,
-    scope_block, strings, text, text_or_empty, Rows,
+    actions_block, common_rows, finish, list_line, list_table as render_list, number, scope_block,
+    strings, text, text_or_empty, Rows,
 };
-use super::{list_query, values_to_send, Context, Failure, MemberChange};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use super::{values_to_send, Context, Failure, MemberChange};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const GROUPS: Kind = Kind {
+    noun: "group",
+    collection: "groups",
+    item_table,
+};
 
 /// Boundary's error when `-member` is not given.
 const NO_MEMBERS: &str = "No members supplied via -member";
@@ -30,9 +36,10 @@ pub enum GroupsCommand {
     /// Show one group.
     Read(IdArgs),
     /// Create a group.
-    Create(GroupCreateArgs),
+    #[command(mut_arg("scope_id", |a| a.help("Global, an org or a project")))]
+    Create(ScopedCreateArgs),
     /// Change a group's name or description.
-    Update(GroupUpdateArgs),
+    Update(NameUpdateArgs),
     /// Delete a group.
     Delete(IdArgs),
     /// Add users to the group.
@@ -41,34 +48,6 @@ pub enum GroupsCommand {
     SetMembers(MembersArgs),
     /// Remove users from the group.
     RemoveMembers(MembersArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct GroupCreateArgs {
-    /// Global, an org or a project.
-    #[arg(long)]
-    pub scope_id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct GroupUpdateArgs {
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// The version to update (default: the current one).
-    #[arg(long)]
-    pub version: Option<u32>,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -89,11 +68,11 @@ impl GroupsCommand {
     pub fn run(self) -> Result<String, Failure> {
         use MemberChange::{Add, Remove, Set};
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
-            Self::Create(a) => a.api.run(|ctx| create(ctx, &a)),
-            Self::Update(a) => a.api.run(|ctx| update(ctx, &a)),
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::List(a) => a.api.run(|ctx| GROUPS.list_in_scope(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| GROUPS.read(ctx, &a.id)),
+            Self::Create(a) => a.api.run(|ctx| GROUPS.create_in_scope(ctx, &a, None)),
+            Self::Update(a) => a.api.run(|ctx| GROUPS.update_name(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| GROUPS.delete(ctx, &a.id)),
             Self::AddMembers(a) => a
                 .api
                 .run(|ctx| change_members(ctx, Add, &a.id, a.version, &a.members)),
@@ -107,57 +86,6 @@ impl GroupsCommand {
     }
 }
 
-/// `groups list [-scope-id global] [-recursive] [-filter]`.
-fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
-    let query = list_query(
-        "scope_id",
-        &args.scope_id,
-        args.recursive,
-        args.filter.as_deref(),
-    );
-    let response = ctx.api.get("list on groups", "groups", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(response.items(), args.recursive, ctx.width),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `groups read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on group", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `groups create -scope-id [-name] [-description]`.
-fn create(ctx: &Context, args: &GroupCreateArgs) -> Result<String, ClientError> {
-    let body = ScopedCreate {
-        scope_id: Some(args.scope_id.clone()),
-        name: args.name.clone(),
-        description: args.description.clone(),
-        kind: None,
-    };
-    let response = ctx.api.post("create on group", "groups", &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `groups update -id [-name] [-description] [-version]`: only the given fields change.
-fn update(ctx: &Context, args: &GroupUpdateArgs) -> Result<String, ClientError> {
-    let path = path(&args.id);
-    let body = NameUpdate {
-        version: Some(ctx.version_or_current(args.version, "read on group", &path)?),
-        name: args.name.clone(),
-        description: args.description.clone(),
-    };
-    let response = ctx.api.patch("update on group", &path, &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `groups delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on group", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
 /// `groups add-members | set-members | remove-members -id -member ... [-version]`: the
 /// version is read first unless given.
 pub fn change_members(
@@ -168,18 +96,7 @@ pub fn change_members(
     members: &[String],
 ) -> Result<String, ClientError> {
     let members = values_to_send(change, members, NO_MEMBERS)?;
-    let response = ctx.change_members::<MemberIds>(
-        "group",
-        &path(id),
-        &change.action("members"),
-        version,
-        &members,
-    )?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-fn path(id: &str) -> String {
-    format!("groups/{}", segment(id))
+    GROUPS.change_members::<MemberIds>(ctx, id, &change.action("members"), version, &members)
 }
 
 /// Boundary's `groups list` table; `recursive` adds each group's scope.

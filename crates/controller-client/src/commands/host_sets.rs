@@ -5,14 +5,20 @@ use postern_api::bodies::{HostIds, HostSetCreate};
 use serde_json::Value;
 
 use super::args::{ApiArgs, CatalogListArgs, IdArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
-    list_line, list_table, number, scope_block, strings, text,
+    actions_block, attribute_rows, attributes_block, common_rows, entry_lines, finish, list_block,
+    list_table as render_list, scope_block, strings, text, TYPE_NAME_DESCRIPTION,
 };
-use super::{list_query, Context, Failure, MemberChange};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use super::{Context, Failure, MemberChange};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const HOST_SETS: Kind = Kind {
+    noun: "host set",
+    collection: "host-sets",
+    item_table,
+};
 
 /// `postern host-sets`: the hosts a target draws on.
 #[derive(Debug, Subcommand)]
@@ -70,51 +76,17 @@ impl HostSetsCommand {
     pub fn run(self) -> Result<String, Failure> {
         use MemberChange::{Add, Remove, Set};
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::List(a) => a
+                .api
+                .run(|ctx| HOST_SETS.list_in_catalog(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| HOST_SETS.read(ctx, &a.id)),
             Self::Create(HostSetCreateKind::Static(a)) => a.api.run(|ctx| create_static(ctx, &a)),
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::Delete(a) => a.api.run(|ctx| HOST_SETS.delete(ctx, &a.id)),
             Self::AddHosts(a) => a.api.run(|ctx| change_hosts(ctx, Add, &a)),
             Self::SetHosts(a) => a.api.run(|ctx| change_hosts(ctx, Set, &a)),
             Self::RemoveHosts(a) => a.api.run(|ctx| change_hosts(ctx, Remove, &a)),
         }
     }
-}
-
-/// `host-sets list -host-catalog-id`.
-fn list(ctx: &Context, args: &CatalogListArgs) -> Result<String, ClientError> {
-    let filter = args.filter.as_deref();
-    let query = list_query("host_catalog_id", &args.host_catalog_id, false, filter);
-    let response = ctx.api.get("list on host sets", "host-sets", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(
-            "Host Set information:",
-            "No host sets found",
-            response.items(),
-            ctx.width,
-            |item| {
-                let mut lines: Vec<String> = number(item, "version")
-                    .map(|v| list_line("Version", v))
-                    .into_iter()
-                    .collect();
-                for (label, key) in [
-                    ("Type", "type"),
-                    ("Name", "name"),
-                    ("Description", "description"),
-                ] {
-                    lines.extend(text(item, key).map(|v| list_line(label, v)));
-                }
-                lines
-            },
-        ),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `host-sets read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on host set", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
 }
 
 /// `host-sets create static -host-catalog-id [-name] [-description]`.
@@ -125,14 +97,7 @@ fn create_static(ctx: &Context, args: &HostSetCreateArgs) -> Result<String, Clie
         description: args.description.clone(),
         kind: Some("static".into()),
     };
-    let response = ctx.api.post("create on host set", "host-sets", &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `host-sets delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on host set", &path(id))?;
-    Ok(ctx.deleted(&response))
+    HOST_SETS.create(ctx, &body)
 }
 
 /// `host-sets add-hosts | set-hosts | remove-hosts -id -host ... [-version]`: the version is
@@ -142,18 +107,19 @@ fn change_hosts(
     change: MemberChange,
     args: &HostsChangeArgs,
 ) -> Result<String, ClientError> {
-    let response = ctx.change_members::<HostIds>(
-        "host set",
-        &path(&args.id),
-        &change.action("hosts"),
-        args.version,
-        &args.hosts,
-    )?;
-    Ok(ctx.item_output(&response, item_table))
+    let action = change.action("hosts");
+    HOST_SETS.change_members::<HostIds>(ctx, &args.id, &action, args.version, &args.hosts)
 }
 
-fn path(id: &str) -> String {
-    format!("host-sets/{}", segment(id))
+/// Boundary's `host-sets list` table.
+pub fn list_table(items: &[Value], width: usize) -> String {
+    render_list(
+        "Host Set information:",
+        "No host sets found",
+        items,
+        width,
+        |item| entry_lines(item, false, TYPE_NAME_DESCRIPTION),
+    )
 }
 
 /// Boundary's `host-sets read` table.

@@ -5,14 +5,20 @@ use postern_api::bodies::{HostAddress, HostCreate};
 use serde_json::Value;
 
 use super::args::{ApiArgs, CatalogListArgs, IdArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, attribute_rows, attributes_block, common_rows, finish, items_json, list_block,
-    list_line, list_table, number, scope_block, strings, text,
+    actions_block, attribute_rows, attributes_block, common_rows, entry_lines, finish, list_block,
+    list_table as render_list, scope_block, strings, text, TYPE_NAME_DESCRIPTION,
 };
-use super::{list_query, Context, Failure};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use super::{Context, Failure};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const HOSTS: Kind = Kind {
+    noun: "host",
+    collection: "hosts",
+    item_table,
+};
 
 /// `postern hosts`.
 #[derive(Debug, Subcommand)]
@@ -53,48 +59,12 @@ impl HostsCommand {
     /// Calls the controller; the text to print.
     pub fn run(self) -> Result<String, Failure> {
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
+            Self::List(a) => a.api.run(|ctx| HOSTS.list_in_catalog(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| HOSTS.read(ctx, &a.id)),
             Self::Create(HostCreateKind::Static(a)) => a.api.run(|ctx| create_static(ctx, &a)),
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::Delete(a) => a.api.run(|ctx| HOSTS.delete(ctx, &a.id)),
         }
     }
-}
-
-/// `hosts list -host-catalog-id`.
-fn list(ctx: &Context, args: &CatalogListArgs) -> Result<String, ClientError> {
-    let filter = args.filter.as_deref();
-    let query = list_query("host_catalog_id", &args.host_catalog_id, false, filter);
-    let response = ctx.api.get("list on hosts", "hosts", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(
-            "Host information:",
-            "No hosts found",
-            response.items(),
-            ctx.width,
-            |item| {
-                let mut lines: Vec<String> = number(item, "version")
-                    .map(|v| list_line("Version", v))
-                    .into_iter()
-                    .collect();
-                for (label, key) in [
-                    ("Type", "type"),
-                    ("Name", "name"),
-                    ("Description", "description"),
-                ] {
-                    lines.extend(text(item, key).map(|v| list_line(label, v)));
-                }
-                lines
-            },
-        ),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `hosts read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on host", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
 }
 
 /// `hosts create static -host-catalog-id -address [-name] [-description]`.
@@ -108,18 +78,18 @@ fn create_static(ctx: &Context, args: &HostCreateArgs) -> Result<String, ClientE
             address: Some(args.address.clone()),
         }),
     };
-    let response = ctx.api.post("create on host", "hosts", &body)?;
-    Ok(ctx.item_output(&response, item_table))
+    HOSTS.create(ctx, &body)
 }
 
-/// `hosts delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on host", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
-fn path(id: &str) -> String {
-    format!("hosts/{}", segment(id))
+/// Boundary's `hosts list` table.
+pub fn list_table(items: &[Value], width: usize) -> String {
+    render_list(
+        "Host information:",
+        "No hosts found",
+        items,
+        width,
+        |item| entry_lines(item, false, TYPE_NAME_DESCRIPTION),
+    )
 }
 
 /// Boundary's `hosts read` table.

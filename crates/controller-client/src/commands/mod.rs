@@ -7,6 +7,8 @@
 //! table layout or `{"status_code", "item"|"items"}` JSON. Failures come back as a
 //! [`Failure`]; [`error_text`] renders them as Boundary does (`Error from controller when
 //! performing ...` plus the error's kind and message), for stderr. [`report`] prints either.
+//! The item commands every kind runs alike (read, delete, create, update, list) live once in
+//! `kind`, named by each module's `Kind` const.
 //! `proxy` and `connect` prepare a [`proxy::ReadyProxy`] without a runtime and run it on one.
 
 pub mod accounts;
@@ -25,6 +27,7 @@ pub mod sessions;
 pub mod targets;
 pub mod users;
 
+mod kind;
 mod render;
 
 use std::io::Write;

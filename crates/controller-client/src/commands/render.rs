@@ -162,6 +162,27 @@ pub(crate) fn list_line(label: &str, value: impl std::fmt::Display) -> String {
     format!("    {:<21}{value}", format!("{label}:"))
 }
 
+/// The text fields of a list entry for the kinds that come in types.
+pub(crate) const TYPE_NAME_DESCRIPTION: &[(&str, &str)] = &[
+    ("Type", "type"),
+    ("Name", "name"),
+    ("Description", "description"),
+];
+
+/// A list entry's usual lines: `Scope ID` (the item's `scope_id`) when `recursive`, the
+/// version, then each text field `(label, key)` the item has, in order.
+pub(crate) fn entry_lines(item: &Value, recursive: bool, fields: &[(&str, &str)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    if recursive {
+        lines.extend(text(item, "scope_id").map(|v| list_line("Scope ID", v)));
+    }
+    lines.extend(number(item, "version").map(|v| list_line("Version", v)));
+    for (label, key) in fields {
+        lines.extend(text(item, key).map(|v| list_line(label, v)));
+    }
+    lines
+}
+
 /// Boundary's list output: `title`, then for each item `  ID:` and the lines `fields` gives,
 /// then its authorized actions; `empty` alone when there are no items.
 pub(crate) fn list_table(

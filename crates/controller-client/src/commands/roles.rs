@@ -7,18 +7,24 @@
 //! via -principal`, ...); for a `set-*` action a lone `null` clears the list.
 
 use clap::{Args, Subcommand};
-use postern_api::bodies::{GrantScopeIds, GrantStrings, NameUpdate, PrincipalIds, ScopedCreate};
+use postern_api::bodies::{GrantScopeIds, GrantStrings, PrincipalIds};
 use serde_json::Value;
 
-use super::args::{ApiArgs, IdArgs, ScopedListArgs};
+use super::args::{ApiArgs, IdArgs, NameUpdateArgs, ScopedCreateArgs, ScopedListArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, common_rows, finish, items_json, list_line, list_table as render_list, number,
-    scope_block, strings, text, text_or_empty,
+    actions_block, common_rows, entry_lines, finish, list_table as render_list, scope_block,
+    strings, text_or_empty,
 };
-use super::{list_query, values_to_send, Context, Failure, MemberChange};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use super::{values_to_send, Context, Failure, MemberChange};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const ROLES: Kind = Kind {
+    noun: "role",
+    collection: "roles",
+    item_table,
+};
 
 /// `postern roles`: grants, the scopes they apply to, and who holds them.
 #[derive(Debug, Subcommand)]
@@ -28,9 +34,10 @@ pub enum RolesCommand {
     /// Show one role.
     Read(IdArgs),
     /// Create a role.
-    Create(RoleCreateArgs),
+    #[command(mut_arg("scope_id", |a| a.help("Global, an org or a project")))]
+    Create(ScopedCreateArgs),
     /// Change a role's name or description.
-    Update(RoleUpdateArgs),
+    Update(NameUpdateArgs),
     /// Delete a role.
     Delete(IdArgs),
     /// Add principals (users, groups) to the role.
@@ -51,34 +58,6 @@ pub enum RolesCommand {
     SetGrantScopes(GrantScopesArgs),
     /// Remove scopes the role's grants apply to.
     RemoveGrantScopes(GrantScopesArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct RoleCreateArgs {
-    /// Global, an org or a project.
-    #[arg(long)]
-    pub scope_id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct RoleUpdateArgs {
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// The version to update (default: the current one).
-    #[arg(long)]
-    pub version: Option<u32>,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 // The value flags below are not clap-required: a missing one is refused with Boundary's
@@ -157,11 +136,11 @@ impl RolesCommand {
         use MemberChange::{Add, Remove, Set};
         use RoleMembers::{GrantScopes, Grants, Principals};
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
-            Self::Create(a) => a.api.run(|ctx| create(ctx, &a)),
-            Self::Update(a) => a.api.run(|ctx| update(ctx, &a)),
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::List(a) => a.api.run(|ctx| ROLES.list_in_scope(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| ROLES.read(ctx, &a.id)),
+            Self::Create(a) => a.api.run(|ctx| ROLES.create_in_scope(ctx, &a, None)),
+            Self::Update(a) => a.api.run(|ctx| ROLES.update_name(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| ROLES.delete(ctx, &a.id)),
             Self::AddPrincipals(a) => a
                 .api
                 .run(|ctx| change_members(ctx, Add, Principals, &a.id, a.version, &a.principals)),
@@ -200,57 +179,6 @@ impl RolesCommand {
     }
 }
 
-/// `roles list [-scope-id global] [-recursive] [-filter]`.
-fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
-    let query = list_query(
-        "scope_id",
-        &args.scope_id,
-        args.recursive,
-        args.filter.as_deref(),
-    );
-    let response = ctx.api.get("list on roles", "roles", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(response.items(), args.recursive, ctx.width),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `roles read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on role", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `roles create -scope-id [-name] [-description]`.
-fn create(ctx: &Context, args: &RoleCreateArgs) -> Result<String, ClientError> {
-    let body = ScopedCreate {
-        scope_id: Some(args.scope_id.clone()),
-        name: args.name.clone(),
-        description: args.description.clone(),
-        kind: None,
-    };
-    let response = ctx.api.post("create on role", "roles", &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `roles update -id [-name] [-description] [-version]`: only the given fields change.
-fn update(ctx: &Context, args: &RoleUpdateArgs) -> Result<String, ClientError> {
-    let path = path(&args.id);
-    let body = NameUpdate {
-        version: Some(ctx.version_or_current(args.version, "read on role", &path)?),
-        name: args.name.clone(),
-        description: args.description.clone(),
-    };
-    let response = ctx.api.patch("update on role", &path, &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `roles delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on role", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
 /// `roles add-principals | set-grants | remove-grant-scopes ... -id [-version]` with the
 /// values of `-principal`, `-grant` or `-grant-scope-id`: the version is read first unless
 /// given.
@@ -263,23 +191,18 @@ pub fn change_members(
     values: &[String],
 ) -> Result<String, ClientError> {
     let values = values_to_send(change, values, members.missing())?;
-    let (path, action) = (path(id), change.action(members.noun()));
-    let response = match members {
+    let action = change.action(members.noun());
+    match members {
         RoleMembers::Principals => {
-            ctx.change_members::<PrincipalIds>("role", &path, &action, version, &values)
+            ROLES.change_members::<PrincipalIds>(ctx, id, &action, version, &values)
         }
         RoleMembers::Grants => {
-            ctx.change_members::<GrantStrings>("role", &path, &action, version, &values)
+            ROLES.change_members::<GrantStrings>(ctx, id, &action, version, &values)
         }
         RoleMembers::GrantScopes => {
-            ctx.change_members::<GrantScopeIds>("role", &path, &action, version, &values)
+            ROLES.change_members::<GrantScopeIds>(ctx, id, &action, version, &values)
         }
-    }?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-fn path(id: &str) -> String {
-    format!("roles/{}", segment(id))
+    }
 }
 
 /// Boundary's `roles list` table; `recursive` adds each role's scope.
@@ -290,14 +213,11 @@ pub fn list_table(items: &[Value], recursive: bool, width: usize) -> String {
         items,
         width,
         |item| {
-            let mut lines = Vec::new();
-            if recursive {
-                lines.extend(text(item, "scope_id").map(|v| list_line("Scope ID", v)));
-            }
-            lines.extend(number(item, "version").map(|v| list_line("Version", v)));
-            lines.extend(text(item, "name").map(|v| list_line("Name", v)));
-            lines.extend(text(item, "description").map(|v| list_line("Description", v)));
-            lines
+            entry_lines(
+                item,
+                recursive,
+                &[("Name", "name"), ("Description", "description")],
+            )
         },
     )
 }

@@ -6,18 +6,24 @@
 //! via -account`); for `set-accounts` a lone `null` clears the list.
 
 use clap::{Args, Subcommand};
-use postern_api::bodies::{AccountIds, NameUpdate, ScopedCreate};
+use postern_api::bodies::AccountIds;
 use serde_json::Value;
 
-use super::args::{ApiArgs, IdArgs, ScopedListArgs};
+use super::args::{ApiArgs, IdArgs, NameUpdateArgs, ScopedCreateArgs, ScopedListArgs};
+use super::kind::Kind;
 use super::render::{
-    actions_block, common_rows, finish, items_json, list_line, list_table as render_list, number,
-    scope_block, strings, text, text_or_empty, Rows,
+    actions_block, common_rows, entry_lines, finish, list_table as render_list, scope_block,
+    strings, text, text_or_empty, Rows,
 };
-use super::{list_query, values_to_send, Context, Failure, MemberChange};
-use crate::api::segment;
-use crate::output::{max_attributes_length, wrap_map, Format};
+use super::{values_to_send, Context, Failure, MemberChange};
+use crate::output::{max_attributes_length, wrap_map};
 use crate::ClientError;
+
+const USERS: Kind = Kind {
+    noun: "user",
+    collection: "users",
+    item_table,
+};
 
 /// Boundary's error when `-account` is not given.
 const NO_ACCOUNTS: &str = "No accounts supplied via -account";
@@ -30,9 +36,10 @@ pub enum UsersCommand {
     /// Show one user.
     Read(IdArgs),
     /// Create a user.
-    Create(UserCreateArgs),
+    #[command(mut_arg("scope_id", |a| a.help("Global or an org")))]
+    Create(ScopedCreateArgs),
     /// Change a user's name or description.
-    Update(UserUpdateArgs),
+    Update(NameUpdateArgs),
     /// Delete a user.
     Delete(IdArgs),
     /// Link accounts to the user.
@@ -41,34 +48,6 @@ pub enum UsersCommand {
     SetAccounts(AccountsArgs),
     /// Unlink accounts from the user.
     RemoveAccounts(AccountsArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct UserCreateArgs {
-    /// Global or an org.
-    #[arg(long)]
-    pub scope_id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    #[command(flatten)]
-    pub api: ApiArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct UserUpdateArgs {
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long)]
-    pub description: Option<String>,
-    /// The version to update (default: the current one).
-    #[arg(long)]
-    pub version: Option<u32>,
-    #[command(flatten)]
-    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -90,11 +69,11 @@ impl UsersCommand {
     pub fn run(self) -> Result<String, Failure> {
         use MemberChange::{Add, Remove, Set};
         match self {
-            Self::List(a) => a.api.run(|ctx| list(ctx, &a)),
-            Self::Read(a) => a.api.run(|ctx| read(ctx, &a.id)),
-            Self::Create(a) => a.api.run(|ctx| create(ctx, &a)),
-            Self::Update(a) => a.api.run(|ctx| update(ctx, &a)),
-            Self::Delete(a) => a.api.run(|ctx| delete(ctx, &a.id)),
+            Self::List(a) => a.api.run(|ctx| USERS.list_in_scope(ctx, &a, list_table)),
+            Self::Read(a) => a.api.run(|ctx| USERS.read(ctx, &a.id)),
+            Self::Create(a) => a.api.run(|ctx| USERS.create_in_scope(ctx, &a, None)),
+            Self::Update(a) => a.api.run(|ctx| USERS.update_name(ctx, &a)),
+            Self::Delete(a) => a.api.run(|ctx| USERS.delete(ctx, &a.id)),
             Self::AddAccounts(a) => a
                 .api
                 .run(|ctx| change_accounts(ctx, Add, &a.id, a.version, &a.accounts)),
@@ -108,57 +87,6 @@ impl UsersCommand {
     }
 }
 
-/// `users list [-scope-id global] [-recursive] [-filter]`.
-fn list(ctx: &Context, args: &ScopedListArgs) -> Result<String, ClientError> {
-    let query = list_query(
-        "scope_id",
-        &args.scope_id,
-        args.recursive,
-        args.filter.as_deref(),
-    );
-    let response = ctx.api.get("list on users", "users", &query)?;
-    Ok(match ctx.format {
-        Format::Table => list_table(response.items(), args.recursive, ctx.width),
-        Format::Json => items_json(response.status, response.items()),
-    })
-}
-
-/// `users read -id`.
-fn read(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.get("read on user", &path(id), &[])?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `users create -scope-id [-name] [-description]`.
-fn create(ctx: &Context, args: &UserCreateArgs) -> Result<String, ClientError> {
-    let body = ScopedCreate {
-        scope_id: Some(args.scope_id.clone()),
-        name: args.name.clone(),
-        description: args.description.clone(),
-        kind: None,
-    };
-    let response = ctx.api.post("create on user", "users", &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `users update -id [-name] [-description] [-version]`: only the given fields change.
-fn update(ctx: &Context, args: &UserUpdateArgs) -> Result<String, ClientError> {
-    let path = path(&args.id);
-    let body = NameUpdate {
-        version: Some(ctx.version_or_current(args.version, "read on user", &path)?),
-        name: args.name.clone(),
-        description: args.description.clone(),
-    };
-    let response = ctx.api.patch("update on user", &path, &body)?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-/// `users delete -id`.
-fn delete(ctx: &Context, id: &str) -> Result<String, ClientError> {
-    let response = ctx.api.delete("delete on user", &path(id))?;
-    Ok(ctx.deleted(&response))
-}
-
 /// `users add-accounts | set-accounts | remove-accounts -id -account ... [-version]`: the
 /// version is read first unless given.
 pub fn change_accounts(
@@ -169,18 +97,7 @@ pub fn change_accounts(
     accounts: &[String],
 ) -> Result<String, ClientError> {
     let accounts = values_to_send(change, accounts, NO_ACCOUNTS)?;
-    let response = ctx.change_members::<AccountIds>(
-        "user",
-        &path(id),
-        &change.action("accounts"),
-        version,
-        &accounts,
-    )?;
-    Ok(ctx.item_output(&response, item_table))
-}
-
-fn path(id: &str) -> String {
-    format!("users/{}", segment(id))
+    USERS.change_members::<AccountIds>(ctx, id, &change.action("accounts"), version, &accounts)
 }
 
 /// Boundary's `users list` table; `recursive` adds each user's scope.
@@ -191,22 +108,15 @@ pub fn list_table(items: &[Value], recursive: bool, width: usize) -> String {
         items,
         width,
         |item| {
-            let mut lines = Vec::new();
-            if recursive {
-                lines.extend(text(item, "scope_id").map(|v| list_line("Scope ID", v)));
-            }
-            lines.extend(number(item, "version").map(|v| list_line("Version", v)));
-            for (label, key) in [
+            let fields = [
                 ("Name", "name"),
                 ("Description", "description"),
                 ("Primary Account ID", "primary_account_id"),
                 ("Login Name", "login_name"),
                 ("Full Name", "full_name"),
                 ("Email", "email"),
-            ] {
-                lines.extend(text(item, key).map(|v| list_line(label, v)));
-            }
-            lines
+            ];
+            entry_lines(item, recursive, &fields)
         },
     )
 }

@@ -55,15 +55,22 @@ pub struct SessionQuery {
 impl SessionQuery {
     /// Whether a session passes the scope, user and terminated conditions (not `after`).
     pub fn admits(&self, session: &Session) -> bool {
+        // The status first: it sits in the record itself, where the ids are strings
+        // elsewhere on the heap (a memory miss each, over a whole history).
+        if !self.include_terminated && session.status == SessionStatus::Terminated {
+            return false;
+        }
         let shared = self
             .scope_ids
             .as_ref()
             .is_none_or(|scopes| scopes.contains(&session.scope_id))
             && self.user_id.as_ref().is_none_or(|u| *u == session.user_id);
-        let own = self.own.as_ref().is_some_and(|(user_id, scopes)| {
-            *user_id == session.user_id && scopes.contains(&session.scope_id)
-        });
-        (shared || own) && (self.include_terminated || session.status != SessionStatus::Terminated)
+        shared
+            || self.own.as_ref().is_some_and(|(user_id, scopes)| {
+                !scopes.is_empty()
+                    && *user_id == session.user_id
+                    && scopes.contains(&session.scope_id)
+            })
     }
 }
 
