@@ -145,6 +145,11 @@ impl ResourceState {
         self.passwords.insert(account_id.to_owned(), digest);
     }
 
+    /// Whether a store made before roles existed marked users as holding every grant.
+    pub fn has_legacy_admins(&self) -> bool {
+        !self.admins.is_empty()
+    }
+
     /// The users marked as holding every grant by a store made before roles existed; the
     /// marks are dropped (the caller gives them a role).
     pub fn take_legacy_admins(&mut self) -> Vec<String> {

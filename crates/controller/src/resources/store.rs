@@ -50,7 +50,7 @@ impl Resources {
                 })
                 .await?;
         }
-        if state.stored().any(|stored| stored.admin) {
+        if state.has_legacy_admins() {
             let now = store.now();
             store
                 .change(|state| {
