@@ -325,7 +325,7 @@ fn run(name: &str, options: &Options, history: &[SessionRecord]) -> Result<Row> 
         let state = ApiState::new(
             backend.resources.clone(),
             backend.sessions.clone(),
-            vec!["127.0.0.1:9202".into()],
+            postern_controller::workers::WorkerPool::fixed(vec!["127.0.0.1:9202".into()]),
         );
         let api = router(state).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, api).await });

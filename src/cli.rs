@@ -16,6 +16,7 @@ use postern_controller_client::commands::scopes::ScopesCommand;
 use postern_controller_client::commands::sessions::SessionsCommand;
 use postern_controller_client::commands::targets::TargetsCommand;
 use postern_controller_client::commands::users::UsersCommand;
+use postern_controller_client::commands::workers::WorkersCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +61,10 @@ pub enum Command {
     /// Groups: users who share roles.
     #[command(subcommand)]
     Groups(GroupsCommand),
+    /// Workers: what carries sessions' connections (`create controller-led`, list, read,
+    /// update, delete).
+    #[command(subcommand)]
+    Workers(WorkersCommand),
     /// Users: who may log in, through the accounts linked to them.
     #[command(subcommand)]
     Users(UsersCommand),

@@ -152,13 +152,19 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         sessions,
         db: kept.as_ref().map(|kept| kept.db.clone()),
         api_listener: bind("controller API", api_addr).await?,
-        proxy_listener: bind("worker proxy", proxy_addr).await?,
+        proxy_listener: Some(bind("worker proxy", proxy_addr).await?),
+        cluster: None,
         public_address: None,
         max_concurrent_handshakes: options.max_concurrent_handshakes,
         retention: Duration::from_secs(options.terminated_session_retention_seconds),
     };
     let bound = node.bound().map_err(DevError::Api)?;
-    print_banner(&options, bound.api, bound.proxy, kept.as_ref());
+    print_banner(
+        &options,
+        bound.api,
+        bound.proxy.unwrap_or(proxy_addr),
+        kept.as_ref(),
+    );
     let served = node.serve(shutdown).await;
     println!("==> postern dev stopped");
     served.map_err(DevError::Api)

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         Command::HostSets(command) => report(command.run()),
         Command::Roles(command) => report(command.run()),
         Command::Groups(command) => report(command.run()),
+        Command::Workers(command) => report(command.run()),
         Command::Users(command) => report(command.run()),
         Command::Accounts(command) => report(command.run()),
         Command::AuthMethods(command) => report(command.run()),

@@ -1,25 +1,34 @@
-//! `postern server -config FILE`: a controller and a worker in one process, as a service,
-//! from one TOML file, on a database `postern database init` made.
+//! `postern server -config FILE`: a controller, a worker, or both, as a service, from one
+//! TOML file.
+//!
+//! - `[controller]` alone: the API and the cluster listener, on a database `postern
+//!   database init` made; remote workers link to it and carry its sessions.
+//! - `[worker]` alone: a worker that links to `upstreams` (the controllers' cluster
+//!   listeners). At its first start it trades `activation_token` (from `postern workers
+//!   create controller-led`) for its certificate, kept in `<data_dir>/worker/` (mode 0600);
+//!   from then on it needs no token.
+//! - both: the controller with a worker in the same process (and remote workers too when
+//!   `cluster_listen_address` is set).
 //!
 //! The whole file is read and checked before anything is opened or bound; a bad file exits
-//! 64 naming the file, the key and what is wrong. The service then opens the database (its
-//! schema must be this build's: `postern database migrate` upgrades it; its key file must
-//! exist), closes the connections a previous run's worker left open, binds, tells systemd it
-//! is ready (`Type=notify`) and serves until SIGTERM or SIGINT.
-//!
-//! Not built yet (issue 14): a worker or a controller alone, linked to the other over the
-//! network; a file asking for that is refused with that reason.
+//! 64 naming the file, the key and what is wrong. The service then opens what it needs,
+//! binds, tells systemd it is ready (`Type=notify`; a worker once it is linked) and serves
+//! until SIGTERM or SIGINT.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use postern_cluster::client::{activate, LinkError};
+use postern_cluster::{LinkConfig, RemoteAuthority, WorkerIdentityFiles};
+use postern_tls::cluster::{peer_worker_id, ClusterCa};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::database::{self, DatabaseError};
-use crate::node::{bind, BindError, Node};
+use crate::node::{bind, BindError, ClusterListener, Node};
 
 /// The line `postern server` prints once it serves.
 pub const READY_LINE: &str = "==> postern server started";
@@ -35,7 +44,8 @@ pub struct ServerArgs {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    /// Where state lives by default (the SQLite database and its key file).
+    /// Where state lives by default (the SQLite database and its key file, a worker's
+    /// identity).
     data_dir: Option<PathBuf>,
     controller: Option<ControllerSection>,
     worker: Option<WorkerSection>,
@@ -45,6 +55,8 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct ControllerSection {
     api_listen_address: Option<String>,
+    /// Where remote workers link; none: only a worker in this process.
+    cluster_listen_address: Option<String>,
     /// Default: `sqlite://<data_dir>/postern.db`.
     database_url: Option<String>,
     /// Default: beside an SQLite database; required for PostgreSQL.
@@ -59,23 +71,55 @@ struct WorkerSection {
     /// `host:port` clients dial; default: the proxy listen address.
     public_address: Option<String>,
     max_concurrent_handshakes: Option<usize>,
+    /// host:port of controllers' cluster listeners (a worker without a controller).
+    upstreams: Option<Vec<String>>,
+    /// For the first start of a remote worker.
+    activation_token: Option<String>,
+    /// Reported to the controllers (Boundary's worker tags: key = value or [values]).
+    tags: Option<BTreeMap<String, TagValues>>,
+    /// How long the worker carries connections with no controller reachable.
+    controller_grace_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TagValues {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// A checked configuration.
 #[derive(Debug)]
 pub struct ServerConfig {
+    data_dir: PathBuf,
+    controller: Option<ControllerConfig>,
+    worker: Option<WorkerSettings>,
+}
+
+#[derive(Debug)]
+struct ControllerConfig {
     api_listen_address: SocketAddr,
+    cluster_listen_address: Option<SocketAddr>,
     database_url: String,
     key_file: PathBuf,
     retention: Duration,
+}
+
+#[derive(Debug)]
+struct WorkerSettings {
     proxy_listen_address: SocketAddr,
     public_address: Option<String>,
     max_concurrent_handshakes: usize,
+    upstreams: Vec<String>,
+    activation_token: Option<String>,
+    tags: Vec<(String, String)>,
+    grace: Duration,
 }
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/postern";
 const DEFAULT_API: &str = "127.0.0.1:9200";
 const DEFAULT_RETENTION_SECONDS: u64 = 30 * 24 * 3600;
+const DEFAULT_GRACE_SECONDS: u64 = 15;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -93,8 +137,6 @@ pub enum ServerError {
         key: &'static str,
         message: String,
     },
-    #[error("{file}: {0}", file = .1.display())]
-    NotBuilt(&'static str, PathBuf),
     #[error(transparent)]
     Database(#[from] DatabaseError),
     #[error("cannot read the sessions in the database: {0}")]
@@ -103,6 +145,12 @@ pub enum ServerError {
     Bind(#[from] BindError),
     #[error("the controller API failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("the cluster CA: {0}")]
+    ClusterCa(String),
+    #[error("worker identity: {0}")]
+    Link(#[from] LinkError),
+    #[error("this worker has no identity yet and the file gives no worker.activation_token: create one with `postern workers create controller-led` and put it in the file")]
+    NotActivated,
 }
 
 impl ServerError {
@@ -110,7 +158,7 @@ impl ServerError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Self::Read { .. } | Self::Parse { .. } | Self::Invalid { .. } | Self::NotBuilt(..)
+            Self::Read { .. } | Self::Parse { .. } | Self::Invalid { .. } | Self::NotActivated
         )
     }
 }
@@ -135,43 +183,13 @@ impl ServerConfig {
             key,
             message,
         };
-        let (controller, worker) = match (parsed.controller, parsed.worker) {
-            (Some(controller), Some(worker)) => (controller, worker),
-            (None, Some(_)) => {
-                return Err(ServerError::NotBuilt(
-                    "a worker without a [controller] in the same file needs the cluster link to a remote controller, which is not built yet (issue 14): put [controller] and [worker] in one file",
-                    file.to_owned(),
-                ))
-            }
-            (Some(_), None) => {
-                return Err(ServerError::NotBuilt(
-                    "a controller without a [worker] in the same file needs remote workers, which are not built yet (issue 14): put [controller] and [worker] in one file",
-                    file.to_owned(),
-                ))
-            }
-            (None, None) => {
-                return Err(invalid(
-                    "controller",
-                    "missing: the file needs a [controller] and a [worker] section".into(),
-                ))
-            }
-        };
-        let address = |key, value: Option<String>, default: &str| {
-            let value = value.unwrap_or_else(|| default.to_owned());
-            value
-                .parse::<SocketAddr>()
-                .map_err(|_| invalid(key, format!("{value:?} is not an IP:port address")))
-        };
-        let api_listen_address = address(
-            "controller.api_listen_address",
-            controller.api_listen_address,
-            DEFAULT_API,
-        )?;
-        let proxy_listen_address = address(
-            "worker.proxy_listen_address",
-            worker.proxy_listen_address,
-            postern_worker::DEFAULT_PROXY_ADDR,
-        )?;
+        if parsed.controller.is_none() && parsed.worker.is_none() {
+            return Err(invalid(
+                "controller",
+                "missing: the file needs a [controller] section, a [worker] section, or both"
+                    .into(),
+            ));
+        }
         let data_dir = parsed
             .data_dir
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
@@ -181,86 +199,266 @@ impl ServerConfig {
                 format!("{} is not an absolute path", data_dir.display()),
             ));
         }
-        let database_url = controller
-            .database_url
-            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("postern.db").display()));
-        let key_file = database::key_path(&database_url, controller.key_file.as_deref()).map_err(
-            |e| match e {
-                DatabaseError::Usage { message, .. } => invalid("controller.key_file", message),
-                other => invalid("controller.database_url", other.to_string()),
-            },
-        )?;
-        let retention = controller
-            .terminated_session_retention_seconds
-            .unwrap_or(DEFAULT_RETENTION_SECONDS);
-        if retention == 0 {
-            return Err(invalid(
-                "controller.terminated_session_retention_seconds",
-                "must be positive".into(),
-            ));
-        }
-        if let Some(public) = &worker.public_address {
-            let port = public
-                .rsplit_once(':')
-                .map(|(host, port)| (host, port.parse::<u16>()));
-            if !matches!(port, Some((host, Ok(port))) if !host.is_empty() && port > 0) {
+        let alone = parsed.controller.is_none();
+        let controller = parsed
+            .controller
+            .map(|section| check_controller(section, &data_dir, &invalid))
+            .transpose()?;
+        let worker = parsed
+            .worker
+            .map(|section| check_worker(section, alone, &invalid))
+            .transpose()?;
+        if let Some(controller) = &controller {
+            if worker.is_none() && controller.cluster_listen_address.is_none() {
                 return Err(invalid(
-                    "worker.public_address",
-                    format!("{public:?} is not host:port"),
+                    "controller.cluster_listen_address",
+                    "missing: a controller without a [worker] in the same file needs a cluster listener for remote workers".into(),
                 ));
             }
         }
-        let max_concurrent_handshakes = worker
-            .max_concurrent_handshakes
-            .unwrap_or(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES);
-        if max_concurrent_handshakes == 0 {
-            return Err(invalid(
-                "worker.max_concurrent_handshakes",
-                "must be at least 1".into(),
-            ));
-        }
         Ok(Self {
-            api_listen_address,
-            database_url,
-            key_file,
-            retention: Duration::from_secs(retention),
-            proxy_listen_address,
-            public_address: worker.public_address,
-            max_concurrent_handshakes,
+            data_dir,
+            controller,
+            worker,
         })
     }
+}
+
+type Invalid<'a> = dyn Fn(&'static str, String) -> ServerError + 'a;
+
+fn address(
+    key: &'static str,
+    value: Option<String>,
+    default: &str,
+    invalid: &Invalid<'_>,
+) -> Result<SocketAddr, ServerError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    value
+        .parse::<SocketAddr>()
+        .map_err(|_| invalid(key, format!("{value:?} is not an IP:port address")))
+}
+
+fn is_host_port(value: &str) -> bool {
+    let port = value
+        .rsplit_once(':')
+        .map(|(host, port)| (host, port.parse::<u16>()));
+    matches!(port, Some((host, Ok(port))) if !host.is_empty() && port > 0)
+}
+
+fn check_controller(
+    controller: ControllerSection,
+    data_dir: &Path,
+    invalid: &Invalid<'_>,
+) -> Result<ControllerConfig, ServerError> {
+    let api_listen_address = address(
+        "controller.api_listen_address",
+        controller.api_listen_address,
+        DEFAULT_API,
+        invalid,
+    )?;
+    let cluster_listen_address = controller
+        .cluster_listen_address
+        .map(|value| {
+            address(
+                "controller.cluster_listen_address",
+                Some(value),
+                "",
+                invalid,
+            )
+        })
+        .transpose()?;
+    let database_url = controller
+        .database_url
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("postern.db").display()));
+    let key_file =
+        database::key_path(&database_url, controller.key_file.as_deref()).map_err(|e| match e {
+            DatabaseError::Usage { message, .. } => invalid("controller.key_file", message),
+            other => invalid("controller.database_url", other.to_string()),
+        })?;
+    let retention = controller
+        .terminated_session_retention_seconds
+        .unwrap_or(DEFAULT_RETENTION_SECONDS);
+    if retention == 0 {
+        return Err(invalid(
+            "controller.terminated_session_retention_seconds",
+            "must be positive".into(),
+        ));
+    }
+    Ok(ControllerConfig {
+        api_listen_address,
+        cluster_listen_address,
+        database_url,
+        key_file,
+        retention: Duration::from_secs(retention),
+    })
+}
+
+fn check_worker(
+    worker: WorkerSection,
+    alone: bool,
+    invalid: &Invalid<'_>,
+) -> Result<WorkerSettings, ServerError> {
+    let proxy_listen_address = address(
+        "worker.proxy_listen_address",
+        worker.proxy_listen_address,
+        postern_worker::DEFAULT_PROXY_ADDR,
+        invalid,
+    )?;
+    if let Some(public) = &worker.public_address {
+        if !is_host_port(public) {
+            return Err(invalid(
+                "worker.public_address",
+                format!("{public:?} is not host:port"),
+            ));
+        }
+    }
+    let max_concurrent_handshakes = worker
+        .max_concurrent_handshakes
+        .unwrap_or(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES);
+    if max_concurrent_handshakes == 0 {
+        return Err(invalid(
+            "worker.max_concurrent_handshakes",
+            "must be at least 1".into(),
+        ));
+    }
+    let upstreams = worker.upstreams.unwrap_or_default();
+    if let Some(bad) = upstreams.iter().find(|u| !is_host_port(u)) {
+        return Err(invalid(
+            "worker.upstreams",
+            format!("{bad:?} is not host:port"),
+        ));
+    }
+    match (alone, upstreams.is_empty()) {
+        (true, true) => {
+            return Err(invalid(
+                "worker.upstreams",
+                "missing: a worker without a [controller] in the same file links to controllers' cluster listeners (host:port)".into(),
+            ))
+        }
+        (false, false) => {
+            return Err(invalid(
+                "worker.upstreams",
+                "a worker in the same file as its [controller] uses it directly; remove upstreams or the [controller]".into(),
+            ))
+        }
+        _ => {}
+    }
+    if let Some(token) = &worker.activation_token {
+        if let Err(e) = postern_cluster::activation::ActivationToken::parse(token) {
+            return Err(invalid("worker.activation_token", e.to_string()));
+        }
+    }
+    let mut tags = Vec::new();
+    for (key, values) in worker.tags.unwrap_or_default() {
+        match values {
+            TagValues::One(value) => tags.push((key, value)),
+            TagValues::Many(values) => tags.extend(values.into_iter().map(|v| (key.clone(), v))),
+        }
+    }
+    let grace = worker
+        .controller_grace_seconds
+        .unwrap_or(DEFAULT_GRACE_SECONDS);
+    if grace == 0 {
+        return Err(invalid(
+            "worker.controller_grace_seconds",
+            "must be positive".into(),
+        ));
+    }
+    Ok(WorkerSettings {
+        proxy_listen_address,
+        public_address: worker.public_address,
+        max_concurrent_handshakes,
+        upstreams,
+        activation_token: worker.activation_token,
+        tags,
+        grace: Duration::from_secs(grace),
+    })
 }
 
 /// Runs the service until `shutdown`.
 pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<(), ServerError> {
     let config = ServerConfig::load(&args.config)?;
+    println!(
+        "==> postern server configuration ({}):",
+        args.config.display()
+    );
+    let served = match (config.controller, config.worker) {
+        (Some(controller), worker) => run_controller(controller, worker, shutdown).await,
+        (None, Some(worker)) => run_worker(worker, &config.data_dir, shutdown).await,
+        (None, None) => Ok(()),
+    };
+    notify_systemd("STOPPING=1");
+    println!("==> postern server stopped");
+    served
+}
+
+/// A controller, with the file's worker in the same process if it has one.
+async fn run_controller(
+    config: ControllerConfig,
+    worker: Option<WorkerSettings>,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
     let opened = database::open_existing(&config.database_url, &config.key_file).await?;
-    let worker_id = postern_worker::WorkerConfig::default().worker_id;
-    let closed = opened.sessions.close_worker_connections(&worker_id).await?;
+    let local_worker_id = postern_worker::WorkerConfig::default().worker_id;
+    let closed = opened
+        .sessions
+        .close_worker_connections(&local_worker_id)
+        .await?;
     if closed > 0 {
         tracing::info!(
             closed,
             "closed connections the previous run left open (system error)"
         );
     }
+    let cluster = match config.cluster_listen_address {
+        Some(address) => {
+            let key = postern_store::read_key(&config.key_file).map_err(DatabaseError::from)?;
+            let (certificate, ca_key) = opened
+                .db
+                .cluster_ca(&key, || {
+                    let ca = ClusterCa::generate().map_err(|e| e.to_string())?;
+                    Ok((ca.certificate_der().to_vec(), ca.key_pkcs8_der().to_vec()))
+                })
+                .await
+                .map_err(DatabaseError::from)?;
+            let ca = ClusterCa::from_der(&certificate, &ca_key)
+                .map_err(|e| ServerError::ClusterCa(e.to_string()))?;
+            Some(ClusterListener {
+                listener: bind("cluster", address).await?,
+                ca,
+            })
+        }
+        None => None,
+    };
+    let proxy_listener = match &worker {
+        Some(worker) => Some(bind("worker proxy", worker.proxy_listen_address).await?),
+        None => None,
+    };
+    let public_address = worker.as_ref().and_then(|w| w.public_address.clone());
     let node = Node {
         resources: Arc::new(opened.resources),
         sessions: opened.sessions,
         db: Some(opened.db),
         api_listener: bind("controller API", config.api_listen_address).await?,
-        proxy_listener: bind("worker proxy", config.proxy_listen_address).await?,
-        public_address: config.public_address.clone(),
-        max_concurrent_handshakes: config.max_concurrent_handshakes,
+        proxy_listener,
+        cluster,
+        public_address: public_address.clone(),
+        max_concurrent_handshakes: worker
+            .as_ref()
+            .map_or(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES, |w| {
+                w.max_concurrent_handshakes
+            }),
         retention: config.retention,
     };
     let bound = node.bound().map_err(ServerError::Serve)?;
-    println!(
-        "==> postern server configuration ({}):",
-        args.config.display()
-    );
     println!("  Controller API Address: http://{}", bound.api);
-    println!("    Worker Proxy Address: {}", bound.proxy);
-    if let Some(public) = &config.public_address {
+    if let Some(cluster) = bound.cluster {
+        println!("         Cluster Address: {cluster}");
+    }
+    if let Some(proxy) = bound.proxy {
+        println!("    Worker Proxy Address: {proxy}");
+    }
+    if let Some(public) = &public_address {
         println!("   Worker Public Address: {public}");
     }
     println!(
@@ -269,10 +467,63 @@ pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<(), Se
     );
     println!("\n{READY_LINE}");
     notify_systemd("READY=1");
-    let served = node.serve(shutdown).await;
-    notify_systemd("STOPPING=1");
-    println!("==> postern server stopped");
-    served.map_err(ServerError::Serve)
+    node.serve(shutdown).await.map_err(ServerError::Serve)
+}
+
+/// A worker linked to remote controllers.
+async fn run_worker(
+    config: WorkerSettings,
+    data_dir: &Path,
+    shutdown: CancellationToken,
+) -> Result<(), ServerError> {
+    let listener = bind("worker proxy", config.proxy_listen_address).await?;
+    let proxy = listener.local_addr().map_err(ServerError::Serve)?;
+    let public_address = config
+        .public_address
+        .clone()
+        .unwrap_or_else(|| proxy.to_string());
+    let mut link = LinkConfig::new(config.upstreams.clone(), public_address.clone());
+    link.tags = config.tags.clone();
+    link.grace = config.grace;
+    link.release_version = format!("postern {}", env!("CARGO_PKG_VERSION"));
+    let files = WorkerIdentityFiles::new(data_dir.join("worker"));
+    let (identity, ca) = match files.load()? {
+        Some(stored) => stored,
+        None => {
+            let token = config
+                .activation_token
+                .as_deref()
+                .ok_or(ServerError::NotActivated)?;
+            activate(&link, token, &files).await?
+        }
+    };
+    let worker_id = peer_worker_id(identity.certificate_der()).unwrap_or_default();
+    let authority = RemoteAuthority::start(link, identity, ca, shutdown.clone())?;
+    println!("               Worker ID: {worker_id}");
+    println!("    Worker Proxy Address: {proxy}");
+    println!("   Worker Public Address: {public_address}");
+    println!("               Upstreams: {}", config.upstreams.join(", "));
+    // Ready once linked: until then no session could be served.
+    while !authority.linked(Duration::from_secs(5)).await {
+        if shutdown.is_cancelled() {
+            return Ok(());
+        }
+        tracing::warn!("not linked to any controller yet; still trying");
+    }
+    println!("\n{READY_LINE}");
+    notify_systemd("READY=1");
+    postern_worker::serve(
+        listener,
+        Arc::new(authority),
+        postern_worker::WorkerConfig {
+            worker_id,
+            max_concurrent_handshakes: config.max_concurrent_handshakes,
+            ..Default::default()
+        },
+        shutdown,
+    )
+    .await;
+    Ok(())
 }
 
 /// Tells systemd (`Type=notify`) how the service is doing, when it runs under it.
@@ -315,14 +566,39 @@ mod tests {
             "data_dir = \"/srv/postern\"\n[controller]\n[worker]\npublic_address = \"w.example.com:9202\"\n",
         )
         .unwrap();
-        assert_eq!(config.database_url, "sqlite:///srv/postern/postern.db");
-        assert_eq!(config.key_file, Path::new("/srv/postern/postern.db.key"));
-        assert_eq!(config.api_listen_address.to_string(), DEFAULT_API);
+        let controller = config.controller.unwrap();
+        assert_eq!(controller.database_url, "sqlite:///srv/postern/postern.db");
         assert_eq!(
-            config.retention,
+            controller.key_file,
+            Path::new("/srv/postern/postern.db.key")
+        );
+        assert_eq!(controller.api_listen_address.to_string(), DEFAULT_API);
+        assert_eq!(
+            controller.retention,
             Duration::from_secs(DEFAULT_RETENTION_SECONDS)
         );
-        assert_eq!(config.public_address.as_deref(), Some("w.example.com:9202"));
+        let worker = config.worker.unwrap();
+        assert_eq!(worker.public_address.as_deref(), Some("w.example.com:9202"));
+    }
+
+    #[test]
+    fn a_worker_alone_links_to_upstreams_with_its_tags() {
+        let config = check(
+            "data_dir = \"/srv/w\"\n[worker]\nupstreams = [\"c1:9201\", \"10.0.0.2:9201\"]\ntags = { region = \"eu\", type = [\"db\", \"prod\"] }\n",
+        )
+        .unwrap();
+        let worker = config.worker.unwrap();
+        assert!(config.controller.is_none());
+        assert_eq!(worker.upstreams, ["c1:9201", "10.0.0.2:9201"]);
+        assert_eq!(
+            worker.tags,
+            [
+                ("region".to_owned(), "eu".to_owned()),
+                ("type".to_owned(), "db".to_owned()),
+                ("type".to_owned(), "prod".to_owned())
+            ]
+        );
+        assert_eq!(worker.grace, Duration::from_secs(DEFAULT_GRACE_SECONDS));
     }
 
     #[test]
@@ -360,6 +636,23 @@ mod tests {
                 "data_dir = \"relative\"\n[controller]\n[worker]\n",
                 "data_dir",
             ),
+            (
+                "[controller]\ncluster_listen_address = \"x:1\"\n",
+                "controller.cluster_listen_address",
+            ),
+            ("[worker]\nupstreams = [\"nohost\"]\n", "worker.upstreams"),
+            (
+                "[controller]\n[worker]\nupstreams = [\"c:9201\"]\n",
+                "worker.upstreams",
+            ),
+            (
+                "[worker]\nupstreams = [\"c:9201\"]\nactivation_token = \"nope\"\n",
+                "worker.activation_token",
+            ),
+            (
+                "[worker]\nupstreams = [\"c:9201\"]\ncontroller_grace_seconds = 0\n",
+                "worker.controller_grace_seconds",
+            ),
         ] {
             let error = check(text).unwrap_err();
             assert!(error.is_usage(), "{text}");
@@ -378,10 +671,16 @@ mod tests {
         let typo = check("[controler]\n").unwrap_err();
         assert!(typo.to_string().contains("controler"), "{typo}");
         let alone = check("[worker]\n").unwrap_err().to_string();
-        assert!(alone.contains("not built yet"), "{alone}");
+        assert!(alone.contains("worker.upstreams: missing"), "{alone}");
         let alone = check("[controller]\n").unwrap_err().to_string();
-        assert!(alone.contains("not built yet"), "{alone}");
+        assert!(
+            alone.contains("controller.cluster_listen_address: missing"),
+            "{alone}"
+        );
         let empty = check("").unwrap_err().to_string();
-        assert!(empty.contains("[controller] and a [worker]"), "{empty}");
+        assert!(
+            empty.contains("[controller] section, a [worker] section"),
+            "{empty}"
+        );
     }
 }

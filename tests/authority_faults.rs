@@ -116,8 +116,8 @@ impl SessionAuthority for Faulty {
         self.store.connection_closed(bytes, reason).await
     }
 
-    fn canceled_sessions(&self) -> tokio::sync::broadcast::Receiver<String> {
-        self.store.canceled_sessions()
+    fn events(&self) -> tokio::sync::broadcast::Receiver<postern_authority::AuthorityEvent> {
+        self.store.events()
     }
 }
 

@@ -11,6 +11,8 @@ pub struct Dev {
     /// Kept so the dev process lives exactly as long as the test's `Dev` (kill on drop).
     pub _process: PosternProcess,
     pub api: String,
+    /// The banner's lines, up to the ready line.
+    pub banner: Vec<String>,
     pub config_dir: tempfile::TempDir,
 }
 
@@ -52,6 +54,7 @@ impl Dev {
     ) -> Dev {
         let mut process = PosternProcess::spawn_with_env(args, env);
         let mut api = None;
+        let mut banner = Vec::new();
         loop {
             let line = within("postern dev's banner", process.stdout.next_line())
                 .await
@@ -63,10 +66,12 @@ impl Dev {
             if line == ready {
                 break;
             }
+            banner.push(line);
         }
         Dev {
             _process: process,
             api: api.expect("banner names the API address"),
+            banner,
             config_dir,
         }
     }

@@ -310,6 +310,45 @@ item! {
     }
 }
 
+item! {
+    /// A worker that links to the controllers over the cluster listener. The live fields
+    /// (address, tags, last status, connections) come from the controller it is linked to
+    /// and are absent while it is not linked; `controller_generated_activation_token` is in
+    /// the create response only.
+    pub struct Worker {
+        /// Global.
+        pub scope_id: String,
+        /// `pki`.
+        #[serde(rename = "type")]
+        pub kind: String,
+        /// SHA-256 (hex) of the certificate the worker holds; empty until it activates.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub certificate_sha256: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub address: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        pub config_tags: BTreeMap<String, Vec<String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "rfc3339_opt")]
+        pub last_status_time: Option<DateTime<Utc>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub active_connection_count: Option<u32>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub release_version: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub controller_generated_activation_token: String,
+    }
+}
+
+fn rfc3339_opt<S: Serializer>(
+    time: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => rfc3339(time, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// RFC 3339 in UTC with 0, 3, 6 or 9 fraction digits, as protojson writes timestamps.
 fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&time.to_rfc3339_opts(SecondsFormat::AutoSi, true))

@@ -5,7 +5,7 @@
 //! look the session up (at TLS ClientHello time), activate it with the client's TOFU token,
 //! authorize one more connection, record it as connected, report its byte counts while it
 //! lives, and record it as closed. The authority pushes cancellations so live connections of
-//! a canceled session are cut at once rather than on the next poll.
+//! a canceled session are cut at once rather than on the next poll ([`AuthorityEvent`]).
 //!
 //! The controller's session store implements [`SessionAuthority`]; `postern dev` hands it to
 //! the worker in-process, and a remote controller is reached through an implementation over
@@ -243,7 +243,21 @@ pub trait SessionAuthority: Send + Sync + 'static {
         reason: ClosedReason,
     ) -> impl Future<Output = Result<(), AuthorityError>> + Send;
 
-    /// Ids of sessions canceled from now on. A lagging receiver makes the worker re-check
-    /// every live session with `lookup_session`.
-    fn canceled_sessions(&self) -> broadcast::Receiver<String>;
+    /// What the authority tells the worker from now on: sessions canceled, and (a remote
+    /// authority) that it was out of reach. A lagging receiver makes the worker re-check
+    /// every live session with `lookup_session`, as [`AuthorityEvent::Recheck`] does.
+    fn events(&self) -> broadcast::Receiver<AuthorityEvent>;
+}
+
+/// What an authority pushes to its worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorityEvent {
+    /// The session was canceled: cut its live connections (reason `canceled`).
+    SessionCanceled(String),
+    /// Cancellations may have been missed (the authority was out of reach for a while):
+    /// re-check every live session with `lookup_session`.
+    Recheck,
+    /// The authority has been out of reach longer than the worker may carry connections
+    /// without it: cut every live connection (reason `system error`).
+    Unreachable,
 }

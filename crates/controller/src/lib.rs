@@ -15,3 +15,4 @@ pub mod api;
 pub mod filter;
 pub mod resources;
 pub mod sessions;
+pub mod workers;

@@ -49,6 +49,9 @@ fn expected(kind: KindId, action: &str) -> [Outcome; 3] {
         (KindId::Target, _) => [r401, Refused(404), Refused(403)],
         (KindId::Group | KindId::Role, "list" | "create") => forbidden,
         (KindId::Group | KindId::Role, _) => hidden,
+        // Workers live in global, where no default role reaches them.
+        (KindId::Worker, "list" | "create") => forbidden,
+        (KindId::Worker, _) => hidden,
     }
 }
 
@@ -182,6 +185,10 @@ async fn every_route_checks_its_caller() {
         .await
         .expect(200);
     let role = roles["items"][0]["id"].as_str().unwrap().to_owned();
+    let worker = admin
+        .post("/v1/workers", json!({"scope_id": "global", "name": "w"}))
+        .await
+        .expect(200);
     let items: Vec<(KindId, String, String)> = KindId::ALL
         .iter()
         .map(|&kind| {
@@ -196,6 +203,7 @@ async fn every_route_checks_its_caller() {
                 KindId::Target => (TARGET.to_owned(), PROJECT),
                 KindId::Group => (group["id"].as_str().unwrap().to_owned(), PROJECT),
                 KindId::Role => (role.clone(), PROJECT),
+                KindId::Worker => (worker["id"].as_str().unwrap().to_owned(), "global"),
             };
             (kind, id, container.to_owned())
         })

@@ -21,7 +21,7 @@ const KEY_CHECK_ROW: &str = "sealing_key_check";
 const READERS: u32 = 4;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -50,6 +50,8 @@ pub enum DbError {
     WrongKey,
     #[error("cannot seal: {0}")]
     Seal(#[from] SealError),
+    #[error("cannot make the cluster CA: {0}")]
+    ClusterCa(String),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
 }
@@ -217,6 +219,45 @@ impl Db {
         }
     }
 
+    /// The cluster CA (certificate DER, PKCS#8 key DER) every controller on this database
+    /// shares: the first controller to ask stores the one `make` gives; every later one, and
+    /// a loser of a race, gets that one.
+    pub async fn cluster_ca(
+        &self,
+        key: &SealingKey,
+        make: impl FnOnce() -> Result<(Vec<u8>, Vec<u8>), String>,
+    ) -> Result<(Vec<u8>, Vec<u8>), DbError> {
+        const CERTIFICATE_ROW: &str = "cluster_ca.certificate";
+        const KEY_ROW: &str = "cluster_ca.key";
+        let stored = sqlx::query("SELECT certificate, key FROM cluster_ca WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        let row = match stored {
+            Some(row) => row,
+            None => {
+                let (certificate, ca_key) = make().map_err(DbError::ClusterCa)?;
+                sqlx::query(
+                    "INSERT INTO cluster_ca (id, certificate, key) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(key.seal(CERTIFICATE_ROW, &certificate)?)
+                .bind(key.seal(KEY_ROW, &ca_key)?)
+                .execute(&self.pool)
+                .await?;
+                sqlx::query("SELECT certificate, key FROM cluster_ca WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        let certificate: String = row.try_get(0)?;
+        let sealed_key: String = row.try_get(1)?;
+        let open = |row: &str, sealed: &str| key.open(row, sealed).map_err(|_| DbError::WrongKey);
+        Ok((
+            open(CERTIFICATE_ROW, &certificate)?,
+            open(KEY_ROW, &sealed_key)?,
+        ))
+    }
+
     /// Checks that the schema is exactly this build's.
     pub async fn check_schema(&self) -> Result<(), DbError> {
         let found = self.schema_version().await?;
@@ -241,7 +282,15 @@ fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    vec![(1, v1(auto_key)), (2, v2(backend))]
+    vec![(1, v1(auto_key)), (2, v2(backend)), (3, v3())]
+}
+
+/// The cluster CA the controllers share (certificate and key, both sealed).
+fn v3() -> Vec<String> {
+    vec![
+        "CREATE TABLE cluster_ca (id BIGINT PRIMARY KEY, certificate TEXT NOT NULL, key TEXT NOT NULL)"
+            .to_owned(),
+    ]
 }
 
 /// Sessions: one row each (the record as JSON, its secrets sealed) and one row per

@@ -42,4 +42,65 @@ pub enum TlsError {
     /// A worker address has no usable host part.
     #[error("worker address {address:?} is not host:port with a DNS name or IP address")]
     InvalidWorkerAddress { address: String },
+
+    // The cluster link (`cluster.rs`). `whose` names the certificate's owner: "CA",
+    // "controller" or "worker".
+    /// A cluster key cannot be generated, or does not load as the kind of key it must be.
+    #[error("cluster {whose} key: {reason}")]
+    ClusterKey { whose: &'static str, reason: String },
+    /// A cluster certificate is not parseable X.509 DER.
+    #[error("cluster {whose} certificate does not parse: {reason}")]
+    ClusterCertificateParse { whose: &'static str, reason: String },
+    /// The certificate given as the cluster CA cannot be one.
+    #[error("cluster CA certificate is unusable: {reason}")]
+    ClusterCaInvalid { reason: String },
+    /// A cluster key is not the key its certificate certifies.
+    #[error("cluster {whose} key does not match the public key of its certificate")]
+    ClusterKeyMismatch { whose: &'static str },
+    /// A cluster certificate was not issued by the CA it is stored with.
+    #[error("cluster {whose} certificate was not issued by this cluster CA: {reason}")]
+    ClusterIssuerMismatch {
+        whose: &'static str,
+        reason: &'static str,
+    },
+    /// A worker sent a public key the cluster CA will not certify.
+    #[error("worker public key is not a P-256 or Ed25519 SubjectPublicKeyInfo: {reason}")]
+    WorkerPublicKey { reason: String },
+    /// A worker id cannot be the subject common name of its certificate.
+    #[error("worker id {worker_id:?} cannot be a certificate common name: {reason}")]
+    InvalidWorkerId {
+        worker_id: String,
+        reason: &'static str,
+    },
+    /// Now + the requested validity is past what X.509 can express (year 9999).
+    #[error("cluster certificate validity of {validity:?} ends past year 9999, which X.509 cannot express")]
+    ClusterValidityOutOfRange { validity: std::time::Duration },
+    /// The system random source failed while drawing a serial number.
+    #[error("system random source failed while issuing a cluster certificate")]
+    ClusterRandomness,
+    /// A cluster certificate could not be built or signed.
+    #[error("cannot issue the cluster {whose} certificate: {source}")]
+    ClusterIssue {
+        whose: &'static str,
+        source: rcgen::Error,
+    },
+    /// rustls refused a cluster TLS configuration.
+    #[error("cannot build the {side} cluster TLS configuration: {source}")]
+    ClusterConfig {
+        side: &'static str,
+        source: rustls::Error,
+    },
+    /// rustls refused to build a cluster certificate verifier.
+    #[error("cannot build the {side} cluster certificate verifier: {source}")]
+    ClusterVerifier {
+        side: &'static str,
+        source: rustls::server::VerifierBuilderError,
+    },
+    /// A controller's chain ends at its leaf, so a worker that pins only the CA fingerprint
+    /// has nothing to check it against.
+    #[error("controller sent no cluster CA certificate after its leaf; the pinned CA fingerprint cannot be checked")]
+    ClusterCaNotSent,
+    /// The CA certificate a controller sent does not hash to the fingerprint the worker pins.
+    #[error("controller's cluster CA certificate does not match the pinned SHA-256 fingerprint")]
+    ClusterCaFingerprintMismatch,
 }

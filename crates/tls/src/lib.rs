@@ -19,6 +19,7 @@
 //! All configs use the `aws-lc-rs` provider explicitly, never the process-wide default.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 mod config;
 mod credentials;
 mod error;

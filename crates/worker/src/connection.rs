@@ -419,6 +419,7 @@ async fn proxy<A: SessionAuthority>(
         copied = splice(ws, &mut endpoint) => Err(copied),
         () = expires => Ok((ClosedReason::TimedOut, close::DONE)),
         () = live.canceled() => Ok((ClosedReason::Canceled, close::SESSION_CANCELED)),
+        () = live.cut() => Ok((ClosedReason::SystemError, close::DONE)),
         () = shared.shutdown.cancelled() => Ok((ClosedReason::SystemError, close::DONE)),
     };
     match cut {

@@ -29,7 +29,7 @@ use tracing::{debug, info, warn, Instrument};
 
 pub use error::{Phase, WorkerError};
 pub use postern_authority::Clock;
-use postern_authority::{SessionAuthority, SessionStatus};
+use postern_authority::{AuthorityEvent, SessionAuthority, SessionStatus};
 
 /// Default address of the worker's proxy listener.
 pub const DEFAULT_PROXY_ADDR: &str = "127.0.0.1:9202";
@@ -232,21 +232,31 @@ impl Refused {
     }
 }
 
-/// Cuts live connections of sessions the authority cancels.
+/// Cuts live connections of sessions the authority cancels, and all of them when it says it
+/// is out of reach.
 async fn watch_cancellations<A: SessionAuthority>(shared: Arc<Shared<A>>) {
-    let mut canceled = shared.authority.canceled_sessions();
+    let mut events = shared.authority.events();
     loop {
         let next = tokio::select! {
             () = shared.shutdown.cancelled() => return,
-            next = canceled.recv() => next,
+            next = events.recv() => next,
         };
         match next {
-            Ok(session_id) => {
+            Ok(AuthorityEvent::SessionCanceled(session_id)) => {
                 debug!(session = %session_id, "session canceled by the authority");
                 shared.live.cancel(&session_id);
             }
-            Err(RecvError::Lagged(missed)) => {
-                warn!(missed, "missed cancellations; re-checking live sessions");
+            Ok(AuthorityEvent::Unreachable) => {
+                let cut = shared.live.cut_all();
+                warn!(
+                    sessions = cut,
+                    "session authority out of reach for too long; cutting every live connection"
+                );
+            }
+            Ok(AuthorityEvent::Recheck) | Err(RecvError::Lagged(_)) => {
+                if let Err(RecvError::Lagged(missed)) = next {
+                    warn!(missed, "missed cancellations; re-checking live sessions");
+                }
                 for id in shared.live.session_ids() {
                     let ended = match shared.authority.lookup_session(&id).await {
                         Ok(Some(s)) => {

@@ -21,6 +21,8 @@ pub(crate) struct LiveSessions {
 #[derive(Debug, Default)]
 struct LiveSession {
     cancel: CancellationToken,
+    /// Cut because the authority is out of reach, not canceled: closes say `system error`.
+    cut: CancellationToken,
     /// Connections in flight, authorized or not yet.
     entered: usize,
     counters: HashMap<String, Arc<ByteCounts>>,
@@ -43,7 +45,17 @@ impl LiveSessions {
             session_id: session_id.to_owned(),
             connection_id: None,
             cancel: session.cancel.clone(),
+            cut: session.cut.clone(),
         }
+    }
+
+    /// Cuts every live connection (the authority is out of reach); how many sessions.
+    pub(crate) fn cut_all(&self) -> usize {
+        let sessions = self.lock();
+        for session in sessions.values() {
+            session.cut.cancel();
+        }
+        sessions.len()
     }
 
     pub(crate) fn cancel(&self, session_id: &str) {
@@ -76,12 +88,19 @@ pub(crate) struct LiveConnection {
     session_id: String,
     connection_id: Option<String>,
     cancel: CancellationToken,
+    cut: CancellationToken,
 }
 
 impl LiveConnection {
     /// Completes when the session is canceled.
     pub(crate) fn canceled(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
+    }
+
+    /// Completes when the worker must cut the session's connections for want of its
+    /// authority.
+    pub(crate) fn cut(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.cut.cancelled()
     }
 
     pub(crate) fn track(&mut self, connection_id: &str, counts: Arc<ByteCounts>) {
@@ -126,5 +145,8 @@ mod tests {
         assert!(live.progress().is_empty());
         drop(b);
         assert!(live.session_ids().is_empty());
+        let c = live.enter("s_2");
+        assert_eq!(live.cut_all(), 1);
+        assert!(c.cut.is_cancelled() && !c.cancel.is_cancelled());
     }
 }

@@ -26,6 +26,7 @@ pub mod scopes;
 pub mod sessions;
 pub mod targets;
 pub mod users;
+pub mod workers;
 
 mod kind;
 mod render;

@@ -31,6 +31,7 @@ mod resources;
 mod sessions;
 mod targets;
 mod throttle;
+mod workers;
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,9 +53,10 @@ pub use authz::Caller;
 
 use crate::resources::{
     Account, AuthMethod, Group, Host, HostCatalog, HostSet, ResourceStore, Role, Scope, Target,
-    User,
+    User, Worker,
 };
 use crate::sessions::SessionStore;
+use crate::workers::WorkerPool;
 use postern_authority::system_clock;
 
 /// What every handler works on. Cheap to clone: the stores are shared.
@@ -62,9 +64,8 @@ use postern_authority::system_clock;
 pub struct ApiState {
     pub resources: Arc<dyn ResourceStore>,
     pub sessions: SessionStore,
-    /// `host:port` of each worker's proxy listener, put into every new session; the first is
-    /// preferred.
-    pub worker_addresses: Vec<String>,
+    /// The workers new sessions are sent to.
+    pub workers: WorkerPool,
     /// Failed-login counts; `:authenticate` waits on them.
     pub login_throttle: Arc<LoginThrottle>,
 }
@@ -74,13 +75,13 @@ impl ApiState {
     pub fn new(
         resources: Arc<dyn ResourceStore>,
         sessions: SessionStore,
-        worker_addresses: Vec<String>,
+        workers: WorkerPool,
     ) -> Self {
         let throttle = LoginThrottle::new(ThrottlePolicy::default(), system_clock());
         Self {
             resources,
             sessions,
-            worker_addresses,
+            workers,
             login_throttle: Arc::new(throttle),
         }
     }
@@ -90,7 +91,7 @@ impl fmt::Debug for ApiState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiState")
             .field("sessions", &self.sessions)
-            .field("worker_addresses", &self.worker_addresses)
+            .field("workers", &self.workers)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +111,8 @@ pub fn router(state: ApiState) -> Router {
         .merge(resources::routes::<Target>(targets::TARGET_ACTIONS))
         .merge(resources::routes::<Group>(&[]))
         .merge(resources::routes::<Role>(&[]))
+        .merge(resources::routes::<Worker>(&[]))
+        .merge(workers::routes())
         .route("/v1/auth-tokens/{id}", delete(iam::logout))
         .merge(sessions::routes())
         .fallback(unknown_path)

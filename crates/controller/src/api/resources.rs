@@ -30,7 +30,8 @@ use super::{split_action, unknown_action, ApiState};
 use crate::resources::{
     scope_roles, AuthMethod, AuthMethodPatch, Group, GroupPatch, HostCatalog, HostCatalogPatch,
     Item, Kind, KindId, NamePatch, NewAuthMethod, NewGroup, NewHostCatalog, NewRole, NewScope,
-    NewUser, Parent, ResourceError, Role, RolePatch, Scope, ScopePatch, User, UserPatch,
+    NewUser, NewWorker, Parent, ResourceError, Role, RolePatch, Scope, ScopePatch, User, UserPatch,
+    Worker, WorkerPatch,
 };
 
 /// A kind the API serves: its create and update bodies (the contract's types) and how they
@@ -43,6 +44,9 @@ pub trait Resource: Kind {
     /// Every refusal names its field.
     fn new_from(body: Self::Create) -> Result<Self::New, ApiError>;
     fn patch_from(body: Self::Update) -> Self::Patch;
+    /// Adds what the store does not keep (a linked worker's live facts) before the item is
+    /// returned.
+    fn complete(&mut self, _state: &ApiState) {}
 }
 
 /// The kinds made from a scope, a name and a description, and changed only in their name and
@@ -76,6 +80,28 @@ scoped_resources! {
     HostCatalog => NewHostCatalog, HostCatalogPatch;
     Group => NewGroup, GroupPatch;
     Role => NewRole, RolePatch;
+}
+
+impl Resource for Worker {
+    type Create = ScopedCreate;
+    type Update = NameUpdate;
+
+    /// A worker made this way has no activation token: `:create:controller-led` makes one.
+    fn new_from(body: ScopedCreate) -> Result<NewWorker, ApiError> {
+        Ok(NewWorker {
+            scope_id: required(body.scope_id, "scope_id")?,
+            name: body.name.unwrap_or_default(),
+            description: body.description.unwrap_or_default(),
+        })
+    }
+
+    fn patch_from(body: NameUpdate) -> WorkerPatch {
+        NamePatch::from(body).into()
+    }
+
+    fn complete(&mut self, state: &ApiState) {
+        super::workers::complete(self, state);
+    }
 }
 
 impl From<NameUpdate> for NamePatch {
@@ -189,7 +215,10 @@ async fn list<K: Resource>(
     };
     let visible = found
         .into_iter()
-        .map(|item| caller.fill(item))
+        .map(|mut item| {
+            item.complete(&state);
+            caller.fill(item)
+        })
         .filter(|item| !caller.item_actions(item).is_empty());
     items::list(visible, filter.as_ref())
 }
@@ -199,8 +228,9 @@ async fn read<K: Resource>(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<K>, ApiError> {
-    let item = existing::<K>(&state, &caller, &id).await?;
+    let mut item = existing::<K>(&state, &caller, &id).await?;
     caller.check_item(&item, "read")?;
+    item.complete(&state);
     Ok(Json(caller.fill(item)))
 }
 

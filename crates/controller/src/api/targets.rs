@@ -86,7 +86,7 @@ async fn authorize(
             endpoint_port: plan.endpoint_port,
             connection_limit: plan.connection_limit,
             max_duration: plan.max_duration,
-            worker_addresses: state.worker_addresses.clone(),
+            worker_addresses: state.workers.addresses(),
             default_client_port: plan.default_client_port,
         })
         .await?;

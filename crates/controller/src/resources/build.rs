@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use super::input::{
     AccountPatch, AuthMethodPatch, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
     NamePatch, NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole,
-    NewScope, NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
+    NewScope, NewTarget, NewUser, NewWorker, RolePatch, ScopePatch, TargetPatch, UserPatch,
+    WorkerPatch,
 };
 use postern_api::ConnectionLimit;
 
@@ -17,7 +18,7 @@ use super::roles::GRANT_SCOPE_THIS;
 use super::{validate, ResourceError};
 use super::{
     Account, AccountAttributes, AuthMethod, Group, Host, HostAttributes, HostCatalog, HostSet,
-    Role, Scope, Target, TargetAttributes, User, DEFAULT_SESSION_MAX_SECONDS,
+    Role, Scope, Target, TargetAttributes, User, Worker, DEFAULT_SESSION_MAX_SECONDS,
 };
 
 /// What a new item of any kind starts with.
@@ -267,6 +268,47 @@ impl Build for Group {
         rename(&mut self.name, &mut self.description, patch)
     }
 }
+
+impl Build for Worker {
+    fn build(new: NewWorker, stamp: Stamp) -> Result<Self, ResourceError> {
+        Ok(Worker {
+            scope_id: new.scope_id,
+            kind: WORKER_TYPE.to_owned(),
+            name: new.name,
+            description: new.description,
+            ..Worker::stamped(stamp.id, stamp.now)
+        })
+    }
+
+    fn apply(&mut self, patch: WorkerPatch) -> Result<(), ResourceError> {
+        let WorkerPatch {
+            name,
+            description,
+            certificate,
+        } = patch;
+        rename(
+            &mut self.name,
+            &mut self.description,
+            NamePatch { name, description },
+        )?;
+        if let Some(change) = certificate {
+            // Plain comparison: these are hashes of public certificates, not secrets.
+            if self.certificate_sha256 != change.from {
+                let message = if change.from.is_empty() {
+                    format!("worker {} is already activated", self.id)
+                } else {
+                    format!("worker {} holds another certificate", self.id)
+                };
+                return Err(ResourceError::Conflict(message));
+            }
+            self.certificate_sha256 = change.to;
+        }
+        Ok(())
+    }
+}
+
+/// The `type` of every worker: authenticated by a controller-signed certificate.
+pub const WORKER_TYPE: &str = "pki";
 
 impl Build for Role {
     /// A new role's grants apply to its own scope, as Boundary's do.

@@ -17,6 +17,7 @@ pub const HOST_PREFIX: &str = "hst";
 pub const TARGET_PREFIX: &str = "ttcp";
 pub const GROUP_PREFIX: &str = "g";
 pub const ROLE_PREFIX: &str = "r";
+pub const WORKER_PREFIX: &str = "w";
 /// The user every caller is, with or without a token.
 pub const ANONYMOUS_USER_ID: &str = "u_anon";
 /// The user every caller with a token is.

@@ -24,6 +24,41 @@ pub type HostSetPatch = NamePatch;
 pub type GroupPatch = NamePatch;
 pub type RolePatch = NamePatch;
 
+/// A worker, in global; its certificate comes when it activates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewWorker {
+    pub scope_id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// Changes a worker: its name and description (the API), or its certificate (the cluster
+/// link: activation and renewal).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub certificate: Option<CertificateChange>,
+}
+
+/// A worker's certificate (SHA-256, hex) replaced: `from` must be the one it holds (empty:
+/// none yet, an activation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CertificateChange {
+    pub from: String,
+    pub to: String,
+}
+
+impl From<NamePatch> for WorkerPatch {
+    fn from(patch: NamePatch) -> Self {
+        Self {
+            name: patch.name,
+            description: patch.description,
+            certificate: None,
+        }
+    }
+}
+
 /// A group in global, an org or a project; members are added after.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewGroup {

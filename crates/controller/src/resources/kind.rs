@@ -18,14 +18,15 @@ use serde::Serialize;
 use super::ids::{
     ACCOUNT_PREFIX, AUTH_METHOD_PREFIX, GROUP_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX,
     HOST_SET_PREFIX, ORG_PREFIX, PROJECT_PREFIX, ROLE_PREFIX, TARGET_PREFIX, USER_PREFIX,
+    WORKER_PREFIX,
 };
 use super::input::{
     AccountPatch, AuthMethodPatch, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
     NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole, NewScope,
-    NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
+    NewTarget, NewUser, NewWorker, RolePatch, ScopePatch, TargetPatch, UserPatch, WorkerPatch,
 };
 use super::{Account, AuthMethod, Host, HostCatalog, HostSet, Scope, ScopeInfo, Target, User};
-use super::{Change, Group, ResourceError, Role};
+use super::{Change, Group, ResourceError, Role, Worker};
 
 /// Where a kind's items live: what `scope_id`, `auth_method_id` or `host_catalog_id` names
 /// when they are created and listed.
@@ -315,6 +316,7 @@ kinds! {
     Group: Group, NewGroup, GroupPatch, parent scope_id, members [member_ids], facts GROUP;
     Role: Role, NewRole, RolePatch, parent scope_id,
         members [principal_ids grant_strings grant_scope_ids], facts ROLE;
+    Worker: Worker, NewWorker, WorkerPatch, parent scope_id, members [], facts WORKER;
 }
 
 /// What the store and the API know of a kind.
@@ -473,6 +475,18 @@ const TARGET: Facts = Facts {
         "remove-host-sources",
         "authorize-session",
     ],
+};
+
+const WORKER: Facts = Facts {
+    name: "worker",
+    collection: "workers",
+    subtype: None,
+    parent: Parent::Scope,
+    scope_types: &["global"],
+    prefix: WORKER_PREFIX,
+    members: &[],
+    grant_type: ResourceType::Worker,
+    actions: CRUD,
 };
 
 const GROUP: Facts = Facts {

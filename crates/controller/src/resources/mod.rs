@@ -42,20 +42,20 @@ mod validate;
 pub use ids::{
     ACCOUNT_PREFIX, ANONYMOUS_USER_ID, AUTHENTICATED_USER_ID, AUTH_METHOD_PREFIX,
     AUTH_TOKEN_PREFIX, GROUP_PREFIX, HOST_CATALOG_PREFIX, HOST_PREFIX, HOST_SET_PREFIX, ORG_PREFIX,
-    PROJECT_PREFIX, ROLE_PREFIX, TARGET_PREFIX, USER_PREFIX,
+    PROJECT_PREFIX, ROLE_PREFIX, TARGET_PREFIX, USER_PREFIX, WORKER_PREFIX,
 };
 pub use input::{
-    AccountPatch, AuthMethodPatch, DevSeed, GroupPatch, HostCatalogPatch, HostPatch, HostSetPatch,
-    NamePatch, NewAccount, NewAuthMethod, NewGroup, NewHost, NewHostCatalog, NewHostSet, NewRole,
-    NewScope, NewTarget, NewUser, RolePatch, ScopePatch, TargetPatch, UserPatch,
-    MIN_PASSWORD_LENGTH,
+    AccountPatch, AuthMethodPatch, CertificateChange, DevSeed, GroupPatch, HostCatalogPatch,
+    HostPatch, HostSetPatch, NamePatch, NewAccount, NewAuthMethod, NewGroup, NewHost,
+    NewHostCatalog, NewHostSet, NewRole, NewScope, NewTarget, NewUser, NewWorker, RolePatch,
+    ScopePatch, TargetPatch, UserPatch, WorkerPatch, MIN_PASSWORD_LENGTH,
 };
 pub use kind::{
     Item, ItemPatch, Kind, KindId, MemberOf, Members, NewItem, Parent, COLLECTION_ACTIONS,
 };
 pub use postern_api::items::{
     Account, AccountAttributes, AuthMethod, AuthToken, Group, Host, HostAttributes, HostCatalog,
-    HostSet, Role, Scope, ScopeInfo, Target, TargetAttributes, User, AUTH_TOKEN_LIFETIME,
+    HostSet, Role, Scope, ScopeInfo, Target, TargetAttributes, User, Worker, AUTH_TOKEN_LIFETIME,
     DEFAULT_SESSION_MAX_SECONDS, GLOBAL_SCOPE_ID,
 };
 pub use records::{MemoryResources, ResourceRecords, StateChange};

@@ -3,8 +3,8 @@
 //! Each call is one atomic change to one session's record.
 
 use postern_authority::{
-    AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
-    SessionAuthority, SessionStatus, WorkerSession,
+    AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
+    ConnectionBytes, SessionAuthority, SessionStatus, WorkerSession,
 };
 use postern_wire::TofuToken;
 use tokio::sync::broadcast;
@@ -74,8 +74,8 @@ impl SessionAuthority for SessionStore {
         Ok(self.mark_closed(&bytes, reason).await?)
     }
 
-    fn canceled_sessions(&self) -> broadcast::Receiver<String> {
-        self.shared.canceled.subscribe()
+    fn events(&self) -> broadcast::Receiver<AuthorityEvent> {
+        self.shared.events.subscribe()
     }
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_authority::{
-    AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, ManualClock, SessionAuthority,
-    SessionStatus,
+    AuthorityError, AuthorityEvent, ClosedReason, ConnectedInfo, ConnectionBytes, ManualClock,
+    SessionAuthority, SessionStatus,
 };
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
@@ -294,7 +294,7 @@ pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o:
 
 pub async fn cancel_checks_the_version_and_waits_for_the_open_connection(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
-    let mut canceled = store.canceled_sessions();
+    let mut canceled = store.events();
     let (id, _tofu, conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
     assert_eq!(store.get(&id).await.unwrap().unwrap().version, 2);
 
@@ -318,7 +318,10 @@ pub async fn cancel_checks_the_version_and_waits_for_the_open_connection(o: &dyn
     assert_eq!(session.status, SessionStatus::Canceling);
     assert_eq!(session.version, 3);
     assert!(session.termination_reason.is_none());
-    assert_eq!(canceled.try_recv(), Ok(id.clone()));
+    assert_eq!(
+        canceled.try_recv(),
+        Ok(AuthorityEvent::SessionCanceled(id.clone()))
+    );
     assert_eq!(
         store.authorize_connection(&id, WORKER).await.unwrap_err(),
         AuthorityError::WrongState {
@@ -399,10 +402,13 @@ pub async fn a_lost_workers_connections_close_with_system_error(o: &dyn Open) {
 
 pub async fn session_cancel_from_a_client_ends_an_idle_session_at_once(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
-    let mut canceled = store.canceled_sessions();
+    let mut canceled = store.events();
     let id = authorized_id(&store, 1).await;
     store.cancel_session(&id).await.unwrap();
-    assert_eq!(canceled.try_recv(), Ok(id.clone()));
+    assert_eq!(
+        canceled.try_recv(),
+        Ok(AuthorityEvent::SessionCanceled(id.clone()))
+    );
 
     let session = store.get(&id).await.unwrap().unwrap();
     assert_eq!(session.status, SessionStatus::Terminated);
@@ -429,7 +435,7 @@ pub async fn an_expired_session_refuses_connections_and_times_out_once_its_conne
     o: &dyn Open,
 ) {
     let (store, clock) = store_with_clock(o).await;
-    let mut canceled = store.canceled_sessions();
+    let mut canceled = store.events();
     let (id, _tofu, conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
     let idle = authorized_id(&store, UNLIMITED_CONNECTIONS).await;
     let expiration = store.get(&id).await.unwrap().unwrap().expiration_time;

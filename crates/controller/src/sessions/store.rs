@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_api::ConnectionLimit;
-use postern_authority::SessionStatus;
+use postern_authority::{AuthorityEvent, SessionStatus};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -121,7 +121,7 @@ pub struct SessionStore {
 
 pub(super) struct Shared {
     pub(super) records: Arc<dyn SessionRecords>,
-    pub(super) canceled: broadcast::Sender<String>,
+    pub(super) events: broadcast::Sender<AuthorityEvent>,
     clock: Clock,
 }
 
@@ -151,11 +151,11 @@ impl SessionStore {
 
     /// Sessions kept by `records`.
     pub fn with_records(records: Arc<dyn SessionRecords>, clock: Clock) -> Self {
-        let (canceled, _) = broadcast::channel(CANCELED_BACKLOG);
+        let (events, _) = broadcast::channel(CANCELED_BACKLOG);
         Self {
             shared: Arc::new(Shared {
                 records,
-                canceled,
+                events,
                 clock,
             }),
         }
@@ -262,7 +262,7 @@ impl SessionStore {
     /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
     /// is open. `version: Some(v)` must be the current version; a session already canceling
     /// or terminated is returned unchanged whatever the version. Workers hear of the cancel at
-    /// once through [`canceled_sessions`](postern_authority::SessionAuthority::canceled_sessions).
+    /// once through [`events`](postern_authority::SessionAuthority::events).
     pub async fn cancel(&self, id: &str, version: Option<u32>) -> Result<Session, SessionError> {
         let now = self.now();
         let mut changed = false;
@@ -291,7 +291,12 @@ impl SessionStore {
         let session = session.ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         if changed {
             tracing::debug!(session_id = %id, status = %session.status, "session canceled");
-            if self.shared.canceled.send(id.to_owned()).is_err() {
+            if self
+                .shared
+                .events
+                .send(AuthorityEvent::SessionCanceled(id.to_owned()))
+                .is_err()
+            {
                 tracing::trace!(session_id = %id, "no worker is listening for cancellations");
             }
         }

@@ -212,7 +212,7 @@ pub async fn dev_state() -> ApiState {
     ApiState::new(
         Arc::new(resources),
         SessionStore::new(),
-        vec![WORKER.into()],
+        postern_controller::workers::WorkerPool::fixed(vec![WORKER.into()]),
     )
 }
 

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use postern_authority::{
-    AuthorityError, AuthorizedConnection, ClosedReason, ConnectedInfo, ConnectionBytes,
-    SessionAuthority, SessionStatus, WorkerSession,
+    AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
+    ConnectionBytes, SessionAuthority, SessionStatus, WorkerSession,
 };
 use postern_tls::{SessionCredentials, TlsStream};
 use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
@@ -72,7 +72,7 @@ pub struct Closed {
 pub struct MemoryAuthority {
     clock: Clock,
     sessions: Mutex<Sessions>,
-    canceled: broadcast::Sender<String>,
+    events: broadcast::Sender<AuthorityEvent>,
     closed: mpsc::UnboundedSender<Closed>,
 }
 
@@ -89,7 +89,7 @@ impl MemoryAuthority {
         let authority = Self {
             clock,
             sessions: Mutex::default(),
-            canceled: broadcast::channel(16).0,
+            events: broadcast::channel(16).0,
             closed,
         };
         (authority, closed_rx)
@@ -153,7 +153,9 @@ impl SessionAuthority for MemoryAuthority {
             Ok(())
         })?;
         // No receiver is not an error: no worker is listening yet.
-        let _no_receiver = self.canceled.send(id.to_owned());
+        let _no_receiver = self
+            .events
+            .send(AuthorityEvent::SessionCanceled(id.to_owned()));
         Ok(())
     }
 
@@ -209,8 +211,8 @@ impl SessionAuthority for MemoryAuthority {
         Ok(())
     }
 
-    fn canceled_sessions(&self) -> broadcast::Receiver<String> {
-        self.canceled.subscribe()
+    fn events(&self) -> broadcast::Receiver<AuthorityEvent> {
+        self.events.subscribe()
     }
 }
 

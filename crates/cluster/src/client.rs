@@ -1,0 +1,670 @@
+//! The worker's side of the link: [`RemoteAuthority`], the worker's `SessionAuthority` over
+//! gRPC to its upstream controllers.
+//!
+//! One task keeps the link: it dials the upstreams in turn (backoff with jitter between
+//! failures), opens the `Link` stream, sends the worker's status every second and turns the
+//! controller's events into [`AuthorityEvent`]s. Calls go over the linked channel and each has
+//! a deadline; with no link they wait for one until their deadline. A close that could not be
+//! reported is kept and sent once the link is back, so final byte counts and reasons land.
+//! With no controller for longer than the grace period the worker is told to cut its
+//! connections ([`AuthorityEvent::Unreachable`]); when a link opens again it is told to
+//! re-check its sessions ([`AuthorityEvent::Recheck`]).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use postern_authority::{
+    AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
+    ConnectionBytes, SessionAuthority, WorkerSession,
+};
+use postern_tls::cluster::{
+    worker_client_config, ClusterIdentity, ClusterTrust, WorkerKey, CLUSTER_SERVER_NAME,
+};
+use postern_wire::TofuToken;
+use rand::Rng;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{debug, info, warn};
+
+use crate::activation::ActivationToken;
+use crate::convert::{self, unavailable};
+use crate::pb::cluster_client::ClusterClient;
+use crate::pb::{self, controller_event::Event};
+
+/// Why the link could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("{0}")]
+    Token(#[from] crate::activation::ActivationError),
+    #[error("{0}")]
+    Tls(#[from] postern_tls::TlsError),
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no upstream controller accepted the activation: {0}")]
+    Activation(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// How the worker reaches its controllers.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// host:port of each controller's cluster listener, tried in turn.
+    pub upstreams: Vec<String>,
+    /// Deadline of every call.
+    pub call_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// How long the worker may go without any controller before it cuts its connections.
+    pub grace: Duration,
+    /// How often the worker's status goes up.
+    pub status_interval: Duration,
+    /// Backoff between failed dials: from `min`, doubling, up to `max`, each with ±50% jitter.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// What the status says.
+    pub address: String,
+    pub tags: Vec<(String, String)>,
+    pub release_version: String,
+}
+
+impl LinkConfig {
+    pub fn new(upstreams: Vec<String>, address: String) -> Self {
+        Self {
+            upstreams,
+            call_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            grace: Duration::from_secs(15),
+            status_interval: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            address,
+            tags: Vec::new(),
+            release_version: String::new(),
+        }
+    }
+}
+
+/// Where a worker keeps its cluster identity: `worker.key`, `worker.crt` and `ca.crt` (DER)
+/// in one directory, each mode 0600.
+#[derive(Debug, Clone)]
+pub struct WorkerIdentityFiles {
+    dir: PathBuf,
+}
+
+impl WorkerIdentityFiles {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The stored identity, if the worker was activated.
+    pub fn load(&self) -> Result<Option<(ClusterIdentity, Vec<u8>)>, LinkError> {
+        let key_path = self.path("worker.key");
+        if !key_path.exists() {
+            return Ok(None);
+        }
+        let read = |name: &str| {
+            let path = self.path(name);
+            std::fs::read(&path).map_err(|source| LinkError::File { path, source })
+        };
+        let key = read("worker.key")?;
+        let certificate = read("worker.crt")?;
+        let ca = read("ca.crt")?;
+        let identity = ClusterIdentity::from_der(&certificate, &ca, &key)?;
+        Ok(Some((identity, ca)))
+    }
+
+    fn store(&self, key: &WorkerKey, certificate: &[u8], ca: &[u8]) -> Result<(), LinkError> {
+        std::fs::create_dir_all(&self.dir).map_err(|source| LinkError::File {
+            path: self.dir.clone(),
+            source,
+        })?;
+        // The key last: its presence is what `load` takes as "activated".
+        write_private(&self.path("ca.crt"), ca)?;
+        write_private(&self.path("worker.crt"), certificate)?;
+        write_private(&self.path("worker.key"), key.pkcs8_der())
+    }
+}
+
+/// Writes `bytes` to a new file of mode 0600 beside `path`, then renames it over `path`.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), LinkError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let error = |source| LinkError::File {
+        path: path.to_owned(),
+        source,
+    };
+    let temporary = path.with_extension("new");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(error)?;
+    file.write_all(bytes).map_err(error)?;
+    file.sync_all().map_err(error)?;
+    std::fs::rename(&temporary, path).map_err(error)
+}
+
+/// Trades `token` for a certificate at the first upstream that accepts it, and stores the
+/// identity in `files`.
+pub async fn activate(
+    config: &LinkConfig,
+    token: &str,
+    files: &WorkerIdentityFiles,
+) -> Result<(ClusterIdentity, Vec<u8>), LinkError> {
+    let parsed = ActivationToken::parse(token)?;
+    let key = WorkerKey::generate()?;
+    let tls = worker_client_config(&ClusterTrust::Fingerprint(parsed.ca_fingerprint), None)?;
+    let mut failures = Vec::new();
+    for upstream in &config.upstreams {
+        let attempt = async {
+            let mut client = ClusterClient::new(connect(upstream, tls.clone(), config).await?);
+            let request = pb::ActivateRequest {
+                activation_token: token.trim().to_owned(),
+                public_key: key.public_key_spki_der(),
+            };
+            let response = tokio::time::timeout(config.call_timeout, client.activate(request))
+                .await
+                .map_err(|_| "timed out".to_owned())?
+                .map_err(|status| status.message().to_owned())?;
+            Ok::<_, String>(response.into_inner())
+        };
+        match attempt.await {
+            Ok(response) => {
+                files.store(&key, &response.certificate, &response.ca_certificate)?;
+                let identity = ClusterIdentity::from_der(
+                    &response.certificate,
+                    &response.ca_certificate,
+                    key.pkcs8_der(),
+                )?;
+                info!(worker = %response.worker_id, %upstream, "activated");
+                return Ok((identity, response.ca_certificate));
+            }
+            Err(e) => failures.push(format!("{upstream}: {e}")),
+        }
+    }
+    Err(LinkError::Activation(failures.join("; ")))
+}
+
+/// One HTTP/2 channel to `upstream` over TLS.
+async fn connect(
+    upstream: &str,
+    tls: Arc<rustls::ClientConfig>,
+    config: &LinkConfig,
+) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{upstream}"))
+        .map_err(|e| format!("not a host:port: {e}"))?
+        .connect_timeout(config.connect_timeout)
+        .http2_keep_alive_interval(Duration::from_secs(2))
+        .keep_alive_timeout(Duration::from_secs(3))
+        .keep_alive_while_idle(true);
+    let address = upstream.to_owned();
+    let connector = tower::service_fn(move |_| {
+        let tls = TlsConnector::from(tls.clone());
+        let address = address.clone();
+        async move {
+            let tcp = TcpStream::connect(&address).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(CLUSTER_SERVER_NAME)
+                .map_err(std::io::Error::other)?
+                .to_owned();
+            let stream = tls.connect(name, tcp).await?;
+            Ok::<_, std::io::Error>(TokioIo::new(stream))
+        }
+    });
+    endpoint
+        .connect_with_connector(connector)
+        .await
+        .map_err(|e| error_chain(&e))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The worker's session authority over the link. Cheap to clone.
+#[derive(Clone)]
+pub struct RemoteAuthority {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RemoteAuthority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteAuthority")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: LinkConfig,
+    /// The linked channel; `None` while there is no link.
+    channel: watch::Sender<Option<ClusterClient<Channel>>>,
+    events: broadcast::Sender<AuthorityEvent>,
+    /// Closes not yet delivered, oldest first.
+    unreported: Mutex<VecDeque<(ConnectionBytes, ClosedReason)>>,
+    /// Connections authorized and not closed.
+    active: AtomicU32,
+}
+
+/// Closes kept for the link's return; beyond this the oldest are dropped (and logged).
+const MAX_UNREPORTED: usize = 100_000;
+
+impl RemoteAuthority {
+    /// Starts the link task with `identity`, trusting `ca_der`; it runs until `shutdown`.
+    /// Returns at once; [`RemoteAuthority::linked`] tells when a link is up.
+    pub fn start(
+        config: LinkConfig,
+        identity: ClusterIdentity,
+        ca_der: Vec<u8>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, LinkError> {
+        if config.upstreams.is_empty() {
+            return Err(LinkError::Config("no upstream controller".to_owned()));
+        }
+        let tls = worker_client_config(&ClusterTrust::Ca(ca_der), Some(&identity))?;
+        let (events, _) = broadcast::channel(1024);
+        let authority = Self {
+            inner: Arc::new(Inner {
+                config,
+                channel: watch::Sender::new(None),
+                events,
+                unreported: Mutex::default(),
+                active: AtomicU32::new(0),
+            }),
+        };
+        tokio::spawn(authority.clone().keep_linked(tls, shutdown.clone()));
+        tokio::spawn(authority.clone().watch_grace(shutdown));
+        Ok(authority)
+    }
+
+    /// Waits until a link is up, at most `timeout`; whether one is.
+    pub async fn linked(&self, timeout: Duration) -> bool {
+        let mut channel = self.inner.channel.subscribe();
+        tokio::time::timeout(timeout, channel.wait_for(Option::is_some))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn unreported(&self) -> MutexGuard<'_, VecDeque<(ConnectionBytes, ClosedReason)>> {
+        self.inner
+            .unreported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Dials, links, and on failure moves to the next upstream, until shutdown.
+    async fn keep_linked(self, tls: Arc<rustls::ClientConfig>, shutdown: CancellationToken) {
+        let config = &self.inner.config;
+        let mut failures = 0u32;
+        let mut linked_before = false;
+        let start = rand::thread_rng().gen_range(0..config.upstreams.len());
+        for turn in start.. {
+            let upstream = &config.upstreams[turn % config.upstreams.len()];
+            let linked = tokio::select! {
+                () = shutdown.cancelled() => return,
+                linked = self.link_once(upstream, tls.clone(), &mut linked_before) => linked,
+            };
+            self.inner.channel.send_replace(None);
+            match linked {
+                Ok(why) => {
+                    warn!(%upstream, reason = %why, "link to controller lost");
+                    failures = 0;
+                }
+                Err(e) => {
+                    warn!(%upstream, error = %e, "cannot link to controller");
+                    failures = failures.saturating_add(1);
+                }
+            }
+            let backoff = backoff(config, failures);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+        }
+    }
+
+    /// One link: dial, open the stream, serve it until it ends. `Ok` with why it ended once
+    /// it was up; `Err` if it never came up.
+    async fn link_once(
+        &self,
+        upstream: &str,
+        tls: Arc<rustls::ClientConfig>,
+        linked_before: &mut bool,
+    ) -> Result<String, String> {
+        let config = &self.inner.config;
+        let channel = connect(upstream, tls, config).await?;
+        let mut client = ClusterClient::new(channel);
+        let (statuses, statuses_rx) = mpsc::channel(4);
+        // Room for one: the first status cannot fail to queue.
+        let _ = statuses.try_send(self.status());
+        let opened = tokio::time::timeout(
+            config.call_timeout,
+            client.link(ReceiverStream::new(statuses_rx)),
+        )
+        .await
+        .map_err(|_| "link not accepted in time".to_owned())?
+        .map_err(|status| format!("link refused: {}", status.message()))?;
+        let mut events = opened.into_inner();
+        let welcome = tokio::time::timeout(config.call_timeout, events.next())
+            .await
+            .map_err(|_| "no welcome from the controller".to_owned())?;
+        let controller = match welcome {
+            Some(Ok(pb::ControllerEvent {
+                event: Some(Event::ControllerId(id)),
+            })) => id,
+            Some(Err(status)) => return Err(format!("link refused: {}", status.message())),
+            _ => return Err("the controller did not welcome the link".to_owned()),
+        };
+        info!(%upstream, %controller, "linked to controller");
+        self.inner.channel.send_replace(Some(client.clone()));
+        if *linked_before {
+            // Cancellations made while no link was up were not heard.
+            let _ = self.inner.events.send(AuthorityEvent::Recheck);
+        }
+        *linked_before = true;
+        self.flush_unreported(&mut client).await;
+
+        let mut tick = tokio::time::interval(config.status_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if statuses.try_send(self.status()).is_err() {
+                        debug!("status not sent: the link is not taking them");
+                    }
+                }
+                event = events.next() => match event {
+                    Some(Ok(pb::ControllerEvent { event: Some(Event::CanceledSessionId(id)) })) => {
+                        let _ = self.inner.events.send(AuthorityEvent::SessionCanceled(id));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(status)) => return Ok(format!("controller ended it: {}", status.message())),
+                    None => return Ok("the controller closed it".to_owned()),
+                },
+            }
+        }
+    }
+
+    fn status(&self) -> pb::WorkerStatus {
+        let config = &self.inner.config;
+        pb::WorkerStatus {
+            address: config.address.clone(),
+            tags: config
+                .tags
+                .iter()
+                .map(|(key, value)| pb::Tag {
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            release_version: config.release_version.clone(),
+            active_connections: self.inner.active.load(Ordering::Relaxed),
+            draining: false,
+        }
+    }
+
+    /// Sends the closes kept while there was no link, oldest first.
+    async fn flush_unreported(&self, client: &mut ClusterClient<Channel>) {
+        loop {
+            let Some((bytes, reason)) = self.unreported().pop_front() else {
+                return;
+            };
+            let sent = self.close_call(client, &bytes, reason).await;
+            if let Err(e) = sent {
+                if matches!(e, AuthorityError::Unavailable(_)) {
+                    self.unreported().push_front((bytes, reason));
+                    return;
+                }
+                debug!(connection = %bytes.connection_id, error = %e, "late close refused");
+            }
+        }
+    }
+
+    async fn close_call(
+        &self,
+        client: &mut ClusterClient<Channel>,
+        bytes: &ConnectionBytes,
+        reason: ClosedReason,
+    ) -> Result<(), AuthorityError> {
+        let request = pb::ConnectionClosedRequest {
+            bytes: Some(convert::bytes(bytes)),
+            reason: reason.as_str().to_owned(),
+        };
+        let response = tokio::time::timeout(
+            self.inner.config.call_timeout,
+            client.connection_closed(request),
+        )
+        .await
+        .map_err(|_| unavailable("controller did not answer in time"))?
+        .map_err(|status| unavailable(status.message()))?;
+        convert::outcome(response.into_inner().refusal)
+    }
+
+    /// Tells the worker to cut its connections once no link has been up for the grace.
+    async fn watch_grace(self, shutdown: CancellationToken) {
+        let mut channel = self.inner.channel.subscribe();
+        let grace = self.inner.config.grace;
+        loop {
+            // Wait for the link to go down (it starts down).
+            if channel.borrow_and_update().is_some() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    changed = channel.wait_for(Option::is_none) => if changed.is_err() { return },
+                }
+            }
+            let down_since = Instant::now();
+            let up_again = tokio::select! {
+                () = shutdown.cancelled() => return,
+                up = tokio::time::timeout(grace, channel.wait_for(Option::is_some)) => up.is_ok(),
+            };
+            if !up_again {
+                warn!(
+                    after = ?down_since.elapsed(),
+                    "no controller reachable for the grace period; closing every connection"
+                );
+                let _ = self.inner.events.send(AuthorityEvent::Unreachable);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    changed = channel.wait_for(Option::is_some) => if changed.is_err() { return },
+                }
+            }
+        }
+    }
+
+    /// The linked client, waiting for a link until `deadline`.
+    async fn client(&self, deadline: Instant) -> Result<ClusterClient<Channel>, AuthorityError> {
+        let mut channel = self.inner.channel.subscribe();
+        let linked = tokio::time::timeout_at(deadline, channel.wait_for(Option::is_some)).await;
+        match linked {
+            Ok(Ok(client)) => Ok(client.clone().unwrap_or_else(|| unreachable!())),
+            _ => Err(unavailable("no controller linked")),
+        }
+    }
+
+    /// One call over the link, with the deadline.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T, AuthorityError>
+    where
+        F: FnOnce(ClusterClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = Instant::now() + self.inner.config.call_timeout;
+        let client = self.client(deadline).await?;
+        match tokio::time::timeout_at(deadline, call(client)).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(unavailable(format!(
+                "controller: {} ({:?})",
+                status.message(),
+                status.code()
+            ))),
+            Err(_) => Err(unavailable("controller did not answer in time")),
+        }
+    }
+}
+
+fn backoff(config: &LinkConfig, failures: u32) -> Duration {
+    let doubled = config
+        .backoff_min
+        .saturating_mul(1 << failures.min(16))
+        .min(config.backoff_max);
+    doubled.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+}
+
+impl SessionAuthority for RemoteAuthority {
+    async fn lookup_session(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<WorkerSession>, AuthorityError> {
+        let request = pb::SessionRequest {
+            session_id: session_id.to_owned(),
+        };
+        let response = self
+            .call(|mut c| async move { c.lookup_session(request).await })
+            .await?;
+        convert::outcome(response.refusal)?;
+        response
+            .session
+            .map(convert::from_worker_session)
+            .transpose()
+    }
+
+    async fn activate_session(
+        &self,
+        session_id: &str,
+        tofu: &TofuToken,
+    ) -> Result<(), AuthorityError> {
+        let request = pb::ActivateSessionRequest {
+            session_id: session_id.to_owned(),
+            tofu_token: tofu.expose().to_owned(),
+        };
+        let response = self
+            .call(|mut c| async move { c.activate_session(request).await })
+            .await?;
+        convert::outcome(response.refusal)
+    }
+
+    async fn cancel_session(&self, session_id: &str) -> Result<(), AuthorityError> {
+        let request = pb::SessionRequest {
+            session_id: session_id.to_owned(),
+        };
+        let response = self
+            .call(|mut c| async move { c.cancel_session(request).await })
+            .await?;
+        convert::outcome(response.refusal)
+    }
+
+    async fn authorize_connection(
+        &self,
+        session_id: &str,
+        _worker_id: &str,
+    ) -> Result<AuthorizedConnection, AuthorityError> {
+        // The controller takes the worker's id from its certificate.
+        let request = pb::SessionRequest {
+            session_id: session_id.to_owned(),
+        };
+        let response = self
+            .call(|mut c| async move { c.authorize_connection(request).await })
+            .await?;
+        convert::outcome(response.refusal)?;
+        self.inner.active.fetch_add(1, Ordering::Relaxed);
+        Ok(AuthorizedConnection {
+            connection_id: response.connection_id,
+            connection_limit: response.connection_limit,
+            connections_left: response.connections_left,
+        })
+    }
+
+    async fn connection_connected(
+        &self,
+        connection_id: &str,
+        info: ConnectedInfo,
+    ) -> Result<(), AuthorityError> {
+        let request = pb::ConnectionConnectedRequest {
+            connection_id: connection_id.to_owned(),
+            client_address: info.client.to_string(),
+            endpoint_address: info.endpoint.to_string(),
+        };
+        let response = self
+            .call(|mut c| async move { c.connection_connected(request).await })
+            .await?;
+        convert::outcome(response.refusal)
+    }
+
+    async fn connection_progress(
+        &self,
+        progress: Vec<ConnectionBytes>,
+    ) -> Result<(), AuthorityError> {
+        let request = pb::ConnectionProgressRequest {
+            connections: progress.iter().map(convert::bytes).collect(),
+        };
+        let response = self
+            .call(|mut c| async move { c.connection_progress(request).await })
+            .await?;
+        convert::outcome(response.refusal)
+    }
+
+    /// A close the controller cannot be told now is kept and sent once a link is up again;
+    /// the worker is told it was taken.
+    async fn connection_closed(
+        &self,
+        bytes: ConnectionBytes,
+        reason: ClosedReason,
+    ) -> Result<(), AuthorityError> {
+        let _ = self
+            .inner
+            .active
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        // With no link now, the close waits for one instead of holding the connection.
+        let linked = self.inner.channel.borrow().clone();
+        let sent = match linked {
+            Some(mut client) => self.close_call(&mut client, &bytes, reason).await,
+            None => Err(unavailable("no controller linked")),
+        };
+        match sent {
+            Err(AuthorityError::Unavailable(why)) => {
+                debug!(connection = %bytes.connection_id, %why, "close kept until a controller is linked");
+                let mut unreported = self.unreported();
+                if unreported.len() >= MAX_UNREPORTED {
+                    if let Some((lost, _)) = unreported.pop_front() {
+                        warn!(connection = %lost.connection_id, "too many unreported closes; dropping the oldest");
+                    }
+                }
+                unreported.push_back((bytes, reason));
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn events(&self) -> broadcast::Receiver<AuthorityEvent> {
+        self.inner.events.subscribe()
+    }
+}

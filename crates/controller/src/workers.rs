@@ -1,0 +1,202 @@
+//! Workers as the controller sees them: which ones new sessions are sent to
+//! ([`WorkerPool`]), and the cluster link's questions about them answered from the resource
+//! store ([`StoredWorkers`], the link's `WorkerDirectory`).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_cluster::{DirectoryError, LinkedWorker, LinkedWorkers, WorkerDirectory};
+
+use crate::resources::{CertificateChange, ResourceError, ResourceStore, Worker, WorkerPatch};
+use crate::sessions::SessionStore;
+
+/// How long an activation token from `workers create controller-led` is good for.
+pub const ACTIVATION_TOKEN_VALIDITY: Duration = Duration::from_secs(24 * 3600);
+
+/// Issues an activation token for a worker id.
+pub type TokenIssuer = Arc<dyn Fn(&str) -> String + Send + Sync>;
+
+/// The workers new sessions may go to: a worker in this process (`postern dev`, a combined
+/// server), and those linked over the cluster listener.
+#[derive(Clone, Default)]
+pub struct WorkerPool {
+    /// host:port of workers in this process, preferred first.
+    local: Vec<String>,
+    cluster: Option<(LinkedWorkers, TokenIssuer)>,
+}
+
+impl fmt::Debug for WorkerPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkerPool")
+            .field("local", &self.local)
+            .field("cluster", &self.cluster.as_ref().map(|(linked, _)| linked))
+            .finish()
+    }
+}
+
+impl WorkerPool {
+    /// Only workers at these addresses (in this process, or tests').
+    pub fn fixed(addresses: Vec<String>) -> Self {
+        Self {
+            local: addresses,
+            cluster: None,
+        }
+    }
+
+    /// Also the workers linked over the cluster listener; `issue` makes activation tokens.
+    pub fn with_cluster(mut self, linked: LinkedWorkers, issue: TokenIssuer) -> Self {
+        self.cluster = Some((linked, issue));
+        self
+    }
+
+    /// Where a new session may be carried: the local workers, then every linked worker
+    /// that is not draining.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut addresses = self.local.clone();
+        if let Some((linked, _)) = &self.cluster {
+            addresses.extend(
+                linked
+                    .list()
+                    .into_iter()
+                    .filter(|w| !w.draining && !w.address.is_empty())
+                    .map(|w| w.address),
+            );
+        }
+        addresses
+    }
+
+    /// The live facts of a linked worker.
+    pub fn linked(&self, worker_id: &str) -> Option<LinkedWorker> {
+        self.cluster.as_ref()?.0.get(worker_id)
+    }
+
+    /// A one-time activation token for `worker_id`; `None` when this controller has no
+    /// cluster listener.
+    pub fn activation_token(&self, worker_id: &str) -> Option<String> {
+        self.cluster.as_ref().map(|(_, issue)| issue(worker_id))
+    }
+}
+
+/// The cluster link's directory over the resource store: a worker is a `Worker` item, its
+/// certificate the item's `certificate_sha256`.
+#[derive(Clone)]
+pub struct StoredWorkers {
+    resources: Arc<dyn ResourceStore>,
+    sessions: SessionStore,
+}
+
+impl fmt::Debug for StoredWorkers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredWorkers").finish_non_exhaustive()
+    }
+}
+
+impl StoredWorkers {
+    pub fn new(resources: Arc<dyn ResourceStore>, sessions: SessionStore) -> Self {
+        Self {
+            resources,
+            sessions,
+        }
+    }
+
+    /// Replaces the worker's certificate `from` (empty: none) with `to`, at the version read.
+    async fn change_certificate(
+        &self,
+        worker_id: &str,
+        from: String,
+        to: String,
+    ) -> Result<(), DirectoryError> {
+        // Another change between the read and the update (a rename) is retried once.
+        for _ in 0..2 {
+            let worker = self.worker(worker_id).await?;
+            let patch = WorkerPatch {
+                certificate: Some(CertificateChange {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                ..WorkerPatch::default()
+            };
+            match self
+                .resources
+                .update_as::<Worker>(worker_id, worker.version, patch)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(ResourceError::StaleVersion { .. }) => continue,
+                Err(ResourceError::Conflict(_)) if from.is_empty() => {
+                    return Err(DirectoryError::AlreadyActivated(worker_id.to_owned()));
+                }
+                Err(e) => return Err(directory_error(worker_id, e)),
+            }
+        }
+        Err(DirectoryError::Unavailable(format!(
+            "worker {worker_id} kept changing; try again"
+        )))
+    }
+
+    async fn worker(&self, worker_id: &str) -> Result<Worker, DirectoryError> {
+        self.resources
+            .get_as::<Worker>(worker_id)
+            .await
+            .map_err(|e| directory_error(worker_id, e))
+    }
+}
+
+fn directory_error(worker_id: &str, error: ResourceError) -> DirectoryError {
+    match error {
+        ResourceError::NotFound { .. } => DirectoryError::NotFound(worker_id.to_owned()),
+        other => DirectoryError::Unavailable(other.to_string()),
+    }
+}
+
+fn hex(sha: [u8; 32]) -> String {
+    sha.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl WorkerDirectory for StoredWorkers {
+    async fn activate(
+        &self,
+        worker_id: &str,
+        certificate_sha256: [u8; 32],
+    ) -> Result<(), DirectoryError> {
+        self.change_certificate(worker_id, String::new(), hex(certificate_sha256))
+            .await
+    }
+
+    async fn renew(
+        &self,
+        worker_id: &str,
+        current: [u8; 32],
+        new: [u8; 32],
+    ) -> Result<(), DirectoryError> {
+        self.change_certificate(worker_id, hex(current), hex(new))
+            .await
+    }
+
+    async fn is_current(
+        &self,
+        worker_id: &str,
+        certificate_sha256: [u8; 32],
+    ) -> Result<bool, DirectoryError> {
+        match self.worker(worker_id).await {
+            Ok(worker) => Ok(worker.certificate_sha256 == hex(certificate_sha256)),
+            Err(DirectoryError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn worker_lost(&self, worker_id: &str) {
+        match self.sessions.close_worker_connections(worker_id).await {
+            Ok(0) => {}
+            Ok(closed) => tracing::warn!(
+                worker = %worker_id,
+                closed,
+                "closed the connections of a worker that is gone (system error)"
+            ),
+            Err(e) => {
+                tracing::error!(worker = %worker_id, error = %e, "could not close a lost worker's connections")
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! A controller and a worker as separate `postern server` processes, linked over the cluster
+//! listener (mutual TLS gRPC): the worker activates once with a token from `workers create
+//! controller-led`, carries sessions, comes back after SIGKILL with its stored identity, and
+//! is refused once deleted.
+
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::dev::*;
+use common::*;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const READY: &str = "==> postern server started";
+
+/// Starts a worker process from `config`; waits until it says it is linked and serving.
+async fn start_worker(config: &Path) -> PosternProcess {
+    let config = config.display().to_string();
+    let mut worker = PosternProcess::spawn(&["server", "-config", &config]);
+    loop {
+        let line = within("the worker's banner", worker.stdout.next_line())
+            .await
+            .unwrap()
+            .expect("the worker exited before it was ready");
+        if line == READY {
+            return worker;
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it holds, at most `limit`.
+async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kill(process: &PosternProcess, signal: &str) {
+    let pid = process.child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted() {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let (method, password, _) = database_init(&["-database-url", &url]).await;
+
+    // The controller alone: no worker of its own, a cluster listener.
+    let controller_config = dir.path().join("controller.toml");
+    std::fs::write(
+        &controller_config,
+        format!(
+            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
+             cluster_listen_address = \"127.0.0.1:0\"\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let controller_config = controller_config.display().to_string();
+    let controller = Dev::spawn(
+        &["server", "-config", &controller_config],
+        READY,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let cluster = controller
+        .banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
+        .expect("the banner names the cluster address")
+        .to_owned();
+    controller.log_in_as(&method, &password).await;
+    let org = controller.create_scope("global", "ops").await;
+    let project = controller.create_scope(&org, "servers").await;
+    let target = controller
+        .create_target_in(&project, "echo", endpoint)
+        .await;
+
+    // No worker linked yet: a session has nowhere to go.
+    let (code, out) = run_cli(
+        &controller,
+        &["targets", "authorize-session", "-id", &target],
+    )
+    .await;
+    assert_ne!(code, Some(0), "{out}");
+
+    let created = controller
+        .json(&["workers", "create", "controller-led", "-name", "w1"])
+        .await;
+    let worker_id = created["item"]["id"].as_str().unwrap().to_owned();
+    let token = created["item"]["controller_generated_activation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("pwat_"), "{created}");
+    let read = controller
+        .json(&["workers", "read", "-id", &worker_id])
+        .await;
+    assert!(
+        read["item"]
+            .get("controller_generated_activation_token")
+            .is_none(),
+        "the token is shown once: {read}"
+    );
+
+    let worker_dir = dir.path().join("w1");
+    let worker_config = dir.path().join("worker.toml");
+    let write_worker_config = |data_dir: &Path, token: &str| {
+        std::fs::write(
+            &worker_config,
+            format!(
+                "data_dir = {:?}\n[worker]\nproxy_listen_address = \"127.0.0.1:0\"\n\
+                 upstreams = [\"127.0.0.1:1\", {cluster:?}]\nactivation_token = {token:?}\n\
+                 controller_grace_seconds = 3\ntags = {{ region = \"test\" }}\n",
+                data_dir.display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write_worker_config(&worker_dir, &token);
+    let mut worker = start_worker(&worker_config).await;
+    for file in ["worker.key", "worker.crt", "ca.crt"] {
+        let mode = std::fs::metadata(worker_dir.join("worker").join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    eventually("the worker shows as linked", WAIT, || async {
+        let read = controller
+            .json(&["workers", "read", "-id", &worker_id])
+            .await;
+        read["item"]["address"]
+            .as_str()
+            .is_some_and(|a| !a.is_empty())
+            && read["item"]["config_tags"]["region"][0] == "test"
+    })
+    .await;
+
+    // The same token again, from another worker: refused, it was used.
+    write_worker_config(&dir.path().join("w2"), &token);
+    let config_arg = worker_config.display().to_string();
+    let (code, out) = run_postern(&["server", "-config", &config_arg]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("already activated"), "{out}");
+    write_worker_config(&worker_dir, &token);
+
+    // Bytes through a session the remote worker carries.
+    let (mut proxy, port, session_id) = controller.proxy(&target).await;
+    let proxied = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_, echoed) = exchange(proxied, b"through a remote worker").await;
+    assert_eq!(echoed, Sha256::digest(b"through a remote worker").to_vec());
+    eventually("the closed connection is recorded", WAIT, || async {
+        let session = controller.session(&session_id).await;
+        let connection = &session["connections"][0];
+        connection["closed_reason"] == "closed by end-user" && connection["bytes_up"] == "23"
+    })
+    .await;
+
+    // SIGKILL the worker while a connection is open: the controller closes it with
+    // `system error` once the link is gone.
+    let mut open = TcpStream::connect(proxied).await.unwrap();
+    open.write_all(b"held open").await.unwrap();
+    eventually("the held connection is connected", WAIT, || async {
+        let session = controller.session(&session_id).await;
+        session["connections"][1]["endpoint_tcp_address"].is_string()
+    })
+    .await;
+    kill(&worker, "-KILL");
+    let _ = worker.child.wait().await;
+    eventually("the killed worker's connection is closed", WAIT, || async {
+        let session = controller.session(&session_id).await;
+        session["connections"][1]["closed_reason"] == "system error"
+    })
+    .await;
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+
+    // It comes back with its stored identity (the token is spent) and carries a new session.
+    let mut worker = start_worker(&worker_config).await;
+    let (mut proxy, port, _) = controller.proxy(&target).await;
+    let proxied = format!("127.0.0.1:{port}").parse().unwrap();
+    let (_, echoed) = exchange(proxied, b"after a restart").await;
+    assert_eq!(echoed, Sha256::digest(b"after a restart").to_vec());
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+
+    // Deleted: its link is cut, it is no longer offered, and its certificate is refused.
+    controller
+        .cli(&["workers", "delete", "-id", &worker_id])
+        .await;
+    eventually(
+        "no session can be sent to the deleted worker",
+        WAIT,
+        || async {
+            let (code, _) = run_cli(
+                &controller,
+                &["targets", "authorize-session", "-id", &target],
+            )
+            .await;
+            code != Some(0)
+        },
+    )
+    .await;
+    kill(&worker, "-TERM");
+    let status = within("the worker to stop", worker.child.wait())
+        .await
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A CLI command against `dev` that may fail: its exit code and output.
+async fn run_cli(dev: &Dev, args: &[&str]) -> (Option<i32>, String) {
+    let output = within("postern", dev.command(args).output()).await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}

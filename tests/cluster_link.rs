@@ -1,0 +1,235 @@
+//! The cluster link in one process, over real mutual TLS on loopback: a worker's
+//! `RemoteAuthority` against a controller's `ClusterService` over the session store. What the
+//! end-to-end test cannot time closely: cancellations pushed, a close made while no controller
+//! is reachable delivered once one is, the grace period, and a revoked certificate refused.
+
+#![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postern_authority::{
+    AuthorityError, AuthorityEvent, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority,
+};
+use postern_cluster::client::activate;
+use postern_cluster::server::ServiceConfig;
+use postern_cluster::{
+    ClusterService, DirectoryError, LinkConfig, RemoteAuthority, WorkerDirectory,
+    WorkerIdentityFiles,
+};
+use postern_controller::sessions::conformance::dev_target_session;
+use postern_controller::sessions::SessionStore;
+use postern_tls::cluster::{controller_server_config, ClusterCa};
+use postern_wire::TofuToken;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One worker's certificate, and whether it was deleted.
+#[derive(Default)]
+struct Directory {
+    current: Mutex<Option<[u8; 32]>>,
+    lost: Mutex<Vec<String>>,
+}
+
+impl WorkerDirectory for Directory {
+    async fn activate(&self, worker_id: &str, sha: [u8; 32]) -> Result<(), DirectoryError> {
+        let mut current = self.current.lock().unwrap();
+        if current.is_some() {
+            return Err(DirectoryError::AlreadyActivated(worker_id.to_owned()));
+        }
+        *current = Some(sha);
+        Ok(())
+    }
+
+    async fn renew(&self, w: &str, from: [u8; 32], to: [u8; 32]) -> Result<(), DirectoryError> {
+        let mut current = self.current.lock().unwrap();
+        if *current != Some(from) {
+            return Err(DirectoryError::NotFound(w.to_owned()));
+        }
+        *current = Some(to);
+        Ok(())
+    }
+
+    async fn is_current(&self, _: &str, sha: [u8; 32]) -> Result<bool, DirectoryError> {
+        Ok(*self.current.lock().unwrap() == Some(sha))
+    }
+
+    async fn worker_lost(&self, worker_id: &str) {
+        self.lost.lock().unwrap().push(worker_id.to_owned());
+    }
+}
+
+/// A controller's cluster listener on `addr` until the returned token is cancelled.
+async fn controller(
+    addr: SocketAddr,
+    store: &SessionStore,
+    ca: &Arc<ClusterCa>,
+    directory: &Arc<Directory>,
+) -> (
+    SocketAddr,
+    CancellationToken,
+    ClusterService<SessionStore, Directory>,
+) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let identity = ca.issue_controller(Duration::from_secs(3600)).unwrap();
+    let tls = controller_server_config(ca.certificate_der(), &identity).unwrap();
+    let shutdown = CancellationToken::new();
+    let service = ClusterService::new(
+        Arc::new(store.clone()),
+        directory.clone(),
+        ca.clone(),
+        ServiceConfig {
+            relink_grace: Duration::from_millis(300),
+            ..ServiceConfig::default()
+        },
+        shutdown.clone(),
+    );
+    tokio::spawn(postern_cluster::serve(
+        listener,
+        tls,
+        service.clone(),
+        shutdown.clone(),
+    ));
+    (addr, shutdown, service)
+}
+
+async fn next_event(events: &mut broadcast::Receiver<AuthorityEvent>) -> AuthorityEvent {
+    tokio::time::timeout(WAIT, events.recv())
+        .await
+        .expect("an event in time")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace() {
+    let store = SessionStore::new();
+    let ca = Arc::new(ClusterCa::generate().unwrap());
+    let directory = Arc::new(Directory::default());
+    let unspecified = "127.0.0.1:0".parse().unwrap();
+    let (addr, stop, service) = controller(unspecified, &store, &ca, &directory).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = WorkerIdentityFiles::new(dir.path());
+    let mut config = LinkConfig::new(vec![addr.to_string()], "127.0.0.1:9202".into());
+    config.grace = Duration::from_secs(1);
+    config.backoff_min = Duration::from_millis(50);
+    config.backoff_max = Duration::from_millis(200);
+    config.call_timeout = Duration::from_secs(2);
+    let token = service.activation_token("w_test", Duration::from_secs(60));
+    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    // Spent: a second activation is refused.
+    let again = activate(
+        &config,
+        &token,
+        &WorkerIdentityFiles::new(dir.path().join("b")),
+    )
+    .await;
+    assert!(again.unwrap_err().to_string().contains("already activated"));
+
+    let shutdown = CancellationToken::new();
+    let remote = RemoteAuthority::start(config, identity, ca_der, shutdown.clone()).unwrap();
+    assert!(remote.linked(WAIT).await);
+    let mut events = remote.events();
+
+    // Every call of the contract crosses the link.
+    let session = store
+        .authorize_session(dev_target_session(
+            "127.0.0.1",
+            22,
+            vec!["127.0.0.1:9202".into()],
+            -1,
+            Duration::from_secs(3600),
+        ))
+        .await
+        .unwrap()
+        .session
+        .id;
+    let found = remote.lookup_session(&session).await.unwrap().unwrap();
+    assert_eq!(found.id, session);
+    assert!(remote
+        .lookup_session("s_nothere00")
+        .await
+        .unwrap()
+        .is_none());
+    let tofu = TofuToken::generate();
+    remote.activate_session(&session, &tofu).await.unwrap();
+    assert_eq!(
+        remote
+            .activate_session(&session, &TofuToken::generate())
+            .await,
+        Err(AuthorityError::TofuMismatch(session.clone()))
+    );
+    let connection = remote
+        .authorize_connection(&session, "ignored")
+        .await
+        .unwrap()
+        .connection_id;
+    let info = ConnectedInfo {
+        client: "127.0.0.1:50000".parse().unwrap(),
+        endpoint: "127.0.0.1:22".parse().unwrap(),
+    };
+    remote
+        .connection_connected(&connection, info)
+        .await
+        .unwrap();
+    let bytes = |up, down| ConnectionBytes {
+        connection_id: connection.clone(),
+        bytes_up: up,
+        bytes_down: down,
+    };
+    remote.connection_progress(vec![bytes(3, 4)]).await.unwrap();
+
+    // A cancel on the controller reaches the worker.
+    store.cancel(&session, None).await.unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        AuthorityEvent::SessionCanceled(session.clone())
+    );
+
+    // The controller goes away: a close is kept, and after the grace the worker is told to
+    // cut everything.
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    remote
+        .connection_closed(bytes(5, 7), ClosedReason::Canceled)
+        .await
+        .unwrap();
+    assert_eq!(next_event(&mut events).await, AuthorityEvent::Unreachable);
+    let read = store.get(&session).await.unwrap().unwrap();
+    assert!(read.connections[0].closed_reason.is_none());
+    assert!(
+        directory.lost.lock().unwrap().is_empty(),
+        "a stopping controller does not close its workers' connections"
+    );
+
+    // It comes back on the same address: the worker links again, re-checks, and the kept
+    // close lands with its final counts.
+    let (_, stop, _) = controller(addr, &store, &ca, &directory).await;
+    assert_eq!(next_event(&mut events).await, AuthorityEvent::Recheck);
+    let mut read = store.get(&session).await.unwrap().unwrap();
+    for _ in 0..100 {
+        if read.connections[0].closed_reason.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        read = store.get(&session).await.unwrap().unwrap();
+    }
+    let closed = &read.connections[0];
+    assert_eq!(closed.closed_reason, Some(ClosedReason::Canceled));
+    assert_eq!((closed.bytes_up, closed.bytes_down), (5, 7));
+
+    // Revoked (deleted, or another certificate): calls are refused, the link is cut.
+    *directory.current.lock().unwrap() = None;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let refused = remote.lookup_session(&session).await;
+    assert!(
+        matches!(refused, Err(AuthorityError::Unavailable(_))),
+        "{refused:?}"
+    );
+    stop.cancel();
+    shutdown.cancel();
+}
