@@ -27,6 +27,16 @@ use postern_controller_client::commands::workers::WorkersCommand;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written to stderr: text (coloured only on a terminal, and never
+    /// with NO_COLOR set) or json (one object per event, for a log collector).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "POSTERN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The command groups: each group's flags and code live in

@@ -37,7 +37,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(matches!(cli.command, Command::Dev(_) | Command::Server(_)));
+    init_logging(
+        matches!(cli.command, Command::Dev(_) | Command::Server(_)),
+        cli.log_format,
+    );
     match cli.command {
         Command::Proxy(proxy) => serve(proxy.prepare()),
         Command::Connect(connect) => serve(connect.prepare()),
@@ -85,15 +88,23 @@ fn main() -> ExitCode {
 }
 
 /// `POSTERN_LOG` sets the filter; `dev` and `server` log at info by default, everything else
-/// at warn.
-fn init_logging(dev: bool) {
-    let default = if dev { "info" } else { "warn" };
+/// at warn. `-log-format json` writes one JSON object per event.
+fn init_logging(service: bool, format: cli::LogFormat) {
+    let default = if service { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        cli::LogFormat::Json => logs.json().with_current_span(true).init(),
+        cli::LogFormat::Text => {
+            // Escapes only where a terminal shows them as colour (https://no-color.org).
+            use std::io::IsTerminal;
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            logs.with_ansi(colour).init();
+        }
+    }
 }
 
 /// Which tokio runtime a command runs on. Either way, proxied connections run on

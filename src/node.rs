@@ -9,13 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use postern_authority::AuthorityEvent;
 use postern_cluster::server::ServiceConfig;
 use postern_cluster::ClusterService;
 use postern_controller::api::{router, ApiState};
 use postern_controller::resources::ResourceStore;
 use postern_controller::sessions::SessionStore;
 use postern_controller::workers::{StoredWorkers, WorkerPool, ACTIVATION_TOKEN_VALIDITY};
-use postern_store::Db;
+use postern_store::{Announcement, Db};
 use postern_tls::cluster::ClusterCa;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -131,6 +132,12 @@ impl Node {
             tasks.push(("cluster listener", task));
         }
         if let Some(db) = self.db {
+            let heard = db.announcements().await.map_err(std::io::Error::other)?;
+            if let Some(announcements) = heard {
+                let relay =
+                    relay_announcements(announcements, self.sessions.clone(), shutdown.clone());
+                tasks.push(("cancels from other controllers", tokio::spawn(relay)));
+            }
             let upkeep = tokio::spawn(database::upkeep(db, shutdown.clone()));
             tasks.push(("database upkeep", upkeep));
         }
@@ -186,6 +193,26 @@ fn serve_cluster(
         }
     });
     Ok((workers, task))
+}
+
+/// Passes the cancels other controllers on the database announce to this controller's
+/// workers, so a cancel made anywhere cuts connections everywhere.
+async fn relay_announcements(
+    mut announcements: tokio::sync::mpsc::Receiver<Announcement>,
+    sessions: SessionStore,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let heard = tokio::select! {
+            () = shutdown.cancelled() => return,
+            heard = announcements.recv() => heard,
+        };
+        match heard {
+            Some(Announcement::Canceled(id)) => sessions.relay(AuthorityEvent::SessionCanceled(id)),
+            Some(Announcement::Missed) => sessions.relay(AuthorityEvent::Recheck),
+            None => return,
+        }
+    }
 }
 
 /// Every second, ends the sessions whose time is up; every minute, deletes the terminated

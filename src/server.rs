@@ -498,7 +498,7 @@ async fn run_worker(
         }
     };
     let worker_id = peer_worker_id(identity.certificate_der()).unwrap_or_default();
-    let authority = RemoteAuthority::start(link, identity, ca, shutdown.clone())?;
+    let authority = RemoteAuthority::start(link, identity, ca, files, shutdown.clone())?;
     println!("               Worker ID: {worker_id}");
     println!("    Worker Proxy Address: {proxy}");
     println!("   Worker Public Address: {public_address}");

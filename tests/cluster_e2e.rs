@@ -18,10 +18,11 @@ use tokio::net::TcpStream;
 
 const READY: &str = "==> postern server started";
 
-/// Starts a worker process from `config`; waits until it says it is linked and serving.
+/// Starts a worker process from `config`, logging JSON; waits until it says it is linked
+/// and serving.
 async fn start_worker(config: &Path) -> PosternProcess {
     let config = config.display().to_string();
-    let mut worker = PosternProcess::spawn(&["server", "-config", &config]);
+    let mut worker = PosternProcess::spawn(&["server", "-config", &config, "-log-format", "json"]);
     loop {
         let line = within("the worker's banner", worker.stdout.next_line())
             .await
@@ -154,6 +155,37 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     })
     .await;
 
+    // An egress worker filter picks workers by name and tags; none matching is a clear 400.
+    let filter = |expression: &str| {
+        vec![
+            "targets".to_owned(),
+            "update".to_owned(),
+            "tcp".to_owned(),
+            "-id".to_owned(),
+            target.clone(),
+            "-egress-worker-filter".to_owned(),
+            expression.to_owned(),
+        ]
+    };
+    let args = filter(r#""eu-west" in "/tags/region""#);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    controller.cli(&args).await;
+    let (code, out) = run_cli(
+        &controller,
+        &["targets", "authorize-session", "-id", &target],
+    )
+    .await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("egress_worker_filter"), "{out}");
+    let args = filter(r#""test" in "/tags/region" and "/name" == "w1""#);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    controller.cli(&args).await;
+    let args = filter("\"/name\" ==");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out) = run_cli(&controller, &args).await;
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("egress_worker_filter"), "{out}");
+
     // The same token again, from another worker: refused, it was used.
     write_worker_config(&dir.path().join("w2"), &token);
     let config_arg = worker_config.display().to_string();
@@ -220,10 +252,28 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     )
     .await;
     kill(&worker, "-TERM");
-    let status = within("the worker to stop", worker.child.wait())
-        .await
-        .unwrap();
-    assert!(status.success());
+    let (status, log) = worker.wait().await;
+    assert!(status.success(), "{log}");
+    // -log-format json: every line an object; the link's events among them.
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["fields"]["message"] == "linked to controller"),
+        "{log}"
+    );
+    // Text logs to a file or pipe carry no colour escapes.
+    let mut controller = controller.into_process();
+    kill(&controller, "-TERM");
+    let (status, log) = controller.wait().await;
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("worker linked") && !log.contains('\u{1b}'),
+        "{log}"
+    );
 }
 
 /// A CLI command against `dev` that may fail: its exit code and output.

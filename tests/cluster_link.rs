@@ -62,17 +62,34 @@ impl WorkerDirectory for Directory {
     }
 }
 
-/// A controller's cluster listener on `addr` until the returned token is cancelled.
+type Controller = (
+    SocketAddr,
+    CancellationToken,
+    ClusterService<SessionStore, Directory>,
+);
+
+/// A controller's cluster listener on `addr` until the returned token is cancelled; a worker
+/// that does not link again within 300 ms is lost.
 async fn controller(
     addr: SocketAddr,
     store: &SessionStore,
     ca: &Arc<ClusterCa>,
     directory: &Arc<Directory>,
-) -> (
-    SocketAddr,
-    CancellationToken,
-    ClusterService<SessionStore, Directory>,
-) {
+) -> Controller {
+    let config = ServiceConfig {
+        relink_grace: Duration::from_millis(300),
+        ..ServiceConfig::default()
+    };
+    controller_with(config, addr, store, ca, directory).await
+}
+
+async fn controller_with(
+    config: ServiceConfig,
+    addr: SocketAddr,
+    store: &SessionStore,
+    ca: &Arc<ClusterCa>,
+    directory: &Arc<Directory>,
+) -> Controller {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let identity = ca.issue_controller(Duration::from_secs(3600)).unwrap();
@@ -82,10 +99,7 @@ async fn controller(
         Arc::new(store.clone()),
         directory.clone(),
         ca.clone(),
-        ServiceConfig {
-            relink_grace: Duration::from_millis(300),
-            ..ServiceConfig::default()
-        },
+        config,
         shutdown.clone(),
     );
     tokio::spawn(postern_cluster::serve(
@@ -131,7 +145,7 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
     assert!(again.unwrap_err().to_string().contains("already activated"));
 
     let shutdown = CancellationToken::new();
-    let remote = RemoteAuthority::start(config, identity, ca_der, shutdown.clone()).unwrap();
+    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
     assert!(remote.linked(WAIT).await);
     let mut events = remote.events();
 
@@ -230,6 +244,52 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
         matches!(refused, Err(AuthorityError::Unavailable(_))),
         "{refused:?}"
     );
+    stop.cancel();
+    shutdown.cancel();
+}
+
+/// A certificate issued for 6 s is renewed about 4 s in: a new key and certificate are
+/// stored, the worker links again with them, and calls keep working past the first one's
+/// expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_renews_its_certificate_before_it_expires() {
+    let store = SessionStore::new();
+    let ca = Arc::new(ClusterCa::generate().unwrap());
+    let directory = Arc::new(Directory::default());
+    let config = ServiceConfig {
+        certificate_validity: Duration::from_secs(6),
+        ..ServiceConfig::default()
+    };
+    let unspecified = "127.0.0.1:0".parse().unwrap();
+    let (addr, stop, service) = controller_with(config, unspecified, &store, &ca, &directory).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = WorkerIdentityFiles::new(dir.path());
+    let mut config = LinkConfig::new(vec![addr.to_string()], "127.0.0.1:9202".into());
+    config.backoff_min = Duration::from_millis(50);
+    let token = service.activation_token("w_test", Duration::from_secs(60));
+    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    let first = std::fs::read(dir.path().join("worker.crt")).unwrap();
+    let shutdown = CancellationToken::new();
+    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    assert!(remote.linked(WAIT).await);
+
+    let renewed = tokio::time::timeout(WAIT, async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if std::fs::read(dir.path().join("worker.crt")).unwrap() != first {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(renewed.is_ok(), "the certificate was not renewed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(remote.linked(WAIT).await);
+    assert!(remote
+        .lookup_session("s_nothere00")
+        .await
+        .unwrap()
+        .is_none());
     stop.cancel();
     shutdown.cancel();
 }

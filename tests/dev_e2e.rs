@@ -406,7 +406,8 @@ async fn server_runs_from_its_config_on_an_initialized_database() {
 
 /// Two `postern server`s on one PostgreSQL (a throwaway cluster), each with its own worker:
 /// what one creates the other serves at once, and a session authorized through one is read,
-/// carries bytes and is canceled through the other.
+/// carries bytes and is canceled through the other, which cuts its live connection on the
+/// first one's worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_one_postgresql() {
     let cluster = tokio::task::spawn_blocking(postern_store::cluster::Cluster::start)
@@ -465,7 +466,25 @@ async fn two_servers_share_one_postgresql() {
     }
     let listed = a.json(&["sessions", "list", "-scope-id", &project]).await;
     assert_eq!(listed["items"][0]["id"], session.as_str(), "{listed}");
+
+    // A connection held open on b's worker is cut by a cancel made through a (PostgreSQL
+    // NOTIFY from a, LISTEN on b).
+    let mut held = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    held.write_all(b"held").await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while b.session(&session).await["connections"][1]["endpoint_tcp_address"].is_null() {
+        assert!(std::time::Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let canceled = std::time::Instant::now();
     a.cli(&["sessions", "cancel", "-id", &session]).await;
+    let mut rest = Vec::new();
+    let cut = within("the held connection to be cut", held.read_to_end(&mut rest)).await;
+    println!(
+        "cancel through a cut b's connection after {:?} (including the CLI process)",
+        canceled.elapsed()
+    );
+    drop(cut);
     let read = b.session(&session).await;
     assert!(
         read["status"] == "canceling" || read["status"] == "terminated",

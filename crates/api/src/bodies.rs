@@ -125,6 +125,7 @@ body! {
         pub address: Option<String>,
         pub session_max_seconds: Option<u32>,
         pub session_connection_limit: Option<ConnectionLimit>,
+        pub egress_worker_filter: Option<String>,
         pub attributes: Option<TcpPorts>,
     }
 }
@@ -193,6 +194,7 @@ body! {
         pub address: Option<String>,
         pub session_max_seconds: Option<u32>,
         pub session_connection_limit: Option<ConnectionLimit>,
+        pub egress_worker_filter: Option<String>,
         pub attributes: Option<TcpPorts>,
     }
 }

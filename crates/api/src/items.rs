@@ -245,6 +245,10 @@ item! {
         pub host_source_ids: Vec<String>,
         pub session_max_seconds: u32,
         pub session_connection_limit: ConnectionLimit,
+        /// Which workers may carry its sessions: a filter over each worker's
+        /// `{"name", "tags": {key: [values]}}` (Boundary's `egress_worker_filter`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pub egress_worker_filter: String,
     }
 }
 

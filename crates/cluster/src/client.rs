@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hyper_util::rt::TokioIo;
 use postern_authority::{
@@ -56,6 +56,8 @@ pub enum LinkError {
         #[source]
         source: std::io::Error,
     },
+    #[error("certificate renewal refused: {0}")]
+    Renewal(String),
     #[error("no upstream controller accepted the activation: {0}")]
     Activation(String),
     #[error("{0}")]
@@ -266,6 +268,10 @@ impl fmt::Debug for RemoteAuthority {
 
 struct Inner {
     config: LinkConfig,
+    /// The certificate the worker presents; replaced when renewed.
+    identity: Mutex<Identity>,
+    ca_der: Vec<u8>,
+    files: WorkerIdentityFiles,
     /// The linked channel; `None` while there is no link.
     channel: watch::Sender<Option<ClusterClient<Channel>>>,
     events: broadcast::Sender<AuthorityEvent>,
@@ -275,22 +281,47 @@ struct Inner {
     active: AtomicU32,
 }
 
+/// A worker's certificate and when to renew it: a third of its remaining life before it
+/// expires, counted from when it was loaded or issued.
+struct Identity {
+    certificate: ClusterIdentity,
+    renew_at: SystemTime,
+}
+
+impl Identity {
+    fn new(certificate: ClusterIdentity) -> Self {
+        let now = SystemTime::now();
+        let left = certificate
+            .not_after()
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO);
+        Self {
+            renew_at: now + left.mul_f64(2.0 / 3.0),
+            certificate,
+        }
+    }
+}
+
 /// Closes kept for the link's return; beyond this the oldest are dropped (and logged).
 const MAX_UNREPORTED: usize = 100_000;
 
 impl RemoteAuthority {
     /// Starts the link task with `identity`, trusting `ca_der`; it runs until `shutdown`.
     /// Returns at once; [`RemoteAuthority::linked`] tells when a link is up.
+    /// Its certificate is renewed a third of its remaining life before it expires, and the
+    /// new one stored in `files`.
     pub fn start(
         config: LinkConfig,
         identity: ClusterIdentity,
         ca_der: Vec<u8>,
+        files: WorkerIdentityFiles,
         shutdown: CancellationToken,
     ) -> Result<Self, LinkError> {
         if config.upstreams.is_empty() {
             return Err(LinkError::Config("no upstream controller".to_owned()));
         }
-        let tls = worker_client_config(&ClusterTrust::Ca(ca_der), Some(&identity))?;
+        // Checked now: a bad identity is an error at start, not a link that never comes up.
+        worker_client_config(&ClusterTrust::Ca(ca_der.clone()), Some(&identity))?;
         let (events, _) = broadcast::channel(1024);
         let authority = Self {
             inner: Arc::new(Inner {
@@ -299,9 +330,12 @@ impl RemoteAuthority {
                 events,
                 unreported: Mutex::default(),
                 active: AtomicU32::new(0),
+                identity: Mutex::new(Identity::new(identity)),
+                ca_der,
+                files,
             }),
         };
-        tokio::spawn(authority.clone().keep_linked(tls, shutdown.clone()));
+        tokio::spawn(authority.clone().keep_linked(shutdown.clone()));
         tokio::spawn(authority.clone().watch_grace(shutdown));
         Ok(authority)
     }
@@ -321,14 +355,32 @@ impl RemoteAuthority {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn identity(&self) -> MutexGuard<'_, Identity> {
+        self.inner
+            .identity
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Dials, links, and on failure moves to the next upstream, until shutdown.
-    async fn keep_linked(self, tls: Arc<rustls::ClientConfig>, shutdown: CancellationToken) {
+    async fn keep_linked(self, shutdown: CancellationToken) {
         let config = &self.inner.config;
         let mut failures = 0u32;
         let mut linked_before = false;
         let start = rand::thread_rng().gen_range(0..config.upstreams.len());
         for turn in start.. {
             let upstream = &config.upstreams[turn % config.upstreams.len()];
+            let current = self.identity().certificate.clone();
+            let tls = match worker_client_config(
+                &ClusterTrust::Ca(self.inner.ca_der.clone()),
+                Some(&current),
+            ) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    warn!(error = %e, "cannot use this worker's certificate");
+                    return;
+                }
+            };
             let linked = tokio::select! {
                 () = shutdown.cancelled() => return,
                 linked = self.link_once(upstream, tls.clone(), &mut linked_before) => linked,
@@ -395,8 +447,23 @@ impl RemoteAuthority {
 
         let mut tick = tokio::time::interval(config.status_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let renew_at = self.identity().renew_at;
+        let until_renewal = renew_at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let renewal = tokio::time::sleep(until_renewal);
+        tokio::pin!(renewal);
         loop {
             tokio::select! {
+                () = &mut renewal => {
+                    return match self.renew(&mut client).await {
+                        Ok(()) => Ok("certificate renewed; linking again with the new one".to_owned()),
+                        Err(e) => {
+                            warn!(error = %e, "certificate renewal failed; trying again at the next link");
+                            Ok(format!("certificate renewal failed: {e}"))
+                        }
+                    };
+                }
                 _ = tick.tick() => {
                     if statuses.try_send(self.status()).is_err() {
                         debug!("status not sent: the link is not taking them");
@@ -405,6 +472,9 @@ impl RemoteAuthority {
                 event = events.next() => match event {
                     Some(Ok(pb::ControllerEvent { event: Some(Event::CanceledSessionId(id)) })) => {
                         let _ = self.inner.events.send(AuthorityEvent::SessionCanceled(id));
+                    }
+                    Some(Ok(pb::ControllerEvent { event: Some(Event::Recheck(_)) })) => {
+                        let _ = self.inner.events.send(AuthorityEvent::Recheck);
                     }
                     Some(Ok(_)) => {}
                     Some(Err(status)) => return Ok(format!("controller ended it: {}", status.message())),
@@ -430,6 +500,31 @@ impl RemoteAuthority {
             active_connections: self.inner.active.load(Ordering::Relaxed),
             draining: false,
         }
+    }
+
+    /// Trades a new key's public half for a new certificate, stores both, and uses them from
+    /// the next link on (the controller refuses the old certificate from now on).
+    async fn renew(&self, client: &mut ClusterClient<Channel>) -> Result<(), LinkError> {
+        let key = WorkerKey::generate()?;
+        let request = pb::RenewRequest {
+            public_key: key.public_key_spki_der(),
+        };
+        let response = tokio::time::timeout(
+            self.inner.config.call_timeout,
+            client.renew_certificate(request),
+        )
+        .await
+        .map_err(|_| LinkError::Renewal("the controller did not answer in time".to_owned()))?
+        .map_err(|status| LinkError::Renewal(status.message().to_owned()))?
+        .into_inner();
+        let identity =
+            ClusterIdentity::from_der(&response.certificate, &self.inner.ca_der, key.pkcs8_der())?;
+        self.inner
+            .files
+            .store(&key, &response.certificate, &self.inner.ca_der)?;
+        info!(not_after = ?identity.not_after(), "worker certificate renewed");
+        *self.identity() = Identity::new(identity);
+        Ok(())
     }
 
     /// Sends the closes kept while there was no link, oldest first.

@@ -689,7 +689,13 @@ impl<A: SessionAuthority, D: WorkerDirectory> ClusterService<A, D> {
                             return LinkEnd::WorkerClosed;
                         }
                     }
-                    Ok(AuthorityEvent::Recheck | AuthorityEvent::Unreachable) => {}
+                    Ok(AuthorityEvent::Recheck) => {
+                        let event = pb::ControllerEvent { event: Some(Event::Recheck(true)) };
+                        if events.send(Ok(event)).await.is_err() {
+                            return LinkEnd::WorkerClosed;
+                        }
+                    }
+                    Ok(AuthorityEvent::Unreachable) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                         return LinkEnd::Lagged(missed);
                     }

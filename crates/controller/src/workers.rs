@@ -53,17 +53,34 @@ impl WorkerPool {
     /// Where a new session may be carried: the local workers, then every linked worker
     /// that is not draining.
     pub fn addresses(&self) -> Vec<String> {
-        let mut addresses = self.local.clone();
+        self.candidates().into_iter().map(|c| c.address).collect()
+    }
+
+    /// Every worker a session may go to, with what an egress filter looks at.
+    pub fn candidates(&self) -> Vec<Candidate> {
+        let mut candidates: Vec<Candidate> = self
+            .local
+            .iter()
+            .map(|address| Candidate {
+                worker_id: None,
+                address: address.clone(),
+                tags: Vec::new(),
+            })
+            .collect();
         if let Some((linked, _)) = &self.cluster {
-            addresses.extend(
+            candidates.extend(
                 linked
                     .list()
                     .into_iter()
                     .filter(|w| !w.draining && !w.address.is_empty())
-                    .map(|w| w.address),
+                    .map(|w| Candidate {
+                        worker_id: Some(w.worker_id),
+                        address: w.address,
+                        tags: w.tags,
+                    }),
             );
         }
-        addresses
+        candidates
     }
 
     /// The live facts of a linked worker.
@@ -76,6 +93,15 @@ impl WorkerPool {
     pub fn activation_token(&self, worker_id: &str) -> Option<String> {
         self.cluster.as_ref().map(|(_, issue)| issue(worker_id))
     }
+}
+
+/// A worker a session may be sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// `None`: the worker in this process.
+    pub worker_id: Option<String>,
+    pub address: String,
+    pub tags: Vec<(String, String)>,
 }
 
 /// The cluster link's directory over the resource store: a worker is a `Worker` item, its

@@ -490,3 +490,24 @@ proptest! {
         }
     }
 }
+
+/// A target's worker filter: selectors start at the document (`{"name", "tags"}`), as
+/// Boundary evaluates `egress_worker_filter`.
+#[test]
+fn worker_filters_select_from_the_document_root() {
+    let worker =
+        serde_json::json!({"name": "w1", "tags": {"region": ["eu-west"], "type": ["db", "prod"]}});
+    for (expression, expected) in [
+        (r#""eu-west" in "/tags/region""#, true),
+        (r#""/name" == "w1" and "prod" in "/tags/type""#, true),
+        (r#""us-east" in "/tags/region""#, false),
+        (r#""/item/name" == "w1""#, false),
+        (r#""/tags/missing" is empty"#, true),
+    ] {
+        let filter = Filter::parse(expression).unwrap();
+        assert_eq!(filter.matches_document(&worker), expected, "{expression}");
+    }
+    // The same filter over a list item starts at `item`.
+    let filter = Filter::parse(r#""/name" == "w1""#).unwrap();
+    assert!(!filter.matches(&worker));
+}

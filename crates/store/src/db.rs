@@ -65,9 +65,69 @@ pub struct Db {
     /// (WAL lets them read while the writer commits); on PostgreSQL, `pool` itself.
     pub(crate) reads: AnyPool,
     pub(crate) backend: Backend,
+    /// Where a PostgreSQL listener connects (Debug shows it without its password).
+    url: Url,
+}
+
+/// A database URL whose Debug hides the password.
+#[derive(Clone)]
+struct Url(String);
+
+impl std::fmt::Debug for Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+/// The PostgreSQL channel a controller announces each cancel on.
+pub(crate) const CANCELED_CHANNEL: &str = "postern_session_canceled";
+
+/// What another controller on the same database announced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// This session was canceled.
+    Canceled(String),
+    /// The listener lost its connection and listens again: announcements in between were
+    /// missed.
+    Missed,
 }
 
 impl Db {
+    /// The cancels other controllers announce (PostgreSQL `LISTEN`), until the receiver is
+    /// dropped; `None` on SQLite, which one process alone uses.
+    pub async fn announcements(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::Receiver<Announcement>>, DbError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url.0)
+            .await
+            .map_err(DbError::Connect)?;
+        listener.listen(CANCELED_CHANNEL).await?;
+        let (announce, announcements) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                let heard = match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        Announcement::Canceled(notification.payload().to_owned())
+                    }
+                    // Reconnects at the next call.
+                    Ok(None) => Announcement::Missed,
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for other controllers' cancels failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        Announcement::Missed
+                    }
+                };
+                if announce.send(heard).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Some(announcements))
+    }
+
     /// Opens `url`; an SQLite file is created when missing.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
@@ -127,6 +187,7 @@ impl Db {
             pool,
             reads,
             backend,
+            url: Url(url),
         })
     }
 

@@ -17,7 +17,7 @@ mod resources;
 mod seal;
 mod sessions;
 
-pub use db::{check_url, redact, Backend, Db, DbError, SCHEMA_VERSION};
+pub use db::{check_url, redact, Announcement, Backend, Db, DbError, SCHEMA_VERSION};
 pub use keyfile::{create_key, read_key, read_or_create_key, KeyFileError};
 pub use resources::SqlResources;
 pub use seal::{SealError, SealingKey, KEY_LEN};

@@ -425,6 +425,19 @@ impl SessionRecords for SqlSessions {
         Ok(())
     }
 
+    async fn announce_canceled(&self, id: &str) -> Result<(), SessionError> {
+        if self.db.backend != Backend::Postgres {
+            return Ok(());
+        }
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(crate::db::CANCELED_CHANNEL)
+            .bind(id)
+            .execute(&self.db.pool)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
     async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError> {
         // Connections go with their session (ON DELETE CASCADE).
         let deleted = sqlx::query(

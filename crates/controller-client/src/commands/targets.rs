@@ -82,6 +82,10 @@ pub struct TcpFields {
     /// -1 = unlimited.
     #[arg(long, allow_negative_numbers = true)]
     pub session_connection_limit: Option<ConnectionLimit>,
+    /// Which workers may carry its sessions: a filter over each worker's name and tags,
+    /// e.g. '"eu-west" in "/tags/region"'; "" clears it (update).
+    #[arg(long)]
+    pub egress_worker_filter: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +224,7 @@ fn create_tcp(ctx: &Context, args: &TcpCreateArgs) -> Result<String, ClientError
         address: fields.address.clone(),
         session_max_seconds: fields.session_max_seconds,
         session_connection_limit: fields.session_connection_limit,
+        egress_worker_filter: fields.egress_worker_filter.clone(),
         attributes: fields.ports(Some(args.default_port)),
     };
     let response = ctx.api.post("create on target", "targets", &body)?;
@@ -236,6 +241,7 @@ fn update_tcp(ctx: &Context, args: &TcpUpdateArgs) -> Result<String, ClientError
         address: fields.address.clone(),
         session_max_seconds: fields.session_max_seconds,
         session_connection_limit: fields.session_connection_limit,
+        egress_worker_filter: fields.egress_worker_filter.clone(),
         attributes: fields.ports(args.default_port),
     };
     let response = ctx.api.patch("update on target", &path(&args.id), &body)?;
@@ -294,7 +300,8 @@ fn path(id: &str) -> String {
 /// Boundary's `targets read` table.
 pub fn item_table(item: &Value, width: usize) -> String {
     let mut rows = common_rows(item);
-    rows.opt("Address", text(item, "address"));
+    rows.opt("Address", text(item, "address"))
+        .opt("Egress Worker Filter", text(item, "egress_worker_filter"));
     for (label, key) in [
         ("Session Connection Limit", "session_connection_limit"),
         ("Session Max Seconds", "session_max_seconds"),

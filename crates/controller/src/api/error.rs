@@ -160,10 +160,10 @@ impl From<SessionError> for ApiError {
             | SessionError::Expired(_)
             | SessionError::ConnectionLimitReached(_)
             | SessionError::TofuMismatch(_)
-            | SessionError::ConnectionClosed(_) => Self::FailedPrecondition(message),
+            | SessionError::ConnectionClosed(_)
+            | SessionError::NoWorkers => Self::FailedPrecondition(message),
             // Faults of the controller itself, not of the request.
-            SessionError::NoWorkers
-            | SessionError::Credentials(_)
+            SessionError::Credentials(_)
             | SessionError::IdsExhausted
             | SessionError::Storage(_)
             | SessionError::Corrupt { .. } => Self::Internal(message),

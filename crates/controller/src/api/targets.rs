@@ -2,6 +2,8 @@
 //! `:set-host-sources`, `:remove-host-sources`, body `{"version", "host_source_ids"}`) and
 //! `:authorize-session`, each as the caller's grants allow.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use postern_api::bodies::{AuthorizeSession, TargetCreate, TargetUpdate};
 use postern_api::ConnectionLimit;
@@ -13,7 +15,8 @@ use super::error::ApiError;
 use super::items;
 use super::resources::{ActionCall, ActionFuture, KindAction, Resource};
 use super::ApiState;
-use crate::resources::{NewTarget, ResourceError, Target, TargetPatch};
+use crate::filter::Filter;
+use crate::resources::{NewTarget, ResourceError, Target, TargetPatch, Worker};
 use crate::sessions::NewSession;
 
 impl Resource for Target {
@@ -31,6 +34,7 @@ impl Resource for Target {
             address: body.address.filter(|a| !a.is_empty()),
             session_max_seconds: body.session_max_seconds,
             session_connection_limit: body.session_connection_limit.map(ConnectionLimit::wire),
+            egress_worker_filter: body.egress_worker_filter,
         })
     }
 
@@ -44,6 +48,7 @@ impl Resource for Target {
             address: body.address,
             session_max_seconds: body.session_max_seconds,
             session_connection_limit: body.session_connection_limit.map(ConnectionLimit::wire),
+            egress_worker_filter: body.egress_worker_filter,
         }
     }
 }
@@ -68,6 +73,7 @@ async fn authorize(
     let host_id = body.host_id.filter(|h| !h.is_empty());
     let target = resolve_target(state, caller, target, body.scope_id).await?;
     caller.check_item(&target, "authorize-session")?;
+    let workers = egress_workers(state, &target.egress_worker_filter).await?;
     let target_id = target.id;
     let plan = state
         .resources
@@ -86,7 +92,7 @@ async fn authorize(
             endpoint_port: plan.endpoint_port,
             connection_limit: plan.connection_limit,
             max_duration: plan.max_duration,
-            worker_addresses: state.workers.addresses(),
+            worker_addresses: workers,
             default_client_port: plan.default_client_port,
         })
         .await?;
@@ -97,6 +103,47 @@ async fn authorize(
         "session authorized"
     );
     Ok(Json(json!({ "item": items::to_json(&authorization)? })))
+}
+
+/// The addresses of the workers that may carry a session of a target with this egress
+/// worker filter: all of them without one; with one, those whose `{"name", "tags"}` it
+/// matches (Boundary's filter input). None matching is a 400 that says so.
+async fn egress_workers(state: &ApiState, filter: &str) -> Result<Vec<String>, ApiError> {
+    if filter.is_empty() {
+        return Ok(state.workers.addresses());
+    }
+    let parsed = Filter::parse(filter).map_err(|e| {
+        ApiError::FailedPrecondition(format!(
+            "the target's egress_worker_filter does not parse: {e}"
+        ))
+    })?;
+    let candidates = state.workers.candidates();
+    let mut chosen = Vec::new();
+    for candidate in &candidates {
+        let name = match &candidate.worker_id {
+            Some(id) => state
+                .resources
+                .get_as::<Worker>(id)
+                .await
+                .map(|w| w.name)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let mut tags: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (key, value) in &candidate.tags {
+            tags.entry(key).or_default().push(value);
+        }
+        if parsed.matches_document(&json!({ "name": name, "tags": tags })) {
+            chosen.push(candidate.address.clone());
+        }
+    }
+    if chosen.is_empty() {
+        return Err(ApiError::FailedPrecondition(format!(
+            "No workers are available to handle this session: none of the {} worker(s) available matches the target's egress_worker_filter {filter:?}.",
+            candidates.len()
+        )));
+    }
+    Ok(chosen)
 }
 
 /// The target: `target` itself, or, when it is no target id and the body names a

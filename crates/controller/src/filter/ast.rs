@@ -45,28 +45,37 @@ pub(super) enum Match {
     IsNotEmpty(Selector),
 }
 
+/// Where selectors start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Root {
+    /// At `item`, which names the value (list filters: `"/item/status"`).
+    Item,
+    /// At the value itself (worker filters: `"/tags/region"`).
+    Document,
+}
+
 impl Expr {
-    /// `root` is the resource itself; selectors name it `item`.
-    pub(super) fn eval(&self, root: &Value) -> bool {
+    pub(super) fn eval(&self, value: &Value, root: Root) -> bool {
         match self {
-            Expr::Or(any) => any.iter().any(|expr| expr.eval(root)),
-            Expr::And(all) => all.iter().all(|expr| expr.eval(root)),
-            Expr::Not(expr) => !expr.eval(root),
-            Expr::Match(m) => m.eval(root),
+            Expr::Or(any) => any.iter().any(|expr| expr.eval(value, root)),
+            Expr::And(all) => all.iter().all(|expr| expr.eval(value, root)),
+            Expr::Not(expr) => !expr.eval(value, root),
+            Expr::Match(m) => m.eval(value, root),
         }
     }
 }
 
 impl Match {
-    fn eval(&self, root: &Value) -> bool {
-        let equal = |s: &Selector, v: &str| s.find(root).is_some_and(|found| equals(found, v));
+    fn eval(&self, value: &Value, root: Root) -> bool {
+        let find = |s: &Selector| s.find(value, root);
+        let equal = |s: &Selector, v: &str| find(s).is_some_and(|found| equals(found, v));
         let matching = |s: &Selector, p: &Pattern| {
-            s.find(root)
+            find(s)
                 .and_then(scalar_text)
                 .is_some_and(|text| p.regex.is_match(&text))
         };
-        let holding = |s: &Selector, v: &str| s.find(root).is_some_and(|found| holds(found, v));
-        let empty = |s: &Selector| s.find(root).is_none_or(is_empty);
+        let holding = |s: &Selector, v: &str| find(s).is_some_and(|found| holds(found, v));
+        let empty = |s: &Selector| find(s).is_none_or(is_empty);
         match self {
             Match::Equal(selector, value) => equal(selector, value),
             Match::NotEqual(selector, value) => !equal(selector, value),
@@ -86,12 +95,18 @@ impl Match {
 
 impl Selector {
     /// The value the selector names, or `None` when the path is missing or leads to `null`.
-    fn find<'v>(&self, root: &'v Value) -> Option<&'v Value> {
-        let (first, rest) = self.0.split_first()?;
-        if first != ROOT {
-            return None;
-        }
-        let mut current = root;
+    fn find<'v>(&self, value: &'v Value, root: Root) -> Option<&'v Value> {
+        let rest = match root {
+            Root::Document => &self.0[..],
+            Root::Item => {
+                let (first, rest) = self.0.split_first()?;
+                if first != ROOT {
+                    return None;
+                }
+                rest
+            }
+        };
+        let mut current = value;
         for segment in rest {
             current = match current {
                 Value::Object(fields) => fields.get(segment)?,

@@ -54,7 +54,14 @@ impl Filter {
 
     /// Whether `item` (the resource JSON, which selectors name `item`) passes the filter.
     pub fn matches(&self, item: &serde_json::Value) -> bool {
-        self.expr.eval(item)
+        self.expr.eval(item, ast::Root::Item)
+    }
+
+    /// Whether `document` passes the filter, its selectors starting at the document itself
+    /// (`"/name"`, `"/tags/region"`): how Boundary evaluates a target's worker filter over
+    /// `{"name", "tags"}`.
+    pub fn matches_document(&self, document: &serde_json::Value) -> bool {
+        self.expr.eval(document, ast::Root::Document)
     }
 }
 

@@ -209,6 +209,7 @@ impl Build for Target {
             address,
             session_max_seconds: validate::session_max_seconds(max_seconds)?,
             session_connection_limit: limit,
+            egress_worker_filter: worker_filter(new.egress_worker_filter.unwrap_or_default())?,
             ..Target::stamped(stamp.id, stamp.now)
         };
         check_target(&target)?;
@@ -236,8 +237,21 @@ impl Build for Target {
         if let Some(limit) = patch.session_connection_limit {
             self.session_connection_limit = validate::session_connection_limit(limit)?;
         }
+        if let Some(filter) = patch.egress_worker_filter {
+            self.egress_worker_filter = worker_filter(filter)?;
+        }
         check_target(self)
     }
+}
+
+/// A target's egress worker filter, checked to parse (its position named when it does not).
+fn worker_filter(filter: String) -> Result<String, ResourceError> {
+    let filter = filter.trim().to_owned();
+    if !filter.is_empty() {
+        crate::filter::Filter::parse(&filter)
+            .map_err(|e| ResourceError::invalid("egress_worker_filter", e.to_string()))?;
+    }
+    Ok(filter)
 }
 
 /// A target has a name, and either an address or host sources.

@@ -180,6 +180,8 @@ pub struct NewTarget {
     pub session_max_seconds: Option<u32>,
     /// -1 or positive; default -1 (unlimited).
     pub session_connection_limit: Option<i32>,
+    /// A filter over workers; `None` or empty = any worker.
+    pub egress_worker_filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -193,6 +195,8 @@ pub struct TargetPatch {
     pub address: Option<String>,
     pub session_max_seconds: Option<u32>,
     pub session_connection_limit: Option<i32>,
+    /// `Some("")` clears it.
+    pub egress_worker_filter: Option<String>,
 }
 
 /// What `postern dev` seeds (its flags); see `dev_seed` for the generated ids.

@@ -339,6 +339,7 @@ pub fn dev_seed(seed: &DevSeed) -> Vec<SeedStep> {
                 address: None,
                 session_max_seconds: Some(seed.target_session_max_seconds),
                 session_connection_limit: Some(seed.target_session_connection_limit.wire()),
+                egress_worker_filter: None,
             }),
         ),
         members::<HostSourceIds>(KindId::Target, DEV_TARGET_ID, &[DEV_HOST_SET_ID]),

@@ -133,7 +133,7 @@ impl SessionStore {
             })
             .await?;
         if activated {
-            tracing::debug!(%session_id, "session activated");
+            tracing::info!(target: "audit", session = %session_id, "session activated");
         }
         Ok(())
     }
@@ -173,6 +173,7 @@ impl SessionStore {
                     bytes_down: 0,
                     closed_reason: None,
                 });
+                tracing::info!(target: "audit", session = %session.id, connection = %connection_id, user = %session.user_id, worker = %worker_id, "connection authorized");
                 authorized = Some(AuthorizedConnection {
                     connection_id: connection_id.clone(),
                     connection_limit: session.connection_limit.wire(),
@@ -196,6 +197,7 @@ impl SessionStore {
             connection.status = ConnectionStatus::Connected;
             connection.client = Some(info.client);
             connection.endpoint = Some(info.endpoint);
+            tracing::info!(target: "audit", connection = %connection.id, client = %info.client, endpoint = %info.endpoint, "connection connected");
             Ok(())
         })
         .await
@@ -237,6 +239,7 @@ impl SessionStore {
                 connection.bytes_up = bytes.bytes_up;
                 connection.bytes_down = bytes.bytes_down;
                 connection.closed_reason = Some(reason);
+                tracing::info!(target: "audit", session = %record.session.id, connection = %bytes.connection_id, bytes_up = bytes.bytes_up, bytes_down = bytes.bytes_down, %reason, "connection closed");
                 settle(record, now);
                 Ok(())
             })
@@ -260,6 +263,7 @@ impl SessionStore {
                 for connection in lost {
                     connection.status = ConnectionStatus::Closed;
                     connection.closed_reason = Some(ClosedReason::SystemError);
+                    tracing::info!(target: "audit", session = %record.session.id, connection = %connection.id, worker = %worker_id, reason = %ClosedReason::SystemError, "connection closed: its worker is gone");
                     closed += 1;
                 }
                 settle(record, now);

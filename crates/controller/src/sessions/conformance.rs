@@ -495,6 +495,32 @@ pub async fn an_expired_session_refuses_connections_and_times_out_once_its_conne
     assert_eq!(store.get(&id).await.unwrap().unwrap().version, version);
 }
 
+/// A worker that never reports (gone, and no controller noticed) does not keep an expired
+/// session open: the reaper closes its connections once the grace has passed.
+pub async fn an_expired_session_ends_even_if_its_worker_never_reports(o: &dyn Open) {
+    let (store, _clock) = store_with_clock(o).await;
+    let (id, _tofu, conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
+    let expiration = store.get(&id).await.unwrap().unwrap().expiration_time;
+    store.reap(expiration).await.unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().status,
+        SessionStatus::Canceling
+    );
+    store
+        .reap(expiration + super::store::UNREPORTED_EXPIRY_GRACE)
+        .await
+        .unwrap();
+    let session = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(session.status, SessionStatus::Terminated);
+    assert_eq!(
+        session.termination_reason.map(|r| r.as_str()),
+        Some("timed out")
+    );
+    let connection = session.connections.iter().find(|c| c.id == conn).unwrap();
+    assert_eq!(connection.closed_reason, Some(ClosedReason::TimedOut));
+    assert_history_well_formed(&session);
+}
+
 pub async fn a_second_client_with_another_tofu_token_is_refused(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
     let id = authorized_id(&store, UNLIMITED_CONNECTIONS).await;
@@ -931,7 +957,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, an_expired_session_ends_even_if_its_worker_never_reports, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

@@ -75,7 +75,8 @@ pub enum SessionError {
     TofuMismatch(String),
     #[error("connection {0} is already closed")]
     ConnectionClosed(String),
-    #[error("a session needs at least one worker address")]
+    /// Boundary's text: no worker is linked (or none may carry the target's sessions).
+    #[error("No workers are available to handle this session.")]
     NoWorkers,
     #[error("connection limit {0} is invalid: use -1 (unlimited) or a positive number")]
     InvalidConnectionLimit(i32),

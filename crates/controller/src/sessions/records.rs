@@ -112,6 +112,12 @@ pub trait SessionRecords: Send + Sync + 'static {
     ) -> Result<(), SessionError>;
     /// Deletes the sessions terminated before `cutoff`, with their connections; how many.
     async fn delete_terminated(&self, cutoff: SystemTime) -> Result<usize, SessionError>;
+    /// Tells the other controllers sharing this storage that session `id` was canceled, so
+    /// that they cut its connections on their workers too (PostgreSQL: `NOTIFY`). Storage
+    /// only this process uses has no one to tell.
+    async fn announce_canceled(&self, _id: &str) -> Result<(), SessionError> {
+        Ok(())
+    }
 }
 
 /// Sessions in memory: one mutex around plain maps, held only for map work.

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use postern_api::ConnectionLimit;
-use postern_authority::{AuthorityEvent, SessionStatus};
+use postern_authority::{AuthorityEvent, ClosedReason, SessionStatus};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::ids::new_session_id;
 use super::mint::{authorization_token, issue_credentials};
-use super::model::{rfc3339_text, Scope, Session, SessionState, TerminationReason, WorkerInfo};
+use super::model::{
+    rfc3339_text, ConnectionStatus, Scope, Session, SessionState, TerminationReason, WorkerInfo,
+};
 use super::records::{MemorySessions, SessionQuery, SessionRecord, SessionRecords};
 use super::SessionError;
 
@@ -231,7 +233,7 @@ impl SessionStore {
             };
             if self.records().insert(record).await? {
                 let authorization_token = authorization_token(&session);
-                tracing::debug!(session_id = %session.id, target_id = %session.target_id, "session authorized");
+                tracing::info!(target: "audit", session = %session.id, user = %session.user_id, target_id = %session.target_id, endpoint = %session.endpoint, "session authorized");
                 return Ok(SessionAuthorization {
                     session,
                     authorization_token,
@@ -257,6 +259,14 @@ impl SessionStore {
     /// How many sessions pass `query`'s conditions (not its `after` or `limit`).
     pub async fn count(&self, query: &SessionQuery) -> Result<usize, SessionError> {
         self.records().count(query).await
+    }
+
+    /// Passes `event` to the workers of this process and to those linked to it: a cancel
+    /// made here, or one another controller on the same database announced.
+    pub fn relay(&self, event: AuthorityEvent) {
+        if self.shared.events.send(event).is_err() {
+            tracing::trace!("no worker is listening for cancellations");
+        }
     }
 
     /// Cancels a session: canceling at once, terminated `canceled` once no connection of it
@@ -290,14 +300,10 @@ impl SessionStore {
             .await?;
         let session = session.ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         if changed {
-            tracing::debug!(session_id = %id, status = %session.status, "session canceled");
-            if self
-                .shared
-                .events
-                .send(AuthorityEvent::SessionCanceled(id.to_owned()))
-                .is_err()
-            {
-                tracing::trace!(session_id = %id, "no worker is listening for cancellations");
+            tracing::info!(target: "audit", session = %id, user = %session.user_id, status = %session.status, "session canceled");
+            self.relay(AuthorityEvent::SessionCanceled(id.to_owned()));
+            if let Err(error) = self.shared.records.announce_canceled(id).await {
+                tracing::warn!(session_id = %id, %error, "cannot tell the other controllers of a cancel");
             }
         }
         Ok(session)
@@ -317,6 +323,12 @@ impl SessionStore {
                 );
                 if live && now >= session.expiration_time {
                     begin_ending(record, TerminationReason::TimedOut, now)?;
+                }
+                // A worker cuts a session's connections when it expires and reports them; one
+                // that never does (gone with no controller to notice) leaves them open
+                // forever unless they are closed here.
+                if now >= record.session.expiration_time + UNREPORTED_EXPIRY_GRACE {
+                    close_unreported(record);
                 }
                 settle(record, now);
                 Ok(())
@@ -358,6 +370,31 @@ fn begin_ending(
 
 /// Terminates the session if nothing keeps it alive any more: it is canceling, or its
 /// connection limit is used up, and no connection of it is open.
+/// How long after a session expires its connections may stay open for want of a worker's
+/// report before the reaper closes them (`timed out`).
+pub const UNREPORTED_EXPIRY_GRACE: Duration = Duration::from_secs(30);
+
+/// Closes the open connections of an expired session whose worker never reported them.
+fn close_unreported(record: &mut SessionRecord) {
+    for connection in record
+        .session
+        .connections
+        .iter_mut()
+        .filter(|c| c.is_open())
+    {
+        connection.status = ConnectionStatus::Closed;
+        connection.closed_reason = Some(ClosedReason::TimedOut);
+        tracing::info!(
+            target: "audit",
+            session = %record.session.id,
+            connection = %connection.id,
+            worker = %connection.worker_id,
+            reason = %ClosedReason::TimedOut,
+            "connection closed: expired and never reported by its worker"
+        );
+    }
+}
+
 pub(super) fn settle(record: &mut SessionRecord, now: SystemTime) {
     let session = &mut record.session;
     if session.open_connections() > 0 {
@@ -373,6 +410,6 @@ pub(super) fn settle(record: &mut SessionRecord, now: SystemTime) {
     // Canceling and active may always move to terminated.
     if session.transition(SessionStatus::Terminated, now).is_ok() {
         session.termination_reason = Some(reason);
-        tracing::debug!(session_id = %session.id, %reason, "session terminated");
+        tracing::info!(target: "audit", session = %session.id, user = %session.user_id, target_id = %session.target_id, %reason, "session terminated");
     }
 }
