@@ -11,6 +11,7 @@ mod cli;
 mod database;
 mod dev;
 mod node;
+mod ops;
 mod server;
 
 use std::process::ExitCode;
@@ -52,7 +53,8 @@ fn main() -> ExitCode {
             exit_code(command.run().await, database::DatabaseError::is_usage)
         }),
         Command::Server(args) => with_runtime(Runtime::Threads, async {
-            let result = server::run(args, shutdown_on_signal()).await;
+            let (first, second) = signals();
+            let result = server::run(args, first, second).await;
             exit_code(result, server::ServerError::is_usage)
         }),
         Command::Authenticate(command) => report(command.run()),
@@ -162,6 +164,34 @@ fn exit_code<E: std::fmt::Display>(result: Result<(), E>, is_usage: fn(&E) -> bo
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.
+/// Two tokens: the first SIGTERM or SIGINT cancels the first, another one the second (a
+/// draining worker cuts its connections at once on the second).
+fn signals() -> (CancellationToken, CancellationToken) {
+    let (first, second) = (CancellationToken::new(), CancellationToken::new());
+    let (cancel_first, cancel_second) = (first.clone(), second.clone());
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (mut terminate, mut interrupt) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("Error: cannot watch SIGTERM and SIGINT: {e}");
+                return;
+            }
+        };
+        for token in [cancel_first, cancel_second] {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            token.cancel();
+        }
+    });
+    (first, second)
+}
+
 fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();

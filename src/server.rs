@@ -29,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::database::{self, DatabaseError};
 use crate::node::{bind, BindError, ClusterListener, Node};
+use crate::ops::{self, Health};
+use prometheus_client::registry::Registry;
 
 /// The line `postern server` prints once it serves.
 pub const READY_LINE: &str = "==> postern server started";
@@ -47,6 +49,8 @@ struct File {
     /// Where state lives by default (the SQLite database and its key file, a worker's
     /// identity).
     data_dir: Option<PathBuf>,
+    /// `GET /health` (see `ops.rs`); none by default.
+    ops_listen_address: Option<String>,
     controller: Option<ControllerSection>,
     worker: Option<WorkerSection>,
 }
@@ -79,6 +83,8 @@ struct WorkerSection {
     tags: Option<BTreeMap<String, TagValues>>,
     /// How long the worker carries connections with no controller reachable.
     controller_grace_seconds: Option<u64>,
+    /// How long a draining worker (SIGTERM) lets live connections run before it cuts them.
+    shutdown_grace_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +98,7 @@ enum TagValues {
 #[derive(Debug)]
 pub struct ServerConfig {
     data_dir: PathBuf,
+    ops_listen_address: Option<SocketAddr>,
     controller: Option<ControllerConfig>,
     worker: Option<WorkerSettings>,
 }
@@ -114,12 +121,14 @@ struct WorkerSettings {
     activation_token: Option<String>,
     tags: Vec<(String, String)>,
     grace: Duration,
+    shutdown_grace: Duration,
 }
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/postern";
 const DEFAULT_API: &str = "127.0.0.1:9200";
 const DEFAULT_RETENTION_SECONDS: u64 = 30 * 24 * 3600;
 const DEFAULT_GRACE_SECONDS: u64 = 15;
+const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -216,8 +225,13 @@ impl ServerConfig {
                 ));
             }
         }
+        let ops_listen_address = parsed
+            .ops_listen_address
+            .map(|value| address("ops_listen_address", Some(value), "", &invalid))
+            .transpose()?;
         Ok(Self {
             data_dir,
+            ops_listen_address,
             controller,
             worker,
         })
@@ -364,7 +378,11 @@ fn check_worker(
             "must be positive".into(),
         ));
     }
+    let shutdown_grace = worker
+        .shutdown_grace_seconds
+        .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECONDS);
     Ok(WorkerSettings {
+        shutdown_grace: Duration::from_secs(shutdown_grace),
         proxy_listen_address,
         public_address: worker.public_address,
         max_concurrent_handshakes,
@@ -376,20 +394,53 @@ fn check_worker(
 }
 
 /// Runs the service until `shutdown`.
-pub async fn run(args: ServerArgs, shutdown: CancellationToken) -> Result<(), ServerError> {
+/// Runs the service. A controller stops at the first signal (`first`); a worker alone
+/// drains: it takes no new connections and lets live ones run for its shutdown grace, or
+/// until the second signal (`second`), then cuts the rest.
+pub async fn run(
+    args: ServerArgs,
+    first: CancellationToken,
+    second: CancellationToken,
+) -> Result<(), ServerError> {
     let config = ServerConfig::load(&args.config)?;
     println!(
         "==> postern server configuration ({}):",
         args.config.display()
     );
+    let ops = match config.ops_listen_address {
+        Some(address) => {
+            let listener = bind("ops", address).await?;
+            let bound = listener.local_addr().map_err(ServerError::Serve)?;
+            println!("             Ops Address: http://{bound}");
+            Some(listener)
+        }
+        None => None,
+    };
     let served = match (config.controller, config.worker) {
-        (Some(controller), worker) => run_controller(controller, worker, shutdown).await,
-        (None, Some(worker)) => run_worker(worker, &config.data_dir, shutdown).await,
+        (Some(controller), worker) => {
+            if let Some(ops) = ops {
+                let health = Health::new(|| role("controller"), Registry::default());
+                tokio::spawn(ops::serve(ops, health, first.clone()));
+            }
+            let watched = first.clone();
+            tokio::spawn(async move {
+                watched.cancelled().await;
+                notify_systemd("STOPPING=1");
+            });
+            run_controller(controller, worker, first).await
+        }
+        (None, Some(worker)) => run_worker(worker, &config.data_dir, ops, first, second).await,
         (None, None) => Ok(()),
     };
     notify_systemd("STOPPING=1");
     println!("==> postern server stopped");
     served
+}
+
+fn role(name: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut facts = serde_json::Map::new();
+    facts.insert("role".to_owned(), name.into());
+    facts
 }
 
 /// A controller, with the file's worker in the same process if it has one.
@@ -474,8 +525,13 @@ async fn run_controller(
 async fn run_worker(
     config: WorkerSettings,
     data_dir: &Path,
-    shutdown: CancellationToken,
+    ops: Option<tokio::net::TcpListener>,
+    drain: CancellationToken,
+    second: CancellationToken,
 ) -> Result<(), ServerError> {
+    // The link and the ops listener outlive the drain: closes are reported over the link.
+    let shutdown = CancellationToken::new();
+    let _stop = shutdown.clone().drop_guard();
     let listener = bind("worker proxy", config.proxy_listen_address).await?;
     let proxy = listener.local_addr().map_err(ServerError::Serve)?;
     let public_address = config
@@ -499,20 +555,63 @@ async fn run_worker(
     };
     let worker_id = peer_worker_id(identity.certificate_der()).unwrap_or_default();
     let authority = RemoteAuthority::start(link, identity, ca, files, shutdown.clone())?;
+    let mut metrics = Registry::default();
+    authority.register_metrics(&mut metrics);
+    let health = Health::new(
+        {
+            let authority = authority.clone();
+            let worker_id = worker_id.clone();
+            move || {
+                let mut facts = role("worker");
+                facts.insert("worker_id".to_owned(), worker_id.clone().into());
+                facts.insert("linked".to_owned(), authority.is_linked().into());
+                facts.insert(
+                    "active_connections".to_owned(),
+                    authority.active_connections().into(),
+                );
+                facts
+            }
+        },
+        metrics,
+    );
+    if let Some(ops) = ops {
+        tokio::spawn(ops::serve(ops, health.clone(), shutdown.clone()));
+    }
     println!("               Worker ID: {worker_id}");
     println!("    Worker Proxy Address: {proxy}");
     println!("   Worker Public Address: {public_address}");
     println!("               Upstreams: {}", config.upstreams.join(", "));
     // Ready once linked: until then no session could be served.
     while !authority.linked(Duration::from_secs(5)).await {
-        if shutdown.is_cancelled() {
+        if drain.is_cancelled() {
             return Ok(());
         }
         tracing::warn!("not linked to any controller yet; still trying");
     }
     println!("\n{READY_LINE}");
     notify_systemd("READY=1");
-    postern_worker::serve(
+    let cut = CancellationToken::new();
+    tokio::spawn({
+        let (drain, cut, authority) = (drain.clone(), cut.clone(), authority.clone());
+        let grace = config.shutdown_grace;
+        async move {
+            drain.cancelled().await;
+            notify_systemd("STOPPING=1");
+            authority.set_draining();
+            health.set_draining();
+            tracing::info!(
+                ?grace,
+                live = authority.active_connections(),
+                "draining: no new connections; live ones run for the grace (signal again to cut them now)"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(grace) => tracing::info!("shutdown grace over; cutting live connections"),
+                () = second.cancelled() => tracing::info!("second signal; cutting live connections"),
+            }
+            cut.cancel();
+        }
+    });
+    postern_worker::serve_until(
         listener,
         Arc::new(authority),
         postern_worker::WorkerConfig {
@@ -520,7 +619,8 @@ async fn run_worker(
             max_concurrent_handshakes: config.max_concurrent_handshakes,
             ..Default::default()
         },
-        shutdown,
+        drain,
+        cut,
     )
     .await;
     Ok(())
@@ -652,6 +752,10 @@ mod tests {
             (
                 "[worker]\nupstreams = [\"c:9201\"]\ncontroller_grace_seconds = 0\n",
                 "worker.controller_grace_seconds",
+            ),
+            (
+                "ops_listen_address = \"localhost\"\n[controller]\n[worker]\n",
+                "ops_listen_address",
             ),
         ] {
             let error = check(text).unwrap_err();

@@ -21,17 +21,85 @@ const READY: &str = "==> postern server started";
 /// Starts a worker process from `config`, logging JSON; waits until it says it is linked
 /// and serving.
 async fn start_worker(config: &Path) -> PosternProcess {
+    start_worker_with_banner(config, &[]).await.0
+}
+
+/// [`start_worker`], with the banner's `Name: value` lines.
+async fn start_worker_with_banner(
+    config: &Path,
+    env: &[(&str, &str)],
+) -> (PosternProcess, std::collections::HashMap<String, String>) {
     let config = config.display().to_string();
-    let mut worker = PosternProcess::spawn(&["server", "-config", &config, "-log-format", "json"]);
+    let args = ["server", "-config", &config, "-log-format", "json"];
+    let mut worker = PosternProcess::spawn_with_env(&args, env);
+    let mut banner = std::collections::HashMap::new();
     loop {
         let line = within("the worker's banner", worker.stdout.next_line())
             .await
             .unwrap()
             .expect("the worker exited before it was ready");
         if line == READY {
-            return worker;
+            return (worker, banner);
+        }
+        if let Some((name, value)) = line.trim().split_once(": ") {
+            banner.insert(name.to_owned(), value.to_owned());
         }
     }
+}
+
+/// `/metrics` read with `prometheus-parse`: each sample's value by `name{label=value,...}`
+/// (labels sorted; `name` alone without labels).
+async fn scrape(ops: &str) -> std::collections::HashMap<String, f64> {
+    let (status, body) = http_get(ops, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    let lines = body.lines().map(|line| Ok(line.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
+    scrape
+        .samples
+        .into_iter()
+        .map(|sample| {
+            let mut labels: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            labels.sort();
+            let key = if labels.is_empty() {
+                sample.metric
+            } else {
+                format!("{}{{{}}}", sample.metric, labels.join(","))
+            };
+            let value = match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                other => panic!("unexpected sample {other:?}"),
+            };
+            (key, value)
+        })
+        .collect()
+}
+
+/// `GET path` over plain HTTP/1.0: the status code and the body.
+async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    within("the HTTP response", stream.read_to_string(&mut response))
+        .await
+        .unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
 
 /// Polls `check` every 100 ms until it holds, at most `limit`.
@@ -285,4 +353,151 @@ async fn run_cli(dev: &Dev, args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.code(), text)
+}
+
+/// SIGTERM drains a worker: /health says 503 at once, its listener refuses new connections,
+/// the controller stops sending it sessions, and a transfer in flight finishes whole; the
+/// worker then exits by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let (method, password, _) = database_init(&["-database-url", &url]).await;
+    let controller_config = dir.path().join("controller.toml");
+    std::fs::write(
+        &controller_config,
+        format!(
+            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
+             cluster_listen_address = \"127.0.0.1:0\"\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let controller_config = controller_config.display().to_string();
+    let controller = Dev::spawn(
+        &["server", "-config", &controller_config],
+        READY,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let cluster = controller
+        .banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
+        .unwrap()
+        .to_owned();
+    controller.log_in_as(&method, &password).await;
+    let org = controller.create_scope("global", "ops").await;
+    let project = controller.create_scope(&org, "servers").await;
+    let target = controller
+        .create_target_in(&project, "echo", endpoint)
+        .await;
+    let created = controller
+        .json(&["workers", "create", "controller-led"])
+        .await;
+    let token = created["item"]["controller_generated_activation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let worker_config = dir.path().join("worker.toml");
+    std::fs::write(
+        &worker_config,
+        format!(
+            "data_dir = {:?}\nops_listen_address = \"127.0.0.1:0\"\n[worker]\n\
+             proxy_listen_address = \"127.0.0.1:0\"\nupstreams = [{cluster:?}]\n\
+             activation_token = {token:?}\nshutdown_grace_seconds = 60\n",
+            dir.path().join("w").display().to_string()
+        ),
+    )
+    .unwrap();
+    // As systemd would run it (Type=notify).
+    let notify_path = dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let notify_env = notify_path.display().to_string();
+    let (mut worker, banner) =
+        start_worker_with_banner(&worker_config, &[("NOTIFY_SOCKET", &notify_env)]).await;
+    let mut state = [0u8; 64];
+    let n = notify.recv(&mut state).unwrap();
+    assert_eq!(&state[..n], b"READY=1", "ready once linked");
+    let ops = banner["Ops Address"]
+        .trim_start_matches("http://")
+        .to_owned();
+    let worker_proxy = banner["Worker Proxy Address"].clone();
+    let (status, body) = http_get(&ops, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["state"], "serving");
+    assert_eq!(health["linked"], true);
+
+    // One connection, counted in /metrics (parsed by an independent Prometheus parser).
+    let (mut proxy, port, session) = controller.proxy(&target).await;
+    let proxied = format!("127.0.0.1:{port}").parse().unwrap();
+    exchange(proxied, b"counted").await;
+    eventually("/metrics counts the connection", WAIT, || async {
+        let metrics = scrape(&ops).await;
+        metrics.get("postern_worker_connections_opened_total") == Some(&1.0)
+            && metrics.get("postern_worker_connections_closed_total{reason=closed by end-user}")
+                == Some(&1.0)
+            && metrics.get("postern_worker_bytes_up_total") == Some(&7.0)
+            && metrics.get("postern_worker_bytes_down_total") == Some(&7.0)
+            && metrics.get("postern_worker_connections_active") == Some(&0.0)
+            && metrics.get("postern_worker_link_up") == Some(&1.0)
+    })
+    .await;
+
+    // A transfer starts, then the worker is told to stop.
+    let mut transfer = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    transfer.write_all(b"first half, ").await.unwrap();
+    eventually("the transfer is connected", WAIT, || async {
+        controller.session(&session).await["connections"][1]["endpoint_tcp_address"].is_string()
+    })
+    .await;
+    kill(&worker, "-TERM");
+    let n = notify.recv(&mut state).unwrap();
+    assert_eq!(&state[..n], b"STOPPING=1");
+    eventually("/health says draining", WAIT, || async {
+        let (status, body) = http_get(&ops, "/health").await;
+        status == 503 && body.contains("\"draining\"")
+    })
+    .await;
+    eventually("the draining worker's listener to close", WAIT, || async {
+        TcpStream::connect(&worker_proxy).await.is_err()
+    })
+    .await;
+    eventually(
+        "no new session goes to the draining worker",
+        WAIT,
+        || async {
+            let (code, out) = run_cli(
+                &controller,
+                &["targets", "authorize-session", "-id", &target],
+            )
+            .await;
+            code != Some(0) && out.contains("No workers are available")
+        },
+    )
+    .await;
+
+    // The transfer in flight finishes whole.
+    transfer.write_all(b"second half").await.unwrap();
+    transfer.shutdown().await.unwrap();
+    let mut echoed = Vec::new();
+    within(
+        "the echo",
+        tokio::io::AsyncReadExt::read_to_end(&mut transfer, &mut echoed),
+    )
+    .await
+    .unwrap();
+    assert_eq!(echoed, b"first half, second half");
+    let (status, log) = worker.wait().await;
+    assert!(status.success(), "{log}");
+    eventually("the connection closed normally", WAIT, || async {
+        controller.session(&session).await["connections"][1]["closed_reason"]
+            == "closed by end-user"
+    })
+    .await;
+    proxy.interrupt();
+    let _ = proxy.wait().await;
 }

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +26,11 @@ use postern_tls::cluster::{
     worker_client_config, ClusterIdentity, ClusterTrust, WorkerKey, CLUSTER_SERVER_NAME,
 };
 use postern_wire::TofuToken;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use rand::Rng;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -268,6 +273,7 @@ impl fmt::Debug for RemoteAuthority {
 
 struct Inner {
     config: LinkConfig,
+    metrics: WorkerMetrics,
     /// The certificate the worker presents; replaced when renewed.
     identity: Mutex<Identity>,
     ca_der: Vec<u8>,
@@ -279,6 +285,8 @@ struct Inner {
     unreported: Mutex<VecDeque<(ConnectionBytes, ClosedReason)>>,
     /// Connections authorized and not closed.
     active: AtomicU32,
+    /// The worker takes no new connections: the controllers send it no new sessions.
+    draining: AtomicBool,
 }
 
 /// A worker's certificate and when to renew it: a third of its remaining life before it
@@ -299,6 +307,65 @@ impl Identity {
             renew_at: now + left.mul_f64(2.0 / 3.0),
             certificate,
         }
+    }
+}
+
+/// What a worker counts, for `/metrics`. Counters only grow; bytes are those of closed
+/// connections (a live connection's bytes count once it closes).
+#[derive(Debug, Default)]
+struct WorkerMetrics {
+    opened: Counter,
+    active: Gauge,
+    closed: Family<Reason, Counter>,
+    bytes_up: Counter,
+    bytes_down: Counter,
+    link_up: Gauge,
+    links: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+impl WorkerMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let worker = registry.sub_registry_with_prefix("postern_worker");
+        worker.register(
+            "connections_opened",
+            "Connections the controller authorized",
+            self.opened.clone(),
+        );
+        worker.register(
+            "connections_active",
+            "Connections open now",
+            self.active.clone(),
+        );
+        worker.register(
+            "connections_closed",
+            "Connections closed, by Boundary's closed reason",
+            self.closed.clone(),
+        );
+        worker.register(
+            "bytes_up",
+            "Payload bytes from clients to endpoints, of closed connections",
+            self.bytes_up.clone(),
+        );
+        worker.register(
+            "bytes_down",
+            "Payload bytes from endpoints to clients, of closed connections",
+            self.bytes_down.clone(),
+        );
+        worker.register(
+            "link_up",
+            "1 while linked to a controller",
+            self.link_up.clone(),
+        );
+        worker.register(
+            "links",
+            "Links opened to controllers (a rise is a reconnect)",
+            self.links.clone(),
+        );
     }
 }
 
@@ -326,10 +393,12 @@ impl RemoteAuthority {
         let authority = Self {
             inner: Arc::new(Inner {
                 config,
+                metrics: WorkerMetrics::default(),
                 channel: watch::Sender::new(None),
                 events,
                 unreported: Mutex::default(),
                 active: AtomicU32::new(0),
+                draining: AtomicBool::new(false),
                 identity: Mutex::new(Identity::new(identity)),
                 ca_der,
                 files,
@@ -338,6 +407,27 @@ impl RemoteAuthority {
         tokio::spawn(authority.clone().keep_linked(shutdown.clone()));
         tokio::spawn(authority.clone().watch_grace(shutdown));
         Ok(authority)
+    }
+
+    /// Tells the controllers, with the next status, that this worker takes no new
+    /// connections: they stop sending it sessions.
+    pub fn set_draining(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a link is up now.
+    pub fn is_linked(&self) -> bool {
+        self.inner.channel.borrow().is_some()
+    }
+
+    /// Adds the worker's metrics (connections, bytes, the link) to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.inner.metrics.register(registry);
+    }
+
+    /// Connections authorized through this worker and not yet closed.
+    pub fn active_connections(&self) -> u32 {
+        self.inner.active.load(Ordering::Relaxed)
     }
 
     /// Waits until a link is up, at most `timeout`; whether one is.
@@ -386,6 +476,7 @@ impl RemoteAuthority {
                 linked = self.link_once(upstream, tls.clone(), &mut linked_before) => linked,
             };
             self.inner.channel.send_replace(None);
+            self.inner.metrics.link_up.set(0);
             match linked {
                 Ok(why) => {
                     warn!(%upstream, reason = %why, "link to controller lost");
@@ -438,6 +529,8 @@ impl RemoteAuthority {
         };
         info!(%upstream, %controller, "linked to controller");
         self.inner.channel.send_replace(Some(client.clone()));
+        self.inner.metrics.link_up.set(1);
+        self.inner.metrics.links.inc();
         if *linked_before {
             // Cancellations made while no link was up were not heard.
             let _ = self.inner.events.send(AuthorityEvent::Recheck);
@@ -498,7 +591,7 @@ impl RemoteAuthority {
                 .collect(),
             release_version: config.release_version.clone(),
             active_connections: self.inner.active.load(Ordering::Relaxed),
-            draining: false,
+            draining: self.inner.draining.load(Ordering::Relaxed),
         }
     }
 
@@ -690,6 +783,8 @@ impl SessionAuthority for RemoteAuthority {
             .await?;
         convert::outcome(response.refusal)?;
         self.inner.active.fetch_add(1, Ordering::Relaxed);
+        self.inner.metrics.opened.inc();
+        self.inner.metrics.active.inc();
         Ok(AuthorizedConnection {
             connection_id: response.connection_id,
             connection_limit: response.connection_limit,
@@ -737,6 +832,16 @@ impl SessionAuthority for RemoteAuthority {
             .inner
             .active
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let metrics = &self.inner.metrics;
+        metrics.active.dec();
+        metrics
+            .closed
+            .get_or_create(&Reason {
+                reason: reason.as_str(),
+            })
+            .inc();
+        metrics.bytes_up.inc_by(bytes.bytes_up);
+        metrics.bytes_down.inc_by(bytes.bytes_down);
         // With no link now, the close waits for one instead of holding the connection.
         let linked = self.inner.channel.borrow().clone();
         let sent = match linked {

@@ -135,26 +135,46 @@ pub async fn serve<A: SessionAuthority>(
     config: WorkerConfig,
     shutdown: CancellationToken,
 ) {
+    serve_until(listener, authority, config, shutdown.clone(), shutdown).await;
+}
+
+/// Serves client proxies on `listener`; once `drain` is cancelled, closes the listener (new
+/// connections are refused) and lets live connections run until they end or `cut` is
+/// cancelled, which cuts them (`system error`, reported). Returns when every connection is
+/// done, or `shutdown_grace` after the cut.
+pub async fn serve_until<A: SessionAuthority>(
+    listener: TcpListener,
+    authority: Arc<A>,
+    config: WorkerConfig,
+    drain: CancellationToken,
+    shutdown: CancellationToken,
+) {
     let grace = config.shutdown_grace;
     let threads = match &config.connection_runtime {
         Some(runtime) => ConnectionThreads::on_runtime(runtime.clone()),
         None => ConnectionThreads::start(config.connection_threads),
     };
+    // Cut by `shutdown`, and stopped once the last connection is done after a drain (the
+    // background tasks end with it).
+    let stop = shutdown.child_token();
     let shared = Arc::new(Shared {
         authority,
         config,
         live: Arc::default(),
-        shutdown: shutdown.clone(),
+        shutdown: stop.clone(),
     });
+    let background = TaskTracker::new();
+    background.spawn(watch_cancellations(shared.clone()));
+    background.spawn(report_progress(shared.clone()));
+    background.close();
     let tracker = TaskTracker::new();
-    tracker.spawn(watch_cancellations(shared.clone()));
-    tracker.spawn(report_progress(shared.clone()));
     let handshakes = Arc::new(Semaphore::new(
         shared.config.max_concurrent_handshakes.max(1),
     ));
     let mut refused = Refused::default();
     loop {
         let accepted = tokio::select! {
+            () = drain.cancelled() => break,
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
@@ -192,12 +212,24 @@ pub async fn serve<A: SessionAuthority>(
     }
     drop(listener);
     tracker.close();
+    if !shutdown.is_cancelled() {
+        info!(
+            live = shared.live.session_ids().len(),
+            "draining: new connections are refused; live ones run until they end or are cut"
+        );
+        tokio::select! {
+            () = tracker.wait() => {}
+            () = shutdown.cancelled() => {}
+        }
+    }
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         warn!(
             ?grace,
             "connections still open after the shutdown grace; abandoning them"
         );
     }
+    stop.cancel();
+    background.wait().await;
     // Dropping the threads' runtimes drops whatever connection outlived the grace.
     drop(threads);
 }
