@@ -432,7 +432,6 @@ pub async fn run(
         (None, Some(worker)) => run_worker(worker, &config.data_dir, ops, first, second).await,
         (None, None) => Ok(()),
     };
-    notify_systemd("STOPPING=1");
     println!("==> postern server stopped");
     served
 }

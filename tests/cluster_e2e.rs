@@ -102,6 +102,58 @@ async fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
+/// A controller alone (no worker of its own, a cluster listener) on a new SQLite database,
+/// its admin logged in, and an echo target in a project.
+struct ControllerAlone {
+    dir: tempfile::TempDir,
+    controller: Dev,
+    /// Where workers link.
+    cluster: String,
+    target: String,
+}
+
+async fn controller_alone() -> ControllerAlone {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let (method, password, _) = database_init(&["-database-url", &url]).await;
+    let config = dir.path().join("controller.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
+             cluster_listen_address = \"127.0.0.1:0\"\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let controller = Dev::spawn(
+        &["server", "-config", &config],
+        READY,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let cluster = controller
+        .banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
+        .expect("the banner names the cluster address")
+        .to_owned();
+    controller.log_in_as(&method, &password).await;
+    let org = controller.create_scope("global", "ops").await;
+    let project = controller.create_scope(&org, "servers").await;
+    let target = controller
+        .create_target_in(&project, "echo", endpoint)
+        .await;
+    ControllerAlone {
+        dir,
+        controller,
+        cluster,
+        target,
+    }
+}
+
 /// Polls `check` every 100 ms until it holds, at most `limit`.
 async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
 where
@@ -126,41 +178,12 @@ fn kill(process: &PosternProcess, signal: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted() {
-    let endpoint = echo_endpoint().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
-    let (method, password, _) = database_init(&["-database-url", &url]).await;
-
-    // The controller alone: no worker of its own, a cluster listener.
-    let controller_config = dir.path().join("controller.toml");
-    std::fs::write(
-        &controller_config,
-        format!(
-            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
-             cluster_listen_address = \"127.0.0.1:0\"\n",
-            dir.path().display().to_string()
-        ),
-    )
-    .unwrap();
-    let controller_config = controller_config.display().to_string();
-    let controller = Dev::spawn(
-        &["server", "-config", &controller_config],
-        READY,
-        tempfile::tempdir().unwrap(),
-    )
-    .await;
-    let cluster = controller
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
-        .expect("the banner names the cluster address")
-        .to_owned();
-    controller.log_in_as(&method, &password).await;
-    let org = controller.create_scope("global", "ops").await;
-    let project = controller.create_scope(&org, "servers").await;
-    let target = controller
-        .create_target_in(&project, "echo", endpoint)
-        .await;
+    let ControllerAlone {
+        dir,
+        controller,
+        cluster,
+        target,
+    } = controller_alone().await;
 
     // No worker linked yet: a session has nowhere to go.
     let (code, out) = run_cli(
@@ -360,39 +383,12 @@ async fn run_cli(dev: &Dev, args: &[&str]) -> (Option<i32>, String) {
 /// worker then exits by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
-    let endpoint = echo_endpoint().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
-    let (method, password, _) = database_init(&["-database-url", &url]).await;
-    let controller_config = dir.path().join("controller.toml");
-    std::fs::write(
-        &controller_config,
-        format!(
-            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
-             cluster_listen_address = \"127.0.0.1:0\"\n",
-            dir.path().display().to_string()
-        ),
-    )
-    .unwrap();
-    let controller_config = controller_config.display().to_string();
-    let controller = Dev::spawn(
-        &["server", "-config", &controller_config],
-        READY,
-        tempfile::tempdir().unwrap(),
-    )
-    .await;
-    let cluster = controller
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
-        .unwrap()
-        .to_owned();
-    controller.log_in_as(&method, &password).await;
-    let org = controller.create_scope("global", "ops").await;
-    let project = controller.create_scope(&org, "servers").await;
-    let target = controller
-        .create_target_in(&project, "echo", endpoint)
-        .await;
+    let ControllerAlone {
+        dir,
+        controller,
+        cluster,
+        target,
+    } = controller_alone().await;
     let created = controller
         .json(&["workers", "create", "controller-led"])
         .await;

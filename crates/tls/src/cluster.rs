@@ -47,6 +47,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::SubjectPublicKeyInfo;
 use zeroize::Zeroizing;
 
+use crate::credentials::system_time;
 use crate::{provider, TlsError};
 
 /// The DNS name every controller's cluster certificate carries and every worker verifies
@@ -746,15 +747,4 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn system_time(unix_seconds: i64) -> SystemTime {
-    let magnitude = Duration::from_secs(unix_seconds.unsigned_abs());
-    let time = if unix_seconds >= 0 {
-        UNIX_EPOCH.checked_add(magnitude)
-    } else {
-        UNIX_EPOCH.checked_sub(magnitude)
-    };
-    // X.509 times fit every platform's SystemTime; the fallback is unreachable in practice.
-    time.unwrap_or(UNIX_EPOCH)
 }

@@ -331,7 +331,7 @@ impl CertificateFacts {
     }
 }
 
-fn system_time(unix_seconds: i64) -> SystemTime {
+pub(crate) fn system_time(unix_seconds: i64) -> SystemTime {
     let magnitude = Duration::from_secs(unix_seconds.unsigned_abs());
     let time = if unix_seconds >= 0 {
         UNIX_EPOCH.checked_add(magnitude)
