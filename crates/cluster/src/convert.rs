@@ -7,6 +7,7 @@ use postern_authority::{
 };
 use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
+use zeroize::Zeroize;
 
 use crate::pb;
 use crate::pb::refusal::Kind;
@@ -96,7 +97,8 @@ pub(crate) fn from_worker_session(
 ) -> Result<WorkerSession, AuthorityError> {
     let credentials =
         SessionCredentials::from_parts(&session.id, &session.certificate, &session.private_key);
-    zeroize_vec(&mut session.private_key);
+    // Overwrites the key bytes before the buffer is freed.
+    session.private_key.zeroize();
     let credentials =
         credentials.map_err(|e| unavailable(format!("session {}: {e}", session.id)))?;
     let status = status(&session.status)
@@ -149,13 +151,6 @@ fn from_unix_nanos(nanos: i64) -> SystemTime {
     } else {
         UNIX_EPOCH - magnitude
     }
-}
-
-/// Overwrites key bytes before the buffer is freed.
-pub(crate) fn zeroize_vec(bytes: &mut Vec<u8>) {
-    bytes.iter_mut().for_each(|b| *b = 0);
-    std::hint::black_box(&bytes);
-    bytes.clear();
 }
 
 #[cfg(test)]
