@@ -28,12 +28,14 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
     /// How log lines are written to stderr: text (coloured only on a terminal, and never
-    /// with NO_COLOR set) or json (one object per event, for a log collector).
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "POSTERN_LOG_FORMAT")]
-    pub log_format: LogFormat,
+    /// with NO_COLOR set) or json (one object per event, for a log collector). Default:
+    /// `postern server`'s `log_format`, else text.
+    #[arg(long, global = true, value_enum, env = "POSTERN_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,

@@ -17,7 +17,7 @@ use postern_controller::sessions::{system_clock, SessionStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::database::{self, DatabaseError};
-use crate::node::{bind, BindError, Node};
+use crate::node::{bind, BindError, Node, Stop};
 
 /// The line `postern dev` prints once it serves; scripts and tests wait for it.
 pub const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
@@ -155,7 +155,14 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         proxy_listener: Some(bind("worker proxy", proxy_addr).await?),
         cluster: None,
         public_address: None,
-        max_concurrent_handshakes: options.max_concurrent_handshakes,
+        worker: postern_worker::WorkerConfig {
+            limits: postern_worker::Limits::new(
+                options.max_concurrent_handshakes,
+                postern_worker::DEFAULT_MAX_CONNECTIONS,
+            ),
+            ..Default::default()
+        },
+        metrics: crate::ops::ApiMetrics::default(),
         retention: Duration::from_secs(options.terminated_session_retention_seconds),
     };
     let bound = node.bound().map_err(DevError::Api)?;
@@ -165,7 +172,7 @@ pub async fn run(options: DevOptions, shutdown: CancellationToken) -> Result<(),
         bound.proxy.unwrap_or(proxy_addr),
         kept.as_ref(),
     );
-    let served = node.serve(shutdown).await;
+    let served = node.serve(Stop::at(shutdown)).await;
     println!("==> postern dev stopped");
     served.map_err(DevError::Api)
 }

@@ -10,6 +10,7 @@
 mod cli;
 mod database;
 mod dev;
+mod logging;
 mod node;
 mod ops;
 mod server;
@@ -38,10 +39,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(
-        matches!(cli.command, Command::Dev(_) | Command::Server(_)),
-        cli.log_format,
-    );
+    // `dev` and `server` log at info by default, everything else at warn.
+    let format = cli.log_format.unwrap_or(cli::LogFormat::Text);
+    match cli.command {
+        Command::Server(_) => {}
+        Command::Dev(_) => drop(logging::init(format, None, "info")),
+        _ => drop(logging::init(format, None, "warn")),
+    }
     match cli.command {
         Command::Proxy(proxy) => serve(proxy.prepare()),
         Command::Connect(connect) => serve(connect.prepare()),
@@ -52,11 +56,23 @@ fn main() -> ExitCode {
         Command::Database(command) => with_runtime(Runtime::Threads, async {
             exit_code(command.run().await, database::DatabaseError::is_usage)
         }),
-        Command::Server(args) => with_runtime(Runtime::Threads, async {
-            let (first, second) = signals();
-            let result = server::run(args, first, second).await;
-            exit_code(result, server::ServerError::is_usage)
-        }),
+        Command::Server(args) => {
+            // The file says how to log, so it is read before anything logs.
+            let config = match server::ServerConfig::load(&args.config) {
+                Ok(config) => config,
+                Err(e) => return exit_code(Err(e), server::ServerError::is_usage),
+            };
+            let format = cli
+                .log_format
+                .or(config.log_format)
+                .unwrap_or(cli::LogFormat::Text);
+            let logs = logging::init(format, config.log_level.as_deref(), "info");
+            with_runtime(Runtime::Threads, async {
+                let (first, second) = signals();
+                let result = server::run(args.config, config, logs, first, second).await;
+                exit_code(result, server::ServerError::is_usage)
+            })
+        }
         Command::Authenticate(command) => report(command.run()),
         Command::Scopes(command) => report(command.run()),
         Command::Targets(command) => report(command.run()),
@@ -85,26 +101,6 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-/// `POSTERN_LOG` sets the filter; `dev` and `server` log at info by default, everything else
-/// at warn. `-log-format json` writes one JSON object per event.
-fn init_logging(service: bool, format: cli::LogFormat) {
-    let default = if service { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("POSTERN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        cli::LogFormat::Json => logs.json().with_current_span(true).init(),
-        cli::LogFormat::Text => {
-            // Escapes only where a terminal shows them as colour (https://no-color.org).
-            use std::io::IsTerminal;
-            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            logs.with_ansi(colour).init();
         }
     }
 }

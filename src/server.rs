@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use postern_cluster::client::{activate, LinkError};
@@ -27,9 +27,12 @@ use postern_tls::cluster::{peer_worker_id, ClusterCa};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::LogFormat;
 use crate::database::{self, DatabaseError};
-use crate::node::{bind, BindError, ClusterListener, Node};
-use crate::ops::{self, Health};
+use crate::logging::{self, LogControl};
+use crate::node::{bind, BindError, ClusterListener, Node, Stop};
+use crate::ops::{self, ApiMetrics, Health};
+use postern_worker::Limits;
 use prometheus_client::registry::Registry;
 
 /// The line `postern server` prints once it serves.
@@ -51,6 +54,10 @@ struct File {
     data_dir: Option<PathBuf>,
     /// `GET /health` (see `ops.rs`); none by default.
     ops_listen_address: Option<String>,
+    /// tracing's filter directives (`info`, `warn,postern_worker=debug`); `POSTERN_LOG` wins.
+    log_level: Option<String>,
+    /// `text` or `json`; the `-log-format` flag wins.
+    log_format: Option<LogFormat>,
     controller: Option<ControllerSection>,
     worker: Option<WorkerSection>,
 }
@@ -75,6 +82,7 @@ struct WorkerSection {
     /// `host:port` clients dial; default: the proxy listen address.
     public_address: Option<String>,
     max_concurrent_handshakes: Option<usize>,
+    max_connections: Option<usize>,
     /// host:port of controllers' cluster listeners (a worker without a controller).
     upstreams: Option<Vec<String>>,
     /// For the first start of a remote worker.
@@ -99,6 +107,8 @@ enum TagValues {
 pub struct ServerConfig {
     data_dir: PathBuf,
     ops_listen_address: Option<SocketAddr>,
+    pub log_level: Option<String>,
+    pub log_format: Option<LogFormat>,
     controller: Option<ControllerConfig>,
     worker: Option<WorkerSettings>,
 }
@@ -117,11 +127,18 @@ struct WorkerSettings {
     proxy_listen_address: SocketAddr,
     public_address: Option<String>,
     max_concurrent_handshakes: usize,
+    max_connections: usize,
     upstreams: Vec<String>,
     activation_token: Option<String>,
     tags: Vec<(String, String)>,
     grace: Duration,
     shutdown_grace: Duration,
+}
+
+impl WorkerSettings {
+    fn limits(&self) -> Limits {
+        Limits::new(self.max_concurrent_handshakes, self.max_connections)
+    }
 }
 
 const DEFAULT_DATA_DIR: &str = "/var/lib/postern";
@@ -158,6 +175,8 @@ pub enum ServerError {
     ClusterCa(String),
     #[error("worker identity: {0}")]
     Link(#[from] LinkError),
+    #[error("cannot watch SIGHUP: {0}")]
+    Signals(#[source] std::io::Error),
     #[error("this worker has no identity yet and the file gives no worker.activation_token: create one with `postern workers create controller-led` and put it in the file")]
     NotActivated,
 }
@@ -229,9 +248,14 @@ impl ServerConfig {
             .ops_listen_address
             .map(|value| address("ops_listen_address", Some(value), "", &invalid))
             .transpose()?;
+        if let Some(level) = &parsed.log_level {
+            logging::parse_level(level).map_err(|e| invalid("log_level", e))?;
+        }
         Ok(Self {
             data_dir,
             ops_listen_address,
+            log_level: parsed.log_level,
+            log_format: parsed.log_format,
             controller,
             worker,
         })
@@ -335,6 +359,15 @@ fn check_worker(
             "must be at least 1".into(),
         ));
     }
+    let max_connections = worker
+        .max_connections
+        .unwrap_or(postern_worker::DEFAULT_MAX_CONNECTIONS);
+    if max_connections == 0 {
+        return Err(invalid(
+            "worker.max_connections",
+            "must be at least 1".into(),
+        ));
+    }
     let upstreams = worker.upstreams.unwrap_or_default();
     if let Some(bad) = upstreams.iter().find(|u| !is_host_port(u)) {
         return Err(invalid(
@@ -386,6 +419,7 @@ fn check_worker(
         proxy_listen_address,
         public_address: worker.public_address,
         max_concurrent_handshakes,
+        max_connections,
         upstreams,
         activation_token: worker.activation_token,
         tags,
@@ -393,20 +427,183 @@ fn check_worker(
     })
 }
 
-/// Runs the service until `shutdown`.
-/// Runs the service. A controller stops at the first signal (`first`); a worker alone
-/// drains: it takes no new connections and lets live ones run for its shutdown grace, or
-/// until the second signal (`second`), then cuts the rest.
+impl ServerConfig {
+    /// Every setting as `key = value` (values as Debug text), to tell what a reload changed.
+    /// A section that is absent is one key, `[controller]` or `[worker]`.
+    fn settings(&self) -> BTreeMap<&'static str, String> {
+        let mut settings = BTreeMap::new();
+        let mut put = |key, value: &dyn std::fmt::Debug| {
+            settings.insert(key, format!("{value:?}"));
+        };
+        put("data_dir", &self.data_dir);
+        put("ops_listen_address", &self.ops_listen_address);
+        put("log_level", &self.log_level);
+        put("log_format", &self.log_format);
+        put("[controller]", &self.controller.is_some());
+        if let Some(c) = &self.controller {
+            put("controller.api_listen_address", &c.api_listen_address);
+            put(
+                "controller.cluster_listen_address",
+                &c.cluster_listen_address,
+            );
+            put("controller.database_url", &c.database_url);
+            put("controller.key_file", &c.key_file);
+            put(
+                "controller.terminated_session_retention_seconds",
+                &c.retention,
+            );
+        }
+        put("[worker]", &self.worker.is_some());
+        if let Some(w) = &self.worker {
+            put("worker.proxy_listen_address", &w.proxy_listen_address);
+            put("worker.public_address", &w.public_address);
+            put(
+                "worker.max_concurrent_handshakes",
+                &w.max_concurrent_handshakes,
+            );
+            put("worker.max_connections", &w.max_connections);
+            put("worker.upstreams", &w.upstreams);
+            put("worker.activation_token", &w.activation_token.is_some());
+            put("worker.tags", &w.tags);
+            put("worker.controller_grace_seconds", &w.grace);
+            put("worker.shutdown_grace_seconds", &w.shutdown_grace);
+        }
+        settings
+    }
+}
+
+/// What SIGHUP may change while the service runs: the log level, a worker's limits and its
+/// upstreams. Any other change is logged as needing a restart.
+struct Reloader {
+    file: PathBuf,
+    /// The settings in force: a reload changes only those it applied.
+    running: BTreeMap<&'static str, String>,
+    logs: LogControl,
+    limits: Option<Limits>,
+    /// A worker alone's link; set once it has started.
+    authority: Arc<OnceLock<RemoteAuthority>>,
+}
+
+impl Reloader {
+    /// Reads the file again and applies what can change live.
+    fn reload(&mut self) {
+        let fresh = match ServerConfig::load(&self.file) {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::error!(%error, "reload refused: the file is not valid; nothing changed");
+                return;
+            }
+        };
+        let settings = fresh.settings();
+        let keys: std::collections::BTreeSet<_> = self
+            .running
+            .keys()
+            .chain(settings.keys())
+            .copied()
+            .collect();
+        let (mut applied, mut restart) = (Vec::new(), Vec::new());
+        for key in keys {
+            if self.running.get(key) == settings.get(key) {
+                continue;
+            }
+            match self.apply(key, &fresh) {
+                Ok(true) => {
+                    applied.push(key);
+                    match settings.get(key) {
+                        Some(value) => self.running.insert(key, value.clone()),
+                        None => self.running.remove(key),
+                    };
+                }
+                Ok(false) => restart.push(key),
+                Err(error) => {
+                    tracing::error!(key, %error, "reload: cannot apply this setting");
+                    restart.push(key);
+                }
+            }
+        }
+        if applied.is_empty() && restart.is_empty() {
+            tracing::info!(file = %self.file.display(), "reloaded: nothing changed");
+        } else {
+            tracing::info!(
+                file = %self.file.display(),
+                applied = ?applied,
+                needs_restart = ?restart,
+                "reloaded the configuration"
+            );
+        }
+    }
+
+    /// Applies `key`'s value in `fresh`; `Ok(false)` when it cannot change live.
+    fn apply(&self, key: &str, fresh: &ServerConfig) -> Result<bool, String> {
+        let worker = fresh.worker.as_ref();
+        match key {
+            "log_level" => {
+                let level = fresh.log_level.as_deref().unwrap_or("info");
+                match self.logs.set_level(level)? {
+                    logging::LevelChange::Applied => Ok(true),
+                    logging::LevelChange::Overridden => {
+                        Err("POSTERN_LOG is set and stays in force".to_owned())
+                    }
+                }
+            }
+            "worker.max_concurrent_handshakes" | "worker.max_connections" => {
+                match (worker, &self.limits) {
+                    (Some(worker), Some(limits)) => {
+                        limits.set(worker.max_concurrent_handshakes, worker.max_connections);
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
+            }
+            "worker.upstreams" => match (worker, self.authority.get()) {
+                (Some(worker), Some(authority)) => authority
+                    .set_upstreams(worker.upstreams.clone())
+                    .map(|()| true)
+                    .map_err(|e| e.to_string()),
+                _ => Ok(false),
+            },
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Runs the service from `config` (read from `file`, read again on SIGHUP). A controller
+/// stops at the first signal (`first`); a worker alone drains: it takes no new connections
+/// and lets live ones run for its shutdown grace, or until the second signal (`second`), then
+/// cuts the rest.
 pub async fn run(
-    args: ServerArgs,
+    file: PathBuf,
+    config: ServerConfig,
+    logs: LogControl,
     first: CancellationToken,
     second: CancellationToken,
 ) -> Result<(), ServerError> {
-    let config = ServerConfig::load(&args.config)?;
-    println!(
-        "==> postern server configuration ({}):",
-        args.config.display()
-    );
+    // Watched before anything else: an unwatched SIGHUP would end the process.
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(ServerError::Signals)?;
+    println!("==> postern server configuration ({}):", file.display());
+    let limits = config.worker.as_ref().map(WorkerSettings::limits);
+    let authority = Arc::new(OnceLock::new());
+    let mut reloader = Reloader {
+        file,
+        running: config.settings(),
+        logs,
+        limits: limits.clone(),
+        authority: authority.clone(),
+    };
+    let stopped = CancellationToken::new();
+    let _stopped = stopped.clone().drop_guard();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stopped.cancelled() => return,
+                _ = hangups.recv() => {}
+            }
+            notify_systemd("RELOADING=1");
+            reloader.reload();
+            notify_systemd("READY=1");
+        }
+    });
     let ops = match config.ops_listen_address {
         Some(address) => {
             let listener = bind("ops", address).await?;
@@ -416,21 +613,21 @@ pub async fn run(
         }
         None => None,
     };
-    let served = match (config.controller, config.worker) {
-        (Some(controller), worker) => {
-            if let Some(ops) = ops {
-                let health = Health::new(|| role("controller"), Registry::default());
-                tokio::spawn(ops::serve(ops, health, first.clone()));
-            }
-            let watched = first.clone();
-            tokio::spawn(async move {
-                watched.cancelled().await;
-                notify_systemd("STOPPING=1");
-            });
-            run_controller(controller, worker, first).await
+    let served = match (config.controller, config.worker, limits) {
+        (Some(controller), worker, limits) => {
+            let worker = worker.map(|worker| (worker, limits.unwrap_or_default()));
+            run_controller(controller, worker, ops, first, second).await
         }
-        (None, Some(worker)) => run_worker(worker, &config.data_dir, ops, first, second).await,
-        (None, None) => Ok(()),
+        (None, Some(worker), Some(limits)) => {
+            let roles = WorkerRun {
+                data_dir: &config.data_dir,
+                ops,
+                limits,
+                authority,
+            };
+            run_worker(worker, roles, first, second).await
+        }
+        (None, _, _) => Ok(()),
     };
     println!("==> postern server stopped");
     served
@@ -442,12 +639,37 @@ fn role(name: &str) -> serde_json::Map<String, serde_json::Value> {
     facts
 }
 
-/// A controller, with the file's worker in the same process if it has one.
+/// A controller, with the file's worker in the same process if it has one (with its
+/// limits). Alone it stops at the first signal; with a worker it drains first: the worker
+/// takes no new connections or sessions, and the controller serves until the live ones end,
+/// the worker's shutdown grace is over or a second signal comes.
 async fn run_controller(
     config: ControllerConfig,
-    worker: Option<WorkerSettings>,
-    shutdown: CancellationToken,
+    worker: Option<(WorkerSettings, Limits)>,
+    ops: Option<tokio::net::TcpListener>,
+    first: CancellationToken,
+    second: CancellationToken,
 ) -> Result<(), ServerError> {
+    let stop = match &worker {
+        Some((worker, _)) => {
+            let cut = CancellationToken::new();
+            let (drain, cutting, grace) = (first.clone(), cut.clone(), worker.shutdown_grace);
+            tokio::spawn(async move {
+                drain.cancelled().await;
+                tracing::info!(
+                    ?grace,
+                    "draining the worker: no new connections; live ones run for the grace (signal again to cut them now)"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(grace) => {}
+                    () = second.cancelled() => {}
+                }
+                cutting.cancel();
+            });
+            Stop { drain: first, cut }
+        }
+        None => Stop::at(first),
+    };
     let opened = database::open_existing(&config.database_url, &config.key_file).await?;
     let local_worker_id = postern_worker::WorkerConfig::default().worker_id;
     let closed = opened
@@ -481,10 +703,51 @@ async fn run_controller(
         None => None,
     };
     let proxy_listener = match &worker {
-        Some(worker) => Some(bind("worker proxy", worker.proxy_listen_address).await?),
+        Some((worker, _)) => Some(bind("worker proxy", worker.proxy_listen_address).await?),
         None => None,
     };
-    let public_address = worker.as_ref().and_then(|w| w.public_address.clone());
+    let public_address = worker.as_ref().and_then(|(w, _)| w.public_address.clone());
+    let metrics = ApiMetrics::default();
+    let worker_config = postern_worker::WorkerConfig {
+        limits: worker.map(|(_, limits)| limits).unwrap_or_default(),
+        ..Default::default()
+    };
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    worker_config.metrics.register(&mut registry);
+    let (linked, draining) = (metrics.linked_workers.clone(), stop.drain.clone());
+    let status = move || {
+        let state = if draining.is_cancelled() {
+            "draining"
+        } else {
+            "serving"
+        };
+        format!("{state}; {} remote workers linked", linked.get())
+    };
+    let health = Health::new(
+        {
+            let status = status.clone();
+            move || {
+                let mut facts = role("controller");
+                facts.insert("status".to_owned(), status().into());
+                facts
+            }
+        },
+        registry,
+    );
+    let stopped = CancellationToken::new();
+    let _stopped = stopped.clone().drop_guard();
+    if let Some(ops) = ops {
+        tokio::spawn(ops::serve(ops, health.clone(), stopped.clone()));
+    }
+    tokio::spawn({
+        let drain = stop.drain.clone();
+        async move {
+            drain.cancelled().await;
+            notify_systemd("STOPPING=1");
+            health.set_draining();
+        }
+    });
     let node = Node {
         resources: Arc::new(opened.resources),
         sessions: opened.sessions,
@@ -493,11 +756,8 @@ async fn run_controller(
         proxy_listener,
         cluster,
         public_address: public_address.clone(),
-        max_concurrent_handshakes: worker
-            .as_ref()
-            .map_or(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES, |w| {
-                w.max_concurrent_handshakes
-            }),
+        worker: worker_config,
+        metrics,
         retention: config.retention,
     };
     let bound = node.bound().map_err(ServerError::Serve)?;
@@ -517,14 +777,23 @@ async fn run_controller(
     );
     println!("\n{READY_LINE}");
     notify_systemd("READY=1");
-    node.serve(shutdown).await.map_err(ServerError::Serve)
+    tokio::spawn(tell_systemd(status, stopped.clone()));
+    node.serve(stop).await.map_err(ServerError::Serve)
+}
+
+/// What a worker alone runs with besides its settings.
+struct WorkerRun<'a> {
+    data_dir: &'a Path,
+    ops: Option<tokio::net::TcpListener>,
+    limits: Limits,
+    /// Filled with the link once it starts (for reloads).
+    authority: Arc<OnceLock<RemoteAuthority>>,
 }
 
 /// A worker linked to remote controllers.
 async fn run_worker(
     config: WorkerSettings,
-    data_dir: &Path,
-    ops: Option<tokio::net::TcpListener>,
+    run: WorkerRun<'_>,
     drain: CancellationToken,
     second: CancellationToken,
 ) -> Result<(), ServerError> {
@@ -541,7 +810,7 @@ async fn run_worker(
     link.tags = config.tags.clone();
     link.grace = config.grace;
     link.release_version = format!("postern {}", env!("CARGO_PKG_VERSION"));
-    let files = WorkerIdentityFiles::new(data_dir.join("worker"));
+    let files = WorkerIdentityFiles::new(run.data_dir.join("worker"));
     let (identity, ca) = match files.load()? {
         Some(stored) => stored,
         None => {
@@ -554,8 +823,16 @@ async fn run_worker(
     };
     let worker_id = peer_worker_id(identity.certificate_der()).unwrap_or_default();
     let authority = RemoteAuthority::start(link, identity, ca, files, shutdown.clone())?;
+    // Set only here: it cannot already hold a link.
+    let _ = run.authority.set(authority.clone());
+    let worker_config = postern_worker::WorkerConfig {
+        worker_id: worker_id.clone(),
+        limits: run.limits,
+        ..Default::default()
+    };
     let mut metrics = Registry::default();
     authority.register_metrics(&mut metrics);
+    worker_config.metrics.register(&mut metrics);
     let health = Health::new(
         {
             let authority = authority.clone();
@@ -573,7 +850,7 @@ async fn run_worker(
         },
         metrics,
     );
-    if let Some(ops) = ops {
+    if let Some(ops) = run.ops {
         tokio::spawn(ops::serve(ops, health.clone(), shutdown.clone()));
     }
     println!("               Worker ID: {worker_id}");
@@ -589,6 +866,21 @@ async fn run_worker(
     }
     println!("\n{READY_LINE}");
     notify_systemd("READY=1");
+    let status = {
+        let (authority, drain) = (authority.clone(), drain.clone());
+        move || {
+            let state = match (drain.is_cancelled(), authority.is_linked()) {
+                (true, _) => "draining",
+                (false, true) => "linked to a controller",
+                (false, false) => "not linked to any controller",
+            };
+            format!(
+                "{state}; {} connections open",
+                authority.active_connections()
+            )
+        }
+    };
+    tokio::spawn(tell_systemd(status, shutdown.clone()));
     let cut = CancellationToken::new();
     tokio::spawn({
         let (drain, cut, authority) = (drain.clone(), cut.clone(), authority.clone());
@@ -610,19 +902,41 @@ async fn run_worker(
             cut.cancel();
         }
     });
-    postern_worker::serve_until(
-        listener,
-        Arc::new(authority),
-        postern_worker::WorkerConfig {
-            worker_id,
-            max_concurrent_handshakes: config.max_concurrent_handshakes,
-            ..Default::default()
-        },
-        drain,
-        cut,
-    )
-    .await;
+    postern_worker::serve_until(listener, Arc::new(authority), worker_config, drain, cut).await;
     Ok(())
+}
+
+/// Keeps systemd told how the service is doing (`STATUS=`, every 5 s) and, when the unit
+/// sets `WatchdogSec=`, that it is alive (`WATCHDOG=1`, at half the watchdog interval).
+async fn tell_systemd(status: impl Fn() -> String, shutdown: CancellationToken) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let watchdog = watchdog_interval();
+    let every = watchdog.map_or(STATUS_INTERVAL, |w| (w / 2).min(STATUS_INTERVAL));
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if watchdog.is_some() {
+            notify_systemd("WATCHDOG=1");
+        }
+        notify_systemd(&format!("STATUS={}", status()));
+    }
+}
+
+const STATUS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `WATCHDOG_USEC`, when it is meant for this process (`WATCHDOG_PID` unset or ours).
+fn watchdog_interval() -> Option<Duration> {
+    let pid = std::env::var("WATCHDOG_PID").ok();
+    if pid.is_some_and(|pid| pid.trim() != std::process::id().to_string()) {
+        return None;
+    }
+    let micros: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    (micros > 0).then(|| Duration::from_micros(micros))
 }
 
 /// Tells systemd (`Type=notify`) how the service is doing, when it runs under it.
@@ -756,6 +1070,14 @@ mod tests {
                 "ops_listen_address = \"localhost\"\n[controller]\n[worker]\n",
                 "ops_listen_address",
             ),
+            (
+                "[controller]\n[worker]\nmax_connections = 0\n",
+                "worker.max_connections",
+            ),
+            (
+                "log_level = \"info,=\"\n[controller]\n[worker]\n",
+                "log_level",
+            ),
         ] {
             let error = check(text).unwrap_err();
             assert!(error.is_usage(), "{text}");
@@ -785,5 +1107,59 @@ mod tests {
             empty.contains("[controller] section, a [worker] section"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn the_example_files_in_dist_are_valid() {
+        for text in [
+            include_str!("../dist/server.toml"),
+            include_str!("../dist/controller.toml"),
+            include_str!("../dist/worker.toml"),
+        ] {
+            let config = check(text).unwrap();
+            assert_eq!(config.log_format, Some(LogFormat::Text));
+        }
+    }
+
+    #[test]
+    fn a_reload_applies_levels_limits_and_names_what_needs_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        let before = "[controller]\n[worker]\nmax_connections = 10\n";
+        std::fs::write(&file, before).unwrap();
+        let running = check(before).unwrap();
+        let limits = running.worker.as_ref().unwrap().limits();
+        let levels = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut reloader = Reloader {
+            file: file.clone(),
+            running: running.settings(),
+            logs: LogControl::recording(levels.clone()),
+            limits: Some(limits.clone()),
+            authority: Arc::new(OnceLock::new()),
+        };
+        // A bad file changes nothing.
+        std::fs::write(&file, "[controller]\n[worker]\nmax_connections = 0\n").unwrap();
+        reloader.reload();
+        assert_eq!(limits.max_connections(), 10);
+        let after = "log_level = \"debug\"\n[controller]\napi_listen_address = \"127.0.0.1:1\"\n\
+                     [worker]\nmax_connections = 3\nmax_concurrent_handshakes = 2\n";
+        std::fs::write(&file, after).unwrap();
+        reloader.reload();
+        assert_eq!(
+            (limits.max_connections(), limits.max_concurrent_handshakes()),
+            (3, 2)
+        );
+        assert_eq!(*levels.lock().unwrap(), ["debug"]);
+        // What needs a restart keeps its running value, so it is named again next time.
+        let settings = reloader.running.clone();
+        assert_eq!(settings["worker.max_connections"], "3");
+        assert_eq!(
+            settings["controller.api_listen_address"],
+            format!("{:?}", DEFAULT_API.parse::<SocketAddr>().unwrap())
+        );
+        // No worker link in this process: new upstreams cannot be applied.
+        let mut fresh = check(after).unwrap();
+        fresh.worker.as_mut().unwrap().upstreams = vec!["c:9201".into()];
+        assert_eq!(reloader.apply("worker.upstreams", &fresh), Ok(false));
     }
 }

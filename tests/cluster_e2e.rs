@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::dev::*;
 use common::*;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const READY: &str = "==> postern server started";
@@ -57,7 +57,7 @@ async fn scrape(ops: &str) -> std::collections::HashMap<String, f64> {
     scrape
         .samples
         .into_iter()
-        .map(|sample| {
+        .filter_map(|sample| {
             let mut labels: Vec<String> = sample
                 .labels
                 .iter()
@@ -73,9 +73,11 @@ async fn scrape(ops: &str) -> std::collections::HashMap<String, f64> {
                 prometheus_parse::Value::Counter(v)
                 | prometheus_parse::Value::Gauge(v)
                 | prometheus_parse::Value::Untyped(v) => v,
+                // A histogram's buckets; its `_count` and `_sum` come as samples of their own.
+                prometheus_parse::Value::Histogram(_) => return None,
                 other => panic!("unexpected sample {other:?}"),
             };
-            (key, value)
+            Some((key, value))
         })
         .collect()
 }
@@ -165,6 +167,20 @@ where
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Reads systemd notifications until one starts with `wanted`; returns it. Others (STATUS=,
+/// WATCHDOG=1 come all the time) are skipped, at most 500 of them.
+fn notice(notify: &std::os::unix::net::UnixDatagram, wanted: &str) -> String {
+    let mut buffer = [0u8; 256];
+    for _ in 0..500 {
+        let n = notify.recv(&mut buffer).unwrap();
+        let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        if message.starts_with(wanted) {
+            return message;
+        }
+    }
+    panic!("no {wanted} notification");
 }
 
 fn kill(process: &PosternProcess, signal: &str) {
@@ -407,16 +423,23 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
         ),
     )
     .unwrap();
-    // As systemd would run it (Type=notify).
+    let worker_file = std::fs::read_to_string(&worker_config).unwrap();
+    // As systemd would run it (Type=notify, WatchdogSec=0.4).
     let notify_path = dir.path().join("notify");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(WAIT)).unwrap();
     let notify_env = notify_path.display().to_string();
-    let (mut worker, banner) =
-        start_worker_with_banner(&worker_config, &[("NOTIFY_SOCKET", &notify_env)]).await;
+    let (mut worker, banner) = start_worker_with_banner(
+        &worker_config,
+        &[("NOTIFY_SOCKET", &notify_env), ("WATCHDOG_USEC", "400000")],
+    )
+    .await;
     let mut state = [0u8; 64];
     let n = notify.recv(&mut state).unwrap();
     assert_eq!(&state[..n], b"READY=1", "ready once linked");
+    notice(&notify, "WATCHDOG=1");
+    let status = notice(&notify, "STATUS=");
+    assert_eq!(status, "STATUS=linked to a controller; 0 connections open");
     let ops = banner["Ops Address"]
         .trim_start_matches("http://")
         .to_owned();
@@ -440,19 +463,64 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
             && metrics.get("postern_worker_bytes_down_total") == Some(&7.0)
             && metrics.get("postern_worker_connections_active") == Some(&0.0)
             && metrics.get("postern_worker_link_up") == Some(&1.0)
+            && metrics.get("postern_worker_handshake_seconds_count") == Some(&1.0)
+            && metrics.get("postern_worker_endpoint_dial_seconds_count") == Some(&1.0)
+            && metrics.get("postern_worker_sessions_active") == Some(&0.0)
     })
     .await;
+
+    // SIGHUP: a cap of one connection applies at once; new tags need a restart.
+    std::fs::write(
+        &worker_config,
+        format!(
+            "log_level = \"info,postern_worker=debug\"\n{worker_file}\
+             max_connections = 1\ntags = {{ region = \"eu\" }}\n"
+        ),
+    )
+    .unwrap();
+    kill(&worker, "-HUP");
+    notice(&notify, "RELOADING=1");
+    notice(&notify, "READY=1");
+    let mut held = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    held.write_all(b"held").await.unwrap();
+    let mut echo = [0u8; 4];
+    within("the held echo", held.read_exact(&mut echo))
+        .await
+        .unwrap();
+    // A second connection while one is open: the worker resets it, the proxy closes ours.
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let _ = refused.write_all(b"x").await;
+    let mut rest = Vec::new();
+    let ended = within(
+        "the refused connection to end",
+        refused.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(ended.is_err() || rest.is_empty(), "{ended:?} {rest:?}");
+    eventually("/metrics counts the refusal", WAIT, || async {
+        scrape(&ops)
+            .await
+            .get("postern_worker_connections_refused_total{reason=connection_limit}")
+            == Some(&1.0)
+    })
+    .await;
+    drop(held);
+    // Back to the default cap (and the tags still need a restart).
+    let restored = format!("log_level = \"info,postern_worker=debug\"\n{worker_file}");
+    std::fs::write(&worker_config, restored).unwrap();
+    kill(&worker, "-HUP");
+    notice(&notify, "RELOADING=1");
+    notice(&notify, "READY=1");
 
     // A transfer starts, then the worker is told to stop.
     let mut transfer = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     transfer.write_all(b"first half, ").await.unwrap();
     eventually("the transfer is connected", WAIT, || async {
-        controller.session(&session).await["connections"][1]["endpoint_tcp_address"].is_string()
+        controller.session(&session).await["connections"][2]["endpoint_tcp_address"].is_string()
     })
     .await;
     kill(&worker, "-TERM");
-    let n = notify.recv(&mut state).unwrap();
-    assert_eq!(&state[..n], b"STOPPING=1");
+    notice(&notify, "STOPPING=1");
     eventually("/health says draining", WAIT, || async {
         let (status, body) = http_get(&ops, "/health").await;
         status == 503 && body.contains("\"draining\"")
@@ -489,11 +557,95 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
     assert_eq!(echoed, b"first half, second half");
     let (status, log) = worker.wait().await;
     assert!(status.success(), "{log}");
+    let reload = log
+        .lines()
+        .find(|line| line.contains("reloaded the configuration"))
+        .unwrap_or_else(|| panic!("no reload in the log: {log}"));
+    let reload: serde_json::Value = serde_json::from_str(reload).unwrap();
+    let fields = &reload["fields"];
+    assert_eq!(
+        fields["applied"], "[\"log_level\", \"worker.max_connections\"]",
+        "{reload}"
+    );
+    assert_eq!(fields["needs_restart"], "[\"worker.tags\"]", "{reload}");
+    assert!(
+        log.lines().any(|line| line.contains("\"level\":\"DEBUG\"")),
+        "the new log level is not in force: {log}"
+    );
     eventually("the connection closed normally", WAIT, || async {
-        controller.session(&session).await["connections"][1]["closed_reason"]
+        controller.session(&session).await["connections"][2]["closed_reason"]
             == "closed by end-user"
     })
     .await;
+    proxy.interrupt();
+    let _ = proxy.wait().await;
+}
+
+/// A controller with its worker in one process drains on SIGTERM too: /health says 503, no
+/// new session is sent to its worker while the API still answers, a live connection keeps
+/// flowing, and the process ends once it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_a_controller_with_its_worker() {
+    let endpoint = echo_endpoint().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let (method, password, _) = database_init(&["-database-url", &url]).await;
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nops_listen_address = \"127.0.0.1:0\"\n[controller]\n\
+             api_listen_address = \"127.0.0.1:0\"\n[worker]\n\
+             proxy_listen_address = \"127.0.0.1:0\"\nshutdown_grace_seconds = 60\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let mut server = Dev::spawn(
+        &["server", "-config", &config],
+        READY,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let ops = server
+        .banner
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Ops Address: http://"))
+        .expect("the banner names the ops address")
+        .to_owned();
+    server.log_in_as(&method, &password).await;
+    let org = server.create_scope("global", "ops").await;
+    let project = server.create_scope(&org, "servers").await;
+    let target = server.create_target_in(&project, "echo", endpoint).await;
+    let (mut proxy, port, session) = server.proxy(&target).await;
+    let mut held = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    held.write_all(b"before, ").await.unwrap();
+    eventually("the held connection is connected", WAIT, || async {
+        server.session(&session).await["connections"][0]["endpoint_tcp_address"].is_string()
+    })
+    .await;
+
+    kill(&server._process, "-TERM");
+    eventually("/health says draining", WAIT, || async {
+        let (status, body) = http_get(&ops, "/health").await;
+        status == 503 && body.contains("\"draining\"")
+    })
+    .await;
+    let (code, out) = run_cli(&server, &["targets", "authorize-session", "-id", &target]).await;
+    assert!(
+        code != Some(0) && out.contains("No workers are available"),
+        "{out}"
+    );
+    held.write_all(b"after").await.unwrap();
+    held.shutdown().await.unwrap();
+    let mut echoed = Vec::new();
+    within("the echo", held.read_to_end(&mut echoed))
+        .await
+        .unwrap();
+    assert_eq!(echoed, b"before, after");
+    let (status, log) = server._process.wait().await;
+    assert!(status.success(), "{log}");
     proxy.interrupt();
     let _ = proxy.wait().await;
 }

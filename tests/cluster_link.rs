@@ -293,3 +293,52 @@ async fn a_worker_renews_its_certificate_before_it_expires() {
     stop.cancel();
     shutdown.cancel();
 }
+
+/// Waits (bounded) until `check` holds, polling every 50 ms.
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(WAIT, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{what}: not within {WAIT:?}");
+}
+
+/// `set_upstreams` (what SIGHUP applies): a worker linked to a controller that is no longer
+/// among its upstreams leaves it at once for one that is, and an empty list is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_moves_to_its_new_upstreams() {
+    let store = SessionStore::new();
+    let ca = Arc::new(ClusterCa::generate().unwrap());
+    let directory = Arc::new(Directory::default());
+    let unspecified = "127.0.0.1:0".parse().unwrap();
+    let (a, stop_a, service_a) = controller(unspecified, &store, &ca, &directory).await;
+    let (b, stop_b, service_b) = controller(unspecified, &store, &ca, &directory).await;
+    let dir = tempfile::tempdir().unwrap();
+    let files = WorkerIdentityFiles::new(dir.path());
+    let mut config = LinkConfig::new(vec![a.to_string()], "127.0.0.1:9202".into());
+    config.backoff_min = Duration::from_millis(50);
+    let token = service_a.activation_token("w_test", Duration::from_secs(60));
+    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    let (linked_a, linked_b) = (service_a.linked(), service_b.linked());
+    until("linked to a", || linked_a.get("w_test").is_some()).await;
+    assert!(linked_b.list().is_empty());
+
+    assert!(remote.set_upstreams(Vec::new()).is_err());
+    remote.set_upstreams(vec![b.to_string()]).unwrap();
+    until("moved to b", || {
+        linked_b.get("w_test").is_some() && linked_a.get("w_test").is_none()
+    })
+    .await;
+    assert!(remote
+        .lookup_session("s_nothere00")
+        .await
+        .unwrap()
+        .is_none());
+    stop_a.cancel();
+    stop_b.cancel();
+    shutdown.cancel();
+}

@@ -466,7 +466,7 @@ async fn a_client_that_ends_without_a_close_gets_the_endpoint_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
     let worker = start_worker_with(postern_worker::WorkerConfig {
-        max_concurrent_handshakes: 2,
+        limits: postern_worker::Limits::new(2, postern_worker::DEFAULT_MAX_CONNECTIONS),
         ..Default::default()
     })
     .await;
@@ -496,6 +496,37 @@ async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
     send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
         .await
         .unwrap();
+}
+
+/// Beyond `max_connections` a connection is reset at once, and raising the limit on the
+/// running worker (as SIGHUP does) lets the next one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_connection_cap_are_refused_until_it_is_raised() {
+    let limits = postern_worker::Limits::new(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES, 1);
+    let worker = start_worker_with(postern_worker::WorkerConfig {
+        limits: limits.clone(),
+        ..Default::default()
+    })
+    .await;
+    let endpoint = echo_endpoint().await;
+    let auth = worker
+        .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
+        .await;
+    let creds = credentials(&auth.authorization_token);
+    let mut stranger = TcpStream::connect(worker.addr).await.unwrap();
+    stranger.write_all(&[22, 3, 1]).await.unwrap();
+    let ended = within("the refusal", async {
+        let mut second = TcpStream::connect(worker.addr).await?;
+        second.read(&mut [0u8; 1]).await
+    })
+    .await;
+    assert_eq!(ended.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
+    limits.set(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES, 2);
+    let mut ws = open_once_admitted(&worker, &creds).await;
+    send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
+        .await
+        .unwrap();
+    drop(stranger);
 }
 
 /// Opens a proper client connection, retrying (bounded) while the worker may still count

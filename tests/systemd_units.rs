@@ -234,8 +234,18 @@ fn each_unit_keeps_what_the_service_relies_on() {
         assert!(files >= 20_000, "{name}: LimitNOFILE={files} is too low");
         // Files in data_dir must keep one owner across restarts.
         assert!(!unit.has("DynamicUser"), "{name}: DynamicUser=");
-        // postern does not handle SIGHUP, so the reload signal would end it.
-        assert!(!unit.has("ExecReload"), "{name}: ExecReload=");
+        // `systemctl reload` is SIGHUP, which postern server handles (re-reads its file).
+        assert_eq!(
+            unit.service("ExecReload"),
+            "/bin/kill -HUP $MAINPID",
+            "{name}: ExecReload="
+        );
+        // postern sends WATCHDOG=1 at half the interval when the unit asks for it.
+        let watchdog: u64 = unit.service("WatchdogSec").parse().unwrap();
+        assert!(
+            watchdog >= 10,
+            "{name}: WatchdogSec={watchdog} leaves too little slack"
+        );
 
         let command = format!("{INSTALLED_BINARY} server -config /etc/postern/{config}");
         assert_eq!(unit.service("ExecStart"), command, "{name}: ExecStart=");

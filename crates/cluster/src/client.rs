@@ -246,13 +246,42 @@ async fn connect(
         .map_err(|e| error_chain(&e))
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let causes: Vec<&(dyn std::error::Error + 'static)> =
+        std::iter::successors(Some(error), |cause| cause.source()).collect();
+    // A certificate refused by postern's own check says why in its own words; rustls shows
+    // them in Debug form, and layers above repeat that.
+    let own_words: Vec<(String, String)> = causes
+        .iter()
+        .filter_map(|cause| {
+            let rustls_error = cause.downcast_ref::<rustls::Error>().or_else(|| {
+                let inner = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
+                inner.downcast_ref::<rustls::Error>()
+            })?;
+            match rustls_error {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+                    Some((
+                        rustls_error.to_string(),
+                        format!("invalid peer certificate: {}", other.0),
+                    ))
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    let mut text = String::new();
+    for cause in causes {
+        let mut said = cause.to_string();
+        for (debug_form, words) in &own_words {
+            said = said.replace(debug_form, words);
+        }
+        // Layers that repeat their cause's text add nothing.
+        if !text.contains(&said) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&said);
+        }
     }
     text
 }
@@ -273,6 +302,8 @@ impl fmt::Debug for RemoteAuthority {
 
 struct Inner {
     config: LinkConfig,
+    /// The controllers to link to: `config.upstreams` until [`RemoteAuthority::set_upstreams`].
+    upstreams: watch::Sender<Vec<String>>,
     metrics: WorkerMetrics,
     /// The certificate the worker presents; replaced when renewed.
     identity: Mutex<Identity>,
@@ -392,6 +423,7 @@ impl RemoteAuthority {
         let (events, _) = broadcast::channel(1024);
         let authority = Self {
             inner: Arc::new(Inner {
+                upstreams: watch::Sender::new(config.upstreams.clone()),
                 config,
                 metrics: WorkerMetrics::default(),
                 channel: watch::Sender::new(None),
@@ -413,6 +445,16 @@ impl RemoteAuthority {
     /// connections: they stop sending it sessions.
     pub fn set_draining(&self) {
         self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Links to `upstreams` from now on: the next dial goes to one of them, and a link to a
+    /// controller no longer among them is closed at once (live connections go on).
+    pub fn set_upstreams(&self, upstreams: Vec<String>) -> Result<(), LinkError> {
+        if upstreams.is_empty() {
+            return Err(LinkError::Config("no upstream controller".to_owned()));
+        }
+        self.inner.upstreams.send_replace(upstreams);
+        Ok(())
     }
 
     /// Whether a link is up now.
@@ -459,7 +501,11 @@ impl RemoteAuthority {
         let mut linked_before = false;
         let start = rand::thread_rng().gen_range(0..config.upstreams.len());
         for turn in start.. {
-            let upstream = &config.upstreams[turn % config.upstreams.len()];
+            let upstream = {
+                let upstreams = self.inner.upstreams.borrow();
+                upstreams[turn % upstreams.len()].clone()
+            };
+            let upstream = &upstream;
             let current = self.identity().certificate.clone();
             let tls = match worker_client_config(
                 &ClusterTrust::Ca(self.inner.ca_der.clone()),
@@ -546,8 +592,14 @@ impl RemoteAuthority {
             .unwrap_or(Duration::ZERO);
         let renewal = tokio::time::sleep(until_renewal);
         tokio::pin!(renewal);
+        let mut upstreams = self.inner.upstreams.subscribe();
         loop {
             tokio::select! {
+                Ok(()) = upstreams.changed() => {
+                    if !upstreams.borrow_and_update().iter().any(|u| u == upstream) {
+                        return Ok("its controller is no longer among the upstreams".to_owned());
+                    }
+                }
                 () = &mut renewal => {
                     return match self.renew(&mut client).await {
                         Ok(()) => Ok("certificate renewed; linking again with the new one".to_owned()),

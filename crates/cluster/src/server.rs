@@ -448,6 +448,10 @@ impl<A: SessionAuthority, D: WorkerDirectory> Cluster for ClusterService<A, D> {
         request: Request<Streaming<pb::WorkerStatus>>,
     ) -> Result<Response<Self::LinkStream>, Status> {
         let worker = self.worker(request.extensions().get::<Peer>()).await?;
+        // Checked afresh, whatever the last call found: a worker deleted a moment ago must
+        // not link, however briefly.
+        self.check_current(&worker.worker_id, worker.certificate_sha256)
+            .await?;
         let mut statuses = request.into_inner();
         // The first status says where the worker listens; the link counts from it.
         let first = tokio::time::timeout(self.inner.config.status_timeout, statuses.next())

@@ -3,10 +3,11 @@
 //! store ([`StoredWorkers`], the link's `WorkerDirectory`).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use postern_cluster::{DirectoryError, LinkedWorker, LinkedWorkers, WorkerDirectory};
+use tokio_util::sync::CancellationToken;
 
 use crate::resources::{CertificateChange, ResourceError, ResourceStore, Worker, WorkerPatch};
 use crate::sessions::SessionStore;
@@ -18,12 +19,35 @@ pub const ACTIVATION_TOKEN_VALIDITY: Duration = Duration::from_secs(24 * 3600);
 pub type TokenIssuer = Arc<dyn Fn(&str) -> String + Send + Sync>;
 
 /// The workers new sessions may go to: a worker in this process (`postern dev`, a combined
-/// server), and those linked over the cluster listener.
+/// server), those linked over the cluster listener, and those linked to other controllers
+/// on the same database.
 #[derive(Clone, Default)]
 pub struct WorkerPool {
     /// host:port of workers in this process, preferred first.
     local: Vec<String>,
     cluster: Option<(LinkedWorkers, TokenIssuer)>,
+    elsewhere: LinkedElsewhere,
+    /// Once cancelled, the local workers drain: no new sessions go to them.
+    local_drain: CancellationToken,
+}
+
+/// The workers linked to other controllers, as they last published their statuses in the
+/// shared database. Cheap to clone: clones share the list.
+#[derive(Debug, Clone, Default)]
+pub struct LinkedElsewhere(Arc<RwLock<Vec<LinkedWorker>>>);
+
+impl LinkedElsewhere {
+    /// Replaces the list with the latest statuses read.
+    pub fn replace(&self, workers: Vec<LinkedWorker>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = workers;
+    }
+
+    fn list(&self) -> Vec<LinkedWorker> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl fmt::Debug for WorkerPool {
@@ -31,6 +55,7 @@ impl fmt::Debug for WorkerPool {
         f.debug_struct("WorkerPool")
             .field("local", &self.local)
             .field("cluster", &self.cluster.as_ref().map(|(linked, _)| linked))
+            .field("elsewhere", &self.elsewhere)
             .finish()
     }
 }
@@ -40,7 +65,7 @@ impl WorkerPool {
     pub fn fixed(addresses: Vec<String>) -> Self {
         Self {
             local: addresses,
-            cluster: None,
+            ..Self::default()
         }
     }
 
@@ -50,16 +75,32 @@ impl WorkerPool {
         self
     }
 
+    /// Sends the local workers no new sessions once `drain` is cancelled.
+    pub fn with_local_drain(mut self, drain: CancellationToken) -> Self {
+        self.local_drain = drain;
+        self
+    }
+
+    /// Also the workers other controllers on the database are linked to.
+    pub fn with_elsewhere(mut self, elsewhere: LinkedElsewhere) -> Self {
+        self.elsewhere = elsewhere;
+        self
+    }
+
     /// Where a new session may be carried: the local workers, then every linked worker
-    /// that is not draining.
+    /// that is not draining (linked here first, then elsewhere).
     pub fn addresses(&self) -> Vec<String> {
         self.candidates().into_iter().map(|c| c.address).collect()
     }
 
     /// Every worker a session may go to, with what an egress filter looks at.
     pub fn candidates(&self) -> Vec<Candidate> {
-        let mut candidates: Vec<Candidate> = self
-            .local
+        let local = if self.local_drain.is_cancelled() {
+            &[][..]
+        } else {
+            &self.local[..]
+        };
+        let mut candidates: Vec<Candidate> = local
             .iter()
             .map(|address| Candidate {
                 worker_id: None,
@@ -67,25 +108,38 @@ impl WorkerPool {
                 tags: Vec::new(),
             })
             .collect();
-        if let Some((linked, _)) = &self.cluster {
-            candidates.extend(
-                linked
-                    .list()
-                    .into_iter()
-                    .filter(|w| !w.draining && !w.address.is_empty())
-                    .map(|w| Candidate {
-                        worker_id: Some(w.worker_id),
-                        address: w.address,
-                        tags: w.tags,
-                    }),
-            );
+        let here = self
+            .cluster
+            .as_ref()
+            .map(|(linked, _)| linked.list())
+            .unwrap_or_default();
+        for worker in here.into_iter().chain(self.elsewhere.list()) {
+            let listed = candidates
+                .iter()
+                .any(|c| c.worker_id.as_deref() == Some(worker.worker_id.as_str()));
+            if !worker.draining && !worker.address.is_empty() && !listed {
+                candidates.push(Candidate {
+                    worker_id: Some(worker.worker_id),
+                    address: worker.address,
+                    tags: worker.tags,
+                });
+            }
         }
         candidates
     }
 
-    /// The live facts of a linked worker.
+    /// The live facts of a worker linked here, or else to another controller.
     pub fn linked(&self, worker_id: &str) -> Option<LinkedWorker> {
-        self.cluster.as_ref()?.0.get(worker_id)
+        let here = self
+            .cluster
+            .as_ref()
+            .and_then(|(linked, _)| linked.get(worker_id));
+        here.or_else(|| {
+            self.elsewhere
+                .list()
+                .into_iter()
+                .find(|w| w.worker_id == worker_id)
+        })
     }
 
     /// A one-time activation token for `worker_id`; `None` when this controller has no
@@ -224,5 +278,39 @@ impl WorkerDirectory for StoredWorkers {
                 tracing::error!(worker = %worker_id, error = %e, "could not close a lost worker's connections")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(id: &str, draining: bool) -> LinkedWorker {
+        LinkedWorker {
+            worker_id: id.to_owned(),
+            address: format!("{id}.example:9202"),
+            tags: vec![("region".to_owned(), "eu".to_owned())],
+            release_version: String::new(),
+            active_connections: 0,
+            draining,
+            last_status: std::time::SystemTime::UNIX_EPOCH,
+            remote: "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    #[test]
+    fn workers_linked_elsewhere_are_candidates_unless_draining() {
+        let elsewhere = LinkedElsewhere::default();
+        let pool =
+            WorkerPool::fixed(vec!["127.0.0.1:9202".to_owned()]).with_elsewhere(elsewhere.clone());
+        assert_eq!(pool.addresses(), ["127.0.0.1:9202"]);
+        elsewhere.replace(vec![worker("w_b", false), worker("w_c", true)]);
+        assert_eq!(pool.addresses(), ["127.0.0.1:9202", "w_b.example:9202"]);
+        assert_eq!(pool.linked("w_c").map(|w| w.draining), Some(true));
+        assert!(pool.linked("w_d").is_none());
+        let drain = CancellationToken::new();
+        let pool = pool.with_local_drain(drain.clone());
+        drain.cancel();
+        assert_eq!(pool.addresses(), ["w_b.example:9202"]);
     }
 }

@@ -298,6 +298,15 @@ impl ClientProxy {
     }
 }
 
+/// Whether a connection ended by a reset or a bare close rather than by a TLS refusal.
+fn is_reset(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        error.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
+}
+
 /// Signals between the accept loop and its connection tasks.
 #[derive(Debug)]
 struct RunState {
@@ -326,6 +335,13 @@ impl RunState {
             ProxyError::Refused { reason, .. } if reason == close::UNABLE_TO_AUTHORIZE => {
                 self.send(ProxyEvent::ConnectionsLeft(0));
                 self.exhausted.cancel();
+            }
+            // A worker refuses a session it cannot serve with a TLS alert; a reset instead
+            // is the worker at one of its limits (or going away), and the next connection
+            // may get through.
+            ProxyError::WorkerTls { source, .. } if is_reset(source) => {
+                warn!(error = %error, "the worker reset the connection; try again");
+                self.send(ProxyEvent::ConnectionFailed(error.to_string()));
             }
             ProxyError::SessionInUse | ProxyError::WorkerTls { .. } => {
                 let mut reason = self.fatal_reason.lock().unwrap_or_else(|p| p.into_inner());

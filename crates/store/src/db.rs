@@ -21,7 +21,7 @@ const KEY_CHECK_ROW: &str = "sealing_key_check";
 const READERS: u32 = 4;
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -204,6 +204,10 @@ impl Db {
             .unwrap_or(0))
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     /// Applies the migrations the database lacks, each in its own transaction; refuses a
     /// schema newer than this build's.
     pub async fn migrate(&self) -> Result<i64, DbError> {
@@ -319,6 +323,61 @@ impl Db {
         ))
     }
 
+    /// Publishes the statuses (`(worker id, JSON)`) of the workers linked to `controller_id`
+    /// now, at `now_ns`: they replace what it published before (a worker no longer linked to
+    /// it goes), and a worker another controller published moves to this one. Statuses
+    /// nobody has renewed for an hour are deleted.
+    pub async fn publish_worker_statuses(
+        &self,
+        controller_id: &str,
+        statuses: &[(String, String)],
+        now_ns: i64,
+    ) -> Result<(), DbError> {
+        const FORGOTTEN_AFTER_NS: i64 = 3600 * 1_000_000_000;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM worker_status WHERE controller_id = $1 OR reported_ns < $2")
+            .bind(controller_id)
+            .bind(now_ns.saturating_sub(FORGOTTEN_AFTER_NS))
+            .execute(&mut *tx)
+            .await?;
+        for (worker_id, body) in statuses {
+            sqlx::query(
+                "INSERT INTO worker_status (worker_id, controller_id, body, reported_ns) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (worker_id) DO UPDATE SET \
+                 controller_id = excluded.controller_id, body = excluded.body, \
+                 reported_ns = excluded.reported_ns",
+            )
+            .bind(worker_id)
+            .bind(controller_id)
+            .bind(body)
+            .bind(now_ns)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The statuses (their JSON) other controllers than `controller_id` published at
+    /// `since_ns` or later.
+    pub async fn worker_statuses(
+        &self,
+        controller_id: &str,
+        since_ns: i64,
+    ) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT body FROM worker_status WHERE controller_id <> $1 AND reported_ns >= $2 \
+             ORDER BY worker_id",
+        )
+        .bind(controller_id)
+        .bind(since_ns)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(DbError::from))
+            .collect()
+    }
+
     /// Checks that the schema is exactly this build's.
     pub async fn check_schema(&self) -> Result<(), DbError> {
         let found = self.schema_version().await?;
@@ -343,7 +402,19 @@ fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    vec![(1, v1(auto_key)), (2, v2(backend)), (3, v3())]
+    vec![(1, v1(auto_key)), (2, v2(backend)), (3, v3()), (4, v4())]
+}
+
+/// Workers' last statuses, each as the controller it is linked to publishes it (its JSON),
+/// so every controller on the database may send sessions to every worker.
+fn v4() -> Vec<String> {
+    vec!["CREATE TABLE worker_status (
+            worker_id TEXT PRIMARY KEY,
+            controller_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            reported_ns BIGINT NOT NULL
+        )"
+    .to_owned()]
 }
 
 /// The cluster CA the controllers share (certificate and key, both sealed).

@@ -309,3 +309,32 @@ async fn sessions_of_schema_1_are_migrated() {
     let url = format!("sqlite://{}", dir.path().join("postern.db").display());
     common::sessions_of_schema_1_are_migrated(Db::connect(&url).await.unwrap()).await;
 }
+
+/// Workers' statuses as controllers publish them: each controller's replace its own, a
+/// worker moves with its link, stale ones are not read, and a controller reads only the
+/// others'.
+#[tokio::test]
+async fn worker_statuses_are_shared_between_controllers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
+    let db = Db::connect(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    let status = |id: &str, body: &str| (id.to_owned(), body.to_owned());
+    db.publish_worker_statuses("a", &[status("w_1", "1@a"), status("w_2", "2@a")], 100)
+        .await
+        .unwrap();
+    db.publish_worker_statuses("b", &[status("w_3", "3@b")], 100)
+        .await
+        .unwrap();
+    assert_eq!(db.worker_statuses("b", 100).await.unwrap(), ["1@a", "2@a"]);
+    assert_eq!(db.worker_statuses("a", 100).await.unwrap(), ["3@b"]);
+    // w_2 moves to b; w_1 is no longer linked to a.
+    db.publish_worker_statuses("b", &[status("w_2", "2@b"), status("w_3", "3@b")], 200)
+        .await
+        .unwrap();
+    db.publish_worker_statuses("a", &[], 200).await.unwrap();
+    assert_eq!(db.worker_statuses("a", 150).await.unwrap(), ["2@b", "3@b"]);
+    assert!(db.worker_statuses("b", 0).await.unwrap().is_empty());
+    // Not renewed since 200: stale at 201.
+    assert!(db.worker_statuses("a", 201).await.unwrap().is_empty());
+}

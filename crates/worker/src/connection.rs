@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use postern_io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
@@ -22,11 +22,11 @@ use postern_ws::{self as ws, close, WsStream};
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info};
 
 use crate::error::{Phase, WorkerError};
 use crate::live::LiveConnection;
+use crate::metrics::Place;
 use crate::Shared;
 use postern_authority::{
     AuthorityError, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority, SessionStatus,
@@ -58,31 +58,19 @@ pub(crate) async fn serve<A: SessionAuthority>(
     shared: Arc<Shared<A>>,
     tcp: TcpStream,
     client: SocketAddr,
-    tls_place: OwnedSemaphorePermit,
+    tls_place: Place,
 ) -> Result<(), WorkerError> {
-    if let Err(e) = tune_tcp(&tcp) {
-        debug!(error = %e, "could not tune client socket");
-    }
-    let config = &shared.config;
-    let (tls, session) = phase(
-        Phase::TlsHandshake,
-        config.tls_handshake_timeout,
-        accept_tls(&shared, tcp),
-    )
-    .await?;
-    drop(tls_place);
-    tracing::Span::current().record("session", session.id.as_str());
-    let mut ws = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
-        Ok(ws::accept(tls).await?)
-    })
-    .await?;
-    let mut live = shared.live.enter(&session.id);
-    let authorized = handshake(&shared, &mut ws, &session).await;
-    let connection_id = match authorized {
-        Ok(Some(id)) => id,
+    let accepted = Instant::now();
+    let metrics = &shared.config.metrics;
+    let (mut ws, session, mut live, connection_id) = match open(&shared, tcp, tls_place).await {
+        Ok(Some(opened)) => opened,
         Ok(None) => return Ok(()),
-        Err(e) => return Err(e),
+        Err(e) => {
+            metrics.refused_by(&e);
+            return Err(e);
+        }
     };
+    metrics.handshake_done(accepted.elapsed());
     tracing::Span::current().record("connection", connection_id.as_str());
     let counts = Arc::new(ByteCounts::default());
     live.track(&connection_id, counts.clone());
@@ -104,6 +92,38 @@ pub(crate) async fn serve<A: SessionAuthority>(
     };
     shared.authority.connection_closed(bytes, reason).await?;
     result
+}
+
+/// A client connection authorized: its WebSocket, session, place among the live sessions
+/// and connection id.
+type Opened = (ClientWs, WorkerSession, LiveConnection, String);
+
+/// TLS, the WebSocket upgrade and the protobuf handshake, up to an authorized connection;
+/// `None` when the client's request was served without one (SESSION_CANCEL).
+async fn open<A: SessionAuthority>(
+    shared: &Shared<A>,
+    tcp: TcpStream,
+    tls_place: Place,
+) -> Result<Option<Opened>, WorkerError> {
+    if let Err(e) = tune_tcp(&tcp) {
+        debug!(error = %e, "could not tune client socket");
+    }
+    let config = &shared.config;
+    let (tls, session) = phase(
+        Phase::TlsHandshake,
+        config.tls_handshake_timeout,
+        accept_tls(shared, tcp),
+    )
+    .await?;
+    drop(tls_place);
+    tracing::Span::current().record("session", session.id.as_str());
+    let mut ws = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
+        Ok(ws::accept(tls).await?)
+    })
+    .await?;
+    let live = shared.live.enter(&session.id);
+    let authorized = handshake(shared, &mut ws, &session).await?;
+    Ok(authorized.map(|connection_id| (ws, session, live, connection_id)))
 }
 
 /// Reads the ClientHello, finds the session it names, and finishes the handshake with that
@@ -367,6 +387,7 @@ async fn proxy<A: SessionAuthority>(
         .await;
         return (ClosedReason::SystemError, Err(e));
     };
+    let dial_started = Instant::now();
     let dialed = phase(Phase::EndpointDial, config.dial_timeout, async {
         TcpStream::connect(address)
             .await
@@ -377,7 +398,10 @@ async fn proxy<A: SessionAuthority>(
     })
     .await;
     let endpoint = match dialed {
-        Ok(endpoint) => endpoint,
+        Ok(endpoint) => {
+            config.metrics.dialed(dial_started.elapsed());
+            endpoint
+        }
         Err(e) => {
             let e = refuse(
                 config.close_timeout,

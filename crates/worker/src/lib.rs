@@ -12,6 +12,7 @@
 mod connection;
 mod error;
 mod live;
+mod metrics;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,12 +23,14 @@ use postern_io::{reset_on_close, ConnectionThreads};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
 pub use error::{Phase, WorkerError};
+pub use metrics::{
+    Limits, WorkerMetrics, DEFAULT_MAX_CONCURRENT_HANDSHAKES, DEFAULT_MAX_CONNECTIONS,
+};
 pub use postern_authority::Clock;
 use postern_authority::{AuthorityEvent, SessionAuthority, SessionStatus};
 
@@ -52,9 +55,11 @@ pub struct WorkerConfig {
     /// Threads carrying connections, each with its own single-threaded runtime; 0 means one
     /// per core available to the process.
     pub connection_threads: usize,
-    /// TLS handshakes in progress at once; a connection beyond them is reset at once. Before
-    /// its handshake is done a client has proven nothing, so this caps what strangers cost.
-    pub max_concurrent_handshakes: usize,
+    /// Connections and TLS handshakes at once; a connection beyond either is reset at once.
+    /// Shared: changing them applies to the running worker.
+    pub limits: Limits,
+    /// Where the worker counts latencies, refusals and live sessions.
+    pub metrics: WorkerMetrics,
     /// Where the worker reads the time to judge session expirations.
     pub clock: Clock,
     /// Runs connections on this runtime instead of on connection threads (`connection_threads`
@@ -62,11 +67,6 @@ pub struct WorkerConfig {
     /// runtime's, and each connection thread runs a runtime of its own.
     pub connection_runtime: Option<Handle>,
 }
-
-/// Default of [`WorkerConfig::max_concurrent_handshakes`]: far above what a burst of honest
-/// clients needs (a handshake takes about a millisecond here), and a few MiB of handshake
-/// buffers at most.
-pub const DEFAULT_MAX_CONCURRENT_HANDSHAKES: usize = 1024;
 
 impl Default for WorkerConfig {
     fn default() -> Self {
@@ -80,7 +80,8 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(5),
             progress_interval: Duration::from_secs(1),
             connection_threads: 0,
-            max_concurrent_handshakes: DEFAULT_MAX_CONCURRENT_HANDSHAKES,
+            limits: Limits::default(),
+            metrics: WorkerMetrics::default(),
             clock: postern_authority::system_clock(),
             connection_runtime: None,
         }
@@ -100,7 +101,7 @@ impl fmt::Debug for WorkerConfig {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("progress_interval", &self.progress_interval)
             .field("connection_threads", &self.connection_threads)
-            .field("max_concurrent_handshakes", &self.max_concurrent_handshakes)
+            .field("limits", &self.limits)
             .field("connection_runtime", &self.connection_runtime)
             .finish_non_exhaustive()
     }
@@ -159,8 +160,8 @@ pub async fn serve_until<A: SessionAuthority>(
     let stop = shutdown.child_token();
     let shared = Arc::new(Shared {
         authority,
+        live: Arc::new(live::LiveSessions::new(config.metrics.clone())),
         config,
-        live: Arc::default(),
         shutdown: stop.clone(),
     });
     let background = TaskTracker::new();
@@ -168,9 +169,7 @@ pub async fn serve_until<A: SessionAuthority>(
     background.spawn(report_progress(shared.clone()));
     background.close();
     let tracker = TaskTracker::new();
-    let handshakes = Arc::new(Semaphore::new(
-        shared.config.max_concurrent_handshakes.max(1),
-    ));
+    let occupancy = metrics::Occupancy::default();
     let mut refused = Refused::default();
     loop {
         let accepted = tokio::select! {
@@ -187,9 +186,13 @@ pub async fn serve_until<A: SessionAuthority>(
                 continue;
             }
         };
-        let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
-            refused.one(&tcp, client, shared.config.max_concurrent_handshakes);
-            continue;
+        let (place, handshake) = match occupancy.admit(&shared.config.limits) {
+            Ok(places) => places,
+            Err(full) => {
+                shared.config.metrics.refused(full.reason());
+                refused.one(&tcp, client, full);
+                continue;
+            }
         };
         let span = tracing::info_span!(
             "connection",
@@ -204,7 +207,7 @@ pub async fn serve_until<A: SessionAuthority>(
                 if let Err(e) = connection::serve(shared, tcp, client, handshake).await {
                     info!(error = %e, "connection ended early");
                 }
-                drop(tracked);
+                drop((place, tracked));
             }
             .instrument(span)
         };
@@ -234,8 +237,8 @@ pub async fn serve_until<A: SessionAuthority>(
     drop(threads);
 }
 
-/// Connections refused because too many handshakes were in progress, logged at most once a
-/// second so a flood does not flood the log too.
+/// Connections refused because a cap was reached, logged at most once a second so a flood
+/// does not flood the log too.
 #[derive(Debug, Default)]
 struct Refused {
     since_log: u64,
@@ -243,7 +246,7 @@ struct Refused {
 }
 
 impl Refused {
-    fn one(&mut self, tcp: &TcpStream, client: SocketAddr, limit: usize) {
+    fn one(&mut self, tcp: &TcpStream, client: SocketAddr, full: metrics::Full) {
         if let Err(e) = reset_on_close(tcp) {
             debug!(error = %e, "could not arrange the reset");
         }
@@ -252,12 +255,20 @@ impl Refused {
             .last_log
             .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
         if due {
-            warn!(
-                %client,
-                refused = self.since_log,
-                limit,
-                "refusing connections: the most TLS handshakes allowed at once are in progress"
-            );
+            match full {
+                metrics::Full::Handshakes(limit) => warn!(
+                    %client,
+                    refused = self.since_log,
+                    limit,
+                    "refusing connections: the most TLS handshakes allowed at once (max_concurrent_handshakes) are in progress"
+                ),
+                metrics::Full::Connections(limit) => warn!(
+                    %client,
+                    refused = self.since_log,
+                    limit,
+                    "refusing connections: the most connections allowed at once (max_connections) are open"
+                ),
+            }
             self.since_log = 0;
             self.last_log = Some(Instant::now());
         }

@@ -13,9 +13,13 @@ use tokio_util::sync::CancellationToken;
 
 use postern_authority::ConnectionBytes;
 
+use crate::WorkerMetrics;
+
 #[derive(Debug, Default)]
 pub(crate) struct LiveSessions {
     sessions: Mutex<HashMap<String, LiveSession>>,
+    /// Told how many sessions are live whenever that changes.
+    metrics: WorkerMetrics,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +33,13 @@ struct LiveSession {
 }
 
 impl LiveSessions {
+    pub(crate) fn new(metrics: WorkerMetrics) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            metrics,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, LiveSession>> {
         // A panic while holding this lock leaves only plain maps behind; keep serving.
         self.sessions
@@ -40,12 +51,14 @@ impl LiveSessions {
         let mut sessions = self.lock();
         let session = sessions.entry(session_id.to_owned()).or_default();
         session.entered += 1;
+        let (cancel, cut) = (session.cancel.clone(), session.cut.clone());
+        self.metrics.set_sessions(sessions.len());
         LiveConnection {
             live: self.clone(),
             session_id: session_id.to_owned(),
             connection_id: None,
-            cancel: session.cancel.clone(),
-            cut: session.cut.clone(),
+            cancel,
+            cut,
         }
     }
 
@@ -122,6 +135,7 @@ impl Drop for LiveConnection {
             session.entered -= 1;
             if session.entered == 0 {
                 sessions.remove(&self.session_id);
+                self.live.metrics.set_sessions(sessions.len());
             }
         }
     }
