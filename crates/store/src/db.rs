@@ -402,19 +402,34 @@ fn migrations(backend: Backend) -> Vec<(i64, Vec<String>)> {
         Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
         Backend::Postgres => "BIGSERIAL PRIMARY KEY",
     };
-    vec![(1, v1(auto_key)), (2, v2(backend)), (3, v3()), (4, v4())]
+    vec![
+        (1, v1(auto_key)),
+        (2, v2(backend)),
+        (3, v3()),
+        (4, v4(backend)),
+    ]
 }
 
 /// Workers' last statuses, each as the controller it is linked to publishes it (its JSON),
-/// so every controller on the database may send sessions to every worker.
-fn v4() -> Vec<String> {
-    vec!["CREATE TABLE worker_status (
+/// so every controller on the database may send sessions to every worker. Connections get a
+/// `closed` column: a change to a session reads its open connections only, by index.
+fn v4(backend: Backend) -> Vec<String> {
+    let status = match backend {
+        Backend::Sqlite => "json_extract(body, '$.status')",
+        Backend::Postgres => "(body::json ->> 'status')",
+    };
+    vec![
+        "CREATE TABLE worker_status (
             worker_id TEXT PRIMARY KEY,
             controller_id TEXT NOT NULL,
             body TEXT NOT NULL,
             reported_ns BIGINT NOT NULL
         )"
-    .to_owned()]
+        .to_owned(),
+        "ALTER TABLE connections ADD COLUMN closed BIGINT NOT NULL DEFAULT 0".to_owned(),
+        format!("UPDATE connections SET closed = 1 WHERE {status} = 'closed'"),
+        "CREATE INDEX connections_open ON connections (session_id, closed, ord)".to_owned(),
+    ]
 }
 
 /// The cluster CA the controllers share (certificate and key, both sealed).

@@ -47,6 +47,17 @@ const MAX_GROUP: usize = 64;
 /// A record in its stored parts.
 type Parts = (StoredSession, SessionSecrets, Vec<StoredConnection>);
 
+/// What of a session [`SqlSessions::load`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loading {
+    /// Everything, to show it.
+    Whole,
+    /// The session row locked, its open connections and how many closed ones it has.
+    ToChange,
+    /// The session row alone (a worker's lookup).
+    SessionOnly,
+}
+
 /// A record as read, with its stored parts (to write back only what a change changed).
 struct Loaded {
     record: SessionRecord,
@@ -115,10 +126,10 @@ impl SqlSessions {
         &self,
         conn: &mut AnyConnection,
         id: &str,
-        for_update: bool,
+        loading: Loading,
     ) -> Result<Option<Loaded>, SessionError> {
-        let lock = match (for_update, self.db.backend) {
-            (true, Backend::Postgres) => " FOR UPDATE",
+        let lock = match (loading, self.db.backend) {
+            (Loading::ToChange, Backend::Postgres) => " FOR UPDATE",
             _ => "",
         };
         let query = format!("SELECT body, secrets FROM sessions WHERE id = $1{lock}");
@@ -130,16 +141,39 @@ impl SqlSessions {
         else {
             return Ok(None);
         };
-        let rows = sqlx::query("SELECT body FROM connections WHERE session_id = $1 ORDER BY ord")
-            .bind(id)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
-        let connections = rows
-            .iter()
-            .map(|row| decode::<StoredConnection>(id, row, 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        let record = self.record(id, &row, 0, connections)?;
+        // One row however many connections the session has had (SQLite hands each row over
+        // from its own thread, a wake-up apiece). A change needs only the open connections
+        // and how many there are: closed ones change no more.
+        let wanted = match loading {
+            Loading::Whole => "TRUE",
+            Loading::ToChange => "closed = 0",
+            Loading::SessionOnly => "FALSE",
+        };
+        let (bodies, total) = if loading == Loading::SessionOnly {
+            (None, 0)
+        } else {
+            let query = format!(
+                "SELECT string_agg(CASE WHEN {wanted} THEN body END, ',' ORDER BY ord), \
+                 COUNT(*) FROM connections WHERE session_id = $1"
+            );
+            let joined = sqlx::query(&query)
+                .bind(id)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(storage)?;
+            let bodies: Option<String> = joined.try_get(0).map_err(storage)?;
+            let total: i64 = joined.try_get(1).map_err(storage)?;
+            (bodies, total)
+        };
+        let connections: Vec<StoredConnection> = match bodies {
+            Some(bodies) => serde_json::from_str(&format!("[{bodies}]"))
+                .map_err(|e| corrupt(id, e.to_string()))?,
+            None => Vec::new(),
+        };
+        let loaded = connections.len();
+        let mut record = self.record(id, &row, 0, connections)?;
+        record.session.closed_not_loaded =
+            usize::try_from(total).unwrap_or(0).saturating_sub(loaded);
         let before = record.to_stored();
         Ok(Some(Loaded { record, before }))
     }
@@ -196,7 +230,7 @@ impl SqlSessions {
         let id = &record.session.id;
         let (stored, secrets, connections) = record.to_stored();
         if (&stored, &secrets) == (&before.0, &before.1) {
-            return write_connections(conn, id, &connections, &before.2).await;
+            return write_connections(conn, record, &connections, &before.2).await;
         }
         let row = self.session_row(record, &stored, &secrets)?;
         sqlx::query(
@@ -211,11 +245,25 @@ impl SqlSessions {
         .execute(&mut *conn)
         .await
         .map_err(storage)?;
-        write_connections(conn, id, &connections, &before.2).await
+        write_connections(conn, record, &connections, &before.2).await
     }
 }
 
 impl SqlSessions {
+    async fn read_as(
+        &self,
+        id: &str,
+        loading: Loading,
+        visit: RecordVisit<'_>,
+    ) -> Result<bool, SessionError> {
+        let mut conn = self.db.reads.acquire().await.map_err(storage)?;
+        let loaded = self.load(&mut conn, id, loading).await?;
+        if let Some(loaded) = &loaded {
+            visit(&loaded.record);
+        }
+        Ok(loaded.is_some())
+    }
+
     /// Stores many new records in one transaction (an import, a benchmark's history); how
     /// many were new (a record whose id is taken is skipped).
     pub async fn insert_batch(&self, records: &[SessionRecord]) -> Result<usize, SessionError> {
@@ -252,41 +300,52 @@ impl SqlSessions {
         .rows_affected()
             == 1;
         if inserted {
-            write_connections(conn, &record.session.id, &connections, &[]).await?;
+            write_connections(conn, record, &connections, &[]).await?;
         }
         Ok(inserted)
     }
 }
 
+/// A closed connection's stored status.
+const CLOSED: &str = "closed";
+
 /// Writes the connections that differ from `before` (updated in place) and the new ones
-/// after it (inserted: a taken connection id fails the insert).
+/// after it (inserted: a taken connection id fails the insert). `connections` are the
+/// record's as loaded: after the closed ones its store left out, which come first in order.
 async fn write_connections(
     conn: &mut AnyConnection,
-    session_id: &str,
+    record: &SessionRecord,
     connections: &[StoredConnection],
     before: &[StoredConnection],
 ) -> Result<(), SessionError> {
-    for (ord, connection) in connections.iter().enumerate() {
-        if before.get(ord) == Some(connection) {
+    let session_id = record.session.id.as_str();
+    let left_out = record.session.closed_not_loaded;
+    for (index, connection) in connections.iter().enumerate() {
+        if before.get(index) == Some(connection) {
             continue;
         }
         let body =
             serde_json::to_string(connection).map_err(|e| corrupt(session_id, e.to_string()))?;
-        if ord < before.len() {
-            sqlx::query("UPDATE connections SET body = $1 WHERE id = $2")
+        let closed = i64::from(connection.status == CLOSED);
+        if index < before.len() {
+            sqlx::query("UPDATE connections SET body = $1, closed = $2 WHERE id = $3")
                 .bind(body)
+                .bind(closed)
                 .bind(connection.id.as_str())
                 .execute(&mut *conn)
                 .await
                 .map_err(storage)?;
         } else {
+            let ord = i64::try_from(left_out + index).unwrap_or(i64::MAX);
             sqlx::query(
-                "INSERT INTO connections (id, session_id, ord, body) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO connections (id, session_id, ord, body, closed) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(connection.id.as_str())
             .bind(session_id)
-            .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+            .bind(ord)
             .bind(body)
+            .bind(closed)
             .execute(&mut *conn)
             .await
             .map_err(|e| match e {
@@ -319,12 +378,11 @@ impl SessionRecords for SqlSessions {
     }
 
     async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
-        let mut conn = self.db.reads.acquire().await.map_err(storage)?;
-        let loaded = self.load(&mut conn, id, false).await?;
-        if let Some(loaded) = &loaded {
-            visit(&loaded.record);
-        }
-        Ok(loaded.is_some())
+        self.read_as(id, Loading::Whole, visit).await
+    }
+
+    async fn read_session(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
+        self.read_as(id, Loading::SessionOnly, visit).await
     }
 
     async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError> {
@@ -381,7 +439,7 @@ impl SessionRecords for SqlSessions {
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
         let mut tx = self.db.pool.begin().await.map_err(storage)?;
         let mut loaded = self
-            .load(&mut tx, id, true)
+            .load(&mut tx, id, Loading::ToChange)
             .await?
             .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         change(&mut loaded.record)?;

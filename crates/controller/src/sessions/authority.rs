@@ -22,7 +22,7 @@ impl SessionAuthority for SessionStore {
     ) -> Result<Option<WorkerSession>, AuthorityError> {
         let mut found = None;
         self.records()
-            .read(session_id, &mut |record| {
+            .read_session(session_id, &mut |record| {
                 found = Some(worker_session(&record.session));
             })
             .await?;
@@ -231,7 +231,14 @@ impl SessionStore {
         let now = self.now();
         self.records()
             .update_by_connection(&bytes.connection_id, &mut |record| {
-                let connection = connection_in(record, &bytes.connection_id)?;
+                let left_out = record.session.closed_not_loaded > 0;
+                let connection = match connection_in(record, &bytes.connection_id) {
+                    Ok(connection) => connection,
+                    // The store left it out of this change as closed: a second close is a
+                    // no-op, as below.
+                    Err(SessionError::ConnectionNotFound(_)) if left_out => return Ok(()),
+                    Err(e) => return Err(e),
+                };
                 if connection.status == ConnectionStatus::Closed {
                     return Ok(());
                 }

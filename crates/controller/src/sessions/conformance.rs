@@ -147,6 +147,81 @@ async fn active_with_connection(store: &SessionStore, limit: i32) -> (String, To
     (id, tofu, conn.connection_id)
 }
 
+/// Closed connections keep counting against the limit and keep their place, order and
+/// figures however the store loads a session to change it (a SQL store leaves closed ones
+/// out of a change), and a cancel shows them all.
+pub async fn closed_connections_count_and_show_after_later_changes(o: &dyn Open) {
+    let (store, _) = store_with_clock(o).await;
+    let id = store
+        .authorize_session(new_session(4))
+        .await
+        .unwrap()
+        .session
+        .id;
+    store
+        .activate_session(&id, &TofuToken::generate())
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (n, reason) in [
+        (1, ClosedReason::ClosedByEndUser),
+        (2, ClosedReason::NetworkError),
+    ] {
+        let conn = store.authorize_connection(&id, WORKER).await.unwrap();
+        store
+            .connection_connected(&conn.connection_id, connected_info())
+            .await
+            .unwrap();
+        store
+            .connection_closed(bytes(&conn.connection_id, n, 10 * n), reason)
+            .await
+            .unwrap();
+        ids.push(conn.connection_id);
+    }
+    let third = store.authorize_connection(&id, WORKER).await.unwrap();
+    assert_eq!(third.connections_left, 1, "the closed ones count");
+    let fourth = store.authorize_connection(&id, WORKER).await.unwrap();
+    assert_eq!(fourth.connections_left, 0);
+    assert_eq!(
+        store.authorize_connection(&id, WORKER).await.unwrap_err(),
+        AuthorityError::ConnectionLimitReached(id.clone())
+    );
+    store
+        .connection_closed(
+            bytes(&third.connection_id, 3, 30),
+            ClosedReason::ClosedByEndUser,
+        )
+        .await
+        .unwrap();
+    ids.extend([third.connection_id, fourth.connection_id.clone()]);
+    let canceled = store.cancel(&id, None).await.unwrap();
+    for session in [canceled, store.get(&id).await.unwrap().unwrap()] {
+        let shown: Vec<_> = session
+            .connections
+            .iter()
+            .map(|c| (c.id.clone(), c.bytes_up, c.closed_reason))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (ids[0].clone(), 1, Some(ClosedReason::ClosedByEndUser)),
+                (ids[1].clone(), 2, Some(ClosedReason::NetworkError)),
+                (ids[2].clone(), 3, Some(ClosedReason::ClosedByEndUser)),
+                (ids[3].clone(), 0, None),
+            ]
+        );
+        assert_eq!(session.status, SessionStatus::Canceling);
+    }
+    store
+        .connection_closed(bytes(&fourth.connection_id, 4, 40), ClosedReason::Canceled)
+        .await
+        .unwrap();
+    let ended = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(ended.status, SessionStatus::Terminated);
+    assert_eq!(ended.connections.len(), 4);
+    assert_eq!(ended.connections[3].bytes_down, 40);
+}
+
 pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
     let auth = store.authorize_session(new_session(2)).await.unwrap();
@@ -957,7 +1032,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, an_expired_session_ends_even_if_its_worker_never_reports, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, closed_connections_count_and_show_after_later_changes, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, an_expired_session_ends_even_if_its_worker_never_reports, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

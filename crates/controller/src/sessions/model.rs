@@ -202,9 +202,15 @@ pub struct Session {
     pub certificate: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub termination_reason: Option<TerminationReason>,
-    /// Every connection ever authorized, oldest first.
+    /// Every connection ever authorized, oldest first (but see `closed_not_loaded`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub connections: Vec<Connection>,
+    /// Closed connections a store left out of `connections` when it loaded the session to
+    /// change it: they can change no more, and reading them all back for every change of a
+    /// long-lived session would cost in proportion to its history. The limit counts them.
+    /// Always 0 in a session read to be shown.
+    #[serde(skip)]
+    pub closed_not_loaded: usize,
     #[serde(skip)]
     pub connection_limit: ConnectionLimit,
     #[serde(skip)]
@@ -231,7 +237,7 @@ impl Session {
 
     /// Connections authorized so far, closed ones included: what the limit counts.
     pub fn authorized_connections(&self) -> usize {
-        self.connections.len()
+        self.connections.len() + self.closed_not_loaded
     }
 
     pub fn open_connections(&self) -> usize {

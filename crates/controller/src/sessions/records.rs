@@ -87,6 +87,12 @@ pub trait SessionRecords: Send + Sync + 'static {
     async fn insert(&self, record: SessionRecord) -> Result<bool, SessionError>;
     /// Runs `visit` on the session if there is one; whether there was.
     async fn read(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError>;
+    /// [`read`](Self::read) for what a worker's lookup needs: a backend may leave out the
+    /// session's connections (`connections` empty), which it would otherwise read, every one
+    /// of them, at every connection a worker accepts.
+    async fn read_session(&self, id: &str, visit: RecordVisit<'_>) -> Result<bool, SessionError> {
+        self.read(id, visit).await
+    }
     /// The sessions `query` asks for, in its order. A backend reads only those (a database:
     /// by index), not every session.
     async fn list(&self, query: &SessionQuery) -> Result<Vec<Session>, SessionError>;

@@ -221,6 +221,7 @@ impl SessionStore {
                 certificate: credentials.certificate_der().to_vec(),
                 termination_reason: None,
                 connections: Vec::new(),
+                closed_not_loaded: 0,
                 connection_limit,
                 endpoint_port: req.endpoint_port,
                 default_client_port: req.default_client_port,
@@ -306,7 +307,13 @@ impl SessionStore {
                 tracing::warn!(session_id = %id, %error, "cannot tell the other controllers of a cancel");
             }
         }
-        Ok(session)
+        if session.closed_not_loaded == 0 {
+            return Ok(session);
+        }
+        // Changed without its closed connections: read it whole to show it.
+        self.get(id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))
     }
 
     /// Ends sessions whose time is up at `now`: a pending or active session past its

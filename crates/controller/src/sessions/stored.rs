@@ -191,6 +191,7 @@ impl SessionRecord {
             certificate: stored.certificate,
             termination_reason,
             connections,
+            closed_not_loaded: 0,
             connection_limit: stored.connection_limit,
             endpoint_port: stored.endpoint_port,
             default_client_port: stored.default_client_port,
