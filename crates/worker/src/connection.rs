@@ -62,7 +62,10 @@ pub(crate) async fn serve<A: SessionAuthority>(
 ) -> Result<(), WorkerError> {
     let accepted = Instant::now();
     let metrics = &shared.config.metrics;
-    let (mut ws, session, mut live, connection_id) = match open(&shared, tcp, tls_place).await {
+    // Boxed, as `phase` does: the setup's state lives on the heap while it runs instead of
+    // beside the proxying state in every connection's task.
+    let opened = Box::pin(open(&shared, tcp, tls_place)).await;
+    let (mut ws, session, mut live, connection_id) = match opened {
         Ok(Some(opened)) => opened,
         Ok(None) => return Ok(()),
         Err(e) => {
