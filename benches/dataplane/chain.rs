@@ -4,6 +4,8 @@
 //! - stunnel: stunnel client -> stunnel server, mutual TLS 1.3 with one self-signed Ed25519
 //!   certificate on both ends, as a Boundary session has;
 //! - postern: `postern proxy` -> postern worker (see [`crate::postern`]);
+//! - postern-split: the same, with the controller and the worker as separate processes
+//!   linked over the cluster listener (see [`crate::split`]);
 //! - baseline: the same with another postern binary (`--baseline`), for before/after in one
 //!   run.
 //!
@@ -22,6 +24,7 @@ use anyhow::{Context, Result};
 
 use crate::postern::{self, WorkerMode};
 use crate::procs::{self, free_port, Spawned};
+use crate::split;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum PathKind {
@@ -29,15 +32,17 @@ pub enum PathKind {
     Socat,
     Stunnel,
     Postern,
+    PosternSplit,
     Baseline,
 }
 
 impl PathKind {
-    pub const ALL: [PathKind; 4] = [
+    pub const ALL: [PathKind; 5] = [
         PathKind::Direct,
         PathKind::Socat,
         PathKind::Stunnel,
         PathKind::Postern,
+        PathKind::PosternSplit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +51,7 @@ impl PathKind {
             PathKind::Socat => "socat",
             PathKind::Stunnel => "stunnel",
             PathKind::Postern => "postern",
+            PathKind::PosternSplit => "postern-split",
             PathKind::Baseline => "baseline",
         }
     }
@@ -55,7 +61,7 @@ impl PathKind {
     pub fn measures_idle(self) -> bool {
         matches!(
             self,
-            PathKind::Stunnel | PathKind::Postern | PathKind::Baseline
+            PathKind::Stunnel | PathKind::Postern | PathKind::PosternSplit | PathKind::Baseline
         )
     }
 }
@@ -70,6 +76,8 @@ pub struct Setup {
     pub worker: WorkerMode,
     /// PEM files for stunnel: (certificate, key).
     pub stunnel_pem: Option<(PathBuf, PathBuf)>,
+    /// Where the split path's controller keeps its SQLite database (`--state-dir`).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// One side of a chain whose resources count.
@@ -86,6 +94,8 @@ pub struct Chain {
     pub entry: SocketAddr,
     pub sides: Vec<Side>,
     _processes: Vec<Spawned>,
+    /// Databases and configurations of the split path, removed after its processes die.
+    _state: Option<tempfile::TempDir>,
 }
 
 impl Chain {
@@ -97,6 +107,7 @@ impl Chain {
                 entry: endpoint,
                 sides: Vec::new(),
                 _processes: Vec::new(),
+                _state: None,
             }),
             PathKind::Socat => start_socat(endpoint, setup, tag),
             PathKind::Stunnel => start_stunnel(endpoint, setup, tag),
@@ -124,6 +135,35 @@ impl Chain {
                     entry: path.entry,
                     sides,
                     _processes: vec![path.proxy, path.worker],
+                    _state: None,
+                })
+            }
+            PathKind::PosternSplit => {
+                let path = split::start(
+                    &setup.postern,
+                    endpoint,
+                    setup.state_dir.as_deref(),
+                    &setup.logs,
+                    tag,
+                )?;
+                // The controller process is not a side: it carries no bytes, and the
+                // in-process postern path's "worker side" is a whole `postern dev`.
+                let sides = vec![
+                    Side {
+                        role: "client",
+                        pid: path.proxy.pid(),
+                    },
+                    Side {
+                        role: "worker",
+                        pid: path.worker.pid(),
+                    },
+                ];
+                Ok(Chain {
+                    kind,
+                    entry: path.entry,
+                    sides,
+                    _processes: vec![path.proxy, path.worker, path.controller.process],
+                    _state: Some(path.state),
                 })
             }
         }
@@ -198,6 +238,7 @@ fn start_socat(endpoint: SocketAddr, setup: &Setup, tag: &str) -> Result<Chain> 
         entry: SocketAddr::from(([127, 0, 0, 1], entry_port)),
         sides,
         _processes: vec![first, second],
+        _state: None,
     })
 }
 
@@ -249,6 +290,7 @@ fn start_stunnel(endpoint: SocketAddr, setup: &Setup, tag: &str) -> Result<Chain
         entry: SocketAddr::from(([127, 0, 0, 1], entry_port)),
         sides,
         _processes: vec![client, server],
+        _state: None,
     })
 }
 

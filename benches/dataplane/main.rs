@@ -2,20 +2,26 @@
 //! one run (see benches/README.md).
 //!
 //! Every workload goes through every path (direct, two socat relays, a stunnel mTLS chain,
-//! postern proxy -> worker) in front of endpoints this process serves; throughput runs are
-//! interleaved across paths so a noisy neighbour hurts them alike. The figures, postern's
-//! ratio to each peer and the issue's targets go to stdout, and to `target/bench/` as
-//! `dataplane.json` and `dataplane.svg`. Nothing is installed: a missing peer is skipped
+//! postern proxy -> worker in `postern dev`, and the same with the controller and the worker
+//! as separate processes) in front of endpoints this process serves; throughput runs are
+//! interleaved across paths so a noisy neighbour hurts them alike. Then cancel-to-cut is
+//! timed across two controllers on PostgreSQL. The figures, postern's ratio to each peer,
+//! the split path's to postern and the issues' targets go to stdout, and to `target/bench/`
+//! as `dataplane.json` and `dataplane.svg`. Nothing is installed: a missing peer is skipped
 //! with the command that would install it.
 
+mod cancel;
 mod chain;
 mod endpoint;
+mod http;
 mod load;
 mod phases;
 mod postern;
 mod procs;
 mod report;
+mod split;
 mod svg;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -39,7 +45,8 @@ use report::PathResult;
     about = "postern's data path against direct, socat and stunnel, on loopback"
 )]
 struct Options {
-    /// Smoke run: 1 run of 1 s, 200 latency samples, 1 s of rate, 300 idle connections.
+    /// Smoke run: 1 run of 1 s, 200 latency samples, 1 s of rate, 300 idle connections, 20
+    /// cancels.
     #[arg(long)]
     quick: bool,
     /// Throughput runs per workload (the median is reported) [default: 3].
@@ -63,6 +70,10 @@ struct Options {
     /// Idle proxied connections held open for the memory figure [default: 5000].
     #[arg(long)]
     idle: Option<usize>,
+    /// Cancels timed across two controllers, with the postern-split path (0: none)
+    /// [default: 50].
+    #[arg(long)]
+    cancel_samples: Option<usize>,
     /// Paths to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = PathKind::ALL)]
     paths: Vec<PathKind>,
@@ -79,6 +90,11 @@ struct Options {
     /// Where postern's worker runs.
     #[arg(long, value_enum, default_value_t = WorkerMode::Auto)]
     worker: WorkerMode,
+    /// Where the postern-split controller keeps its SQLite database (which commits with
+    /// `synchronous=FULL`); a tmpfs such as /dev/shm takes the disk's fsync out of the figures
+    /// [default: the system's temporary directory].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
     /// Output directory [default: <target dir>/bench].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -100,6 +116,7 @@ struct Plan {
     rate_clients: usize,
     rate_seconds: u64,
     idle: usize,
+    cancel_samples: usize,
 }
 
 impl Plan {
@@ -118,6 +135,9 @@ impl Plan {
                 .unwrap_or(if quick { 1 } else { 5 })
                 .max(1),
             idle: options.idle.unwrap_or(if quick { 300 } else { 5000 }),
+            cancel_samples: options
+                .cancel_samples
+                .unwrap_or(if quick { 20 } else { 50 }),
         }
     }
 }
@@ -175,7 +195,9 @@ fn run(options: Options) -> Result<()> {
         .postern
         .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_postern")));
-    if kinds.contains(&PathKind::Postern) && !postern.is_file() {
+    let runs_postern =
+        kinds.contains(&PathKind::Postern) || kinds.contains(&PathKind::PosternSplit);
+    if runs_postern && !postern.is_file() {
         bail!(
             "no postern binary at {} (build it with `cargo build --release`)",
             postern.display()
@@ -206,6 +228,7 @@ fn run(options: Options) -> Result<()> {
         baseline: options.baseline.clone(),
         worker,
         stunnel_pem,
+        state_dir: options.state_dir.clone(),
     };
     let iperf3_server = if use_iperf3 {
         Some(start_iperf3_server(&setup)?)
@@ -231,11 +254,34 @@ fn run(options: Options) -> Result<()> {
     drop(iperf3_server);
     setup_phase(&kinds, endpoints.echo, &setup, &plan, &mut results);
     idle_phase(&kinds, &endpoints, &setup, &plan, &runtime, &mut results);
+    let cancel = if !kinds.contains(&PathKind::PosternSplit) {
+        Err("the postern-split path is not among --paths".to_owned())
+    } else if plan.cancel_samples == 0 {
+        Err("--cancel-samples 0".to_owned())
+    } else {
+        eprintln!(
+            "cancel-to-cut: {} samples across two controllers",
+            plan.cancel_samples
+        );
+        cancel::measure(&postern, endpoints.echo, &logs, plan.cancel_samples)
+            .map_err(|e| format!("{e:#}"))
+    };
+    if let Err(why) = &cancel {
+        eprintln!("note: cancel-to-cut not measured: {why}");
+    }
 
     let metrics = report::metrics(plan.streams, plan.rate_clients);
-    let targets = report::targets(&results, &metrics);
+    let targets = targets::targets(&results, &metrics);
+    let split_targets = targets::split_targets(&results, &metrics, cancel.as_ref().ok());
     println!("\n{}", report::table(&results, &metrics));
-    println!("{}", report::targets_text(&targets));
+    println!("{}", targets::cancel_text(&cancel));
+    println!("{}", targets::targets_text("issue 4 targets", &targets));
+    if kinds.contains(&PathKind::PosternSplit) {
+        println!(
+            "{}",
+            targets::targets_text("split deployment targets", &split_targets)
+        );
+    }
     for (kind, result) in &results {
         for failure in &result.failures {
             println!("{}: {failure}", kind.name());
@@ -254,12 +300,24 @@ fn run(options: Options) -> Result<()> {
         "postern_binary": postern.display().to_string(),
         "baseline_binary": options.baseline.as_ref().map(|b| b.display().to_string()),
         "postern_worker": format!("{worker:?}"),
+        "split_state_dir": options.state_dir.as_ref().map_or_else(
+            || std::env::temp_dir().display().to_string(),
+            |d| d.display().to_string()
+        ),
         "plan": {"runs": plan.runs, "seconds": plan.seconds, "streams": plan.streams,
                  "latency_samples": plan.latency_samples, "rate_clients": plan.rate_clients,
-                 "rate_seconds": plan.rate_seconds, "idle": plan.idle},
+                 "rate_seconds": plan.rate_seconds, "idle": plan.idle,
+                 "cancel_samples": plan.cancel_samples},
     });
     let json_path = out.join("dataplane.json");
-    let document = report::to_json(&results, &metrics, &targets, context);
+    let document = report::to_json(
+        &results,
+        &metrics,
+        &targets,
+        &split_targets,
+        &cancel,
+        context,
+    );
     std::fs::write(&json_path, serde_json::to_string_pretty(&document)?)?;
     let svg_path = out.join("dataplane.svg");
     let title =

@@ -72,7 +72,7 @@ pub fn throughput_phase(
                 match measured {
                     Ok(t) => {
                         eprintln!(
-                            "throughput run {run}/{}: {:<8} {what:<16} {:6.2} Gbit/s",
+                            "throughput run {run}/{}: {:<13} {what:<16} {:6.2} Gbit/s",
                             plan.runs,
                             chain.kind.name(),
                             t.gbit_per_s
@@ -127,11 +127,11 @@ pub fn setup_phase(
     for ((chain, latency), rate) in chains.iter().zip(latencies).zip(rates) {
         let name = chain.kind.name();
         eprintln!(
-            "setup latency: {name:<8} p50 {:.3} ms, p99 {:.3} ms ({} errors)",
+            "setup latency: {name:<13} p50 {:.3} ms, p99 {:.3} ms ({} errors)",
             latency.p50_ms, latency.p99_ms, latency.errors
         );
         eprintln!(
-            "connection rate: {name:<8} {:.0}/s ({} errors)",
+            "connection rate: {name:<13} {:.0}/s ({} errors)",
             rate.per_second, rate.errors
         );
         let result = results.entry(chain.kind).or_default();
@@ -157,7 +157,7 @@ pub fn idle_phase(
                         .map_or("n/a".into(), |k| format!("{k:.1} KiB"))
                 };
                 eprintln!(
-                    "idle memory: {:<8} {} connections ({} failed): client side {}, worker side {} per connection",
+                    "idle memory: {:<13} {} connections ({} failed): client side {}, worker side {} per connection",
                     kind.name(),
                     idle.opened,
                     idle.failed,

@@ -8,17 +8,18 @@
 //! use them) for builds without `postern dev`, or to measure the worker without the API.
 //! Either way the client side is the real `postern proxy -authz - -format json` process.
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use crate::procs::{next_line, stdout_lines, Spawned, START_TIMEOUT};
+use crate::http::Api;
+use crate::procs::{next_line, stdout_lines, Spawned};
 
 const READY_LINE: &str = "==> postern dev started! Log data will stream in below:";
 
@@ -69,6 +70,22 @@ pub fn start(
         WorkerMode::SelfHost => start_worker_host(endpoint, logs, tag)?,
         WorkerMode::Dev | WorkerMode::Auto => start_dev(postern, endpoint, logs, tag)?,
     };
+    let (proxy, entry) = start_proxy(postern, &token, logs, tag)?;
+    Ok(PosternPath {
+        entry,
+        proxy,
+        worker,
+    })
+}
+
+/// `postern proxy -authz - -format json` for the session of `token`: the process and the
+/// local address it listens on.
+pub fn start_proxy(
+    postern: &Path,
+    token: &str,
+    logs: &Path,
+    tag: &str,
+) -> Result<(Spawned, SocketAddr)> {
     let mut command = Command::new(postern);
     command
         .args(["proxy", "-authz", "-", "-format", "json"])
@@ -87,12 +104,10 @@ pub fn start(
     let port = info["port"]
         .as_u64()
         .context("postern proxy printed no port")?;
-    let entry = SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?));
-    Ok(PosternPath {
-        entry,
+    Ok((
         proxy,
-        worker,
-    })
+        SocketAddr::from(([127, 0, 0, 1], u16::try_from(port)?)),
+    ))
 }
 
 fn start_dev(
@@ -126,22 +141,9 @@ fn start_dev(
             break;
         }
     }
-    let api = api.context("postern dev's banner has no Controller API Address")?;
-    let login = http_post(
-        &api,
-        "/v1/auth-methods/ampw_1234567890:authenticate",
-        None,
-        &json!({"command": "login", "attributes": {"login_name": "admin", "password": "password"}}),
-    )?;
-    let bearer = login["attributes"]["token"]
-        .as_str()
-        .context("authenticate returned no token")?;
-    let authorized = http_post(
-        &api,
-        "/v1/targets/ttcp_1234567890:authorize-session",
-        Some(bearer),
-        &json!({}),
-    )?;
+    let mut api = Api::new(&api.context("postern dev's banner has no Controller API Address")?);
+    api.log_in("ampw_1234567890", "password")?;
+    let authorized = api.post("/v1/targets/ttcp_1234567890:authorize-session", &json!({}))?;
     let token = authorized["item"]["authorization_token"]
         .as_str()
         .context("authorize-session returned no authorization_token")?;
@@ -203,57 +205,4 @@ pub fn run_worker_host(endpoint: SocketAddr) -> Result<()> {
         served.await?;
         anyhow::Ok(())
     })
-}
-
-/// A JSON POST over a fresh HTTP/1.1 connection; fails on a non-2xx status.
-fn http_post(authority: &str, path: &str, bearer: Option<&str>, body: &Value) -> Result<Value> {
-    let body = body.to_string();
-    let mut stream = TcpStream::connect(authority)
-        .with_context(|| format!("cannot reach the controller API at {authority}"))?;
-    stream.set_read_timeout(Some(START_TIMEOUT))?;
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("truncated HTTP response")?;
-    let head = String::from_utf8_lossy(&response[..split]).to_lowercase();
-    let mut payload = response[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        payload = dechunk(&payload)?;
-    }
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("no HTTP status")?;
-    if !(200..300).contains(&status) {
-        bail!(
-            "POST {path}: HTTP {status}: {}",
-            String::from_utf8_lossy(&payload)
-        );
-    }
-    Ok(serde_json::from_slice(&payload)?)
-}
-
-fn dechunk(mut data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let mut size_line = String::new();
-        data.read_line(&mut size_line)?;
-        let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16)?;
-        if size == 0 || data.len() < size + 2 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
 }

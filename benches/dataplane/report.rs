@@ -1,12 +1,14 @@
-//! Figures per path, the table with postern's ratio to each peer, the issue's targets, and
-//! the JSON form of all of it.
+//! Figures per path, the table with postern's ratio to each peer (and the split path's to the
+//! in-process one), and the JSON form of all of it with the targets ([`crate::targets`]).
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::cancel::CancelToCut;
 use crate::chain::PathKind;
 use crate::load::{Latency, Rate};
+use crate::targets::Target;
 
 /// Everything measured on one path.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +131,7 @@ pub fn metrics(streams: usize, clients: usize) -> Vec<Metric> {
     ]
 }
 
-fn cell(value: Option<f64>) -> String {
+pub fn cell(value: Option<f64>) -> String {
     match value {
         Some(v) if v.is_finite() && v.abs() >= 100.0 => format!("{v:.0}"),
         Some(v) if v.is_finite() && v.abs() >= 10.0 => format!("{v:.1}"),
@@ -138,25 +140,30 @@ fn cell(value: Option<f64>) -> String {
     }
 }
 
-fn ratio(postern: Option<f64>, peer: Option<f64>) -> Option<f64> {
+pub fn ratio(postern: Option<f64>, peer: Option<f64>) -> Option<f64> {
     match (postern, peer) {
         (Some(p), Some(q)) if q != 0.0 && p.is_finite() && q.is_finite() => Some(p / q),
         _ => None,
     }
 }
 
-/// The table as text: one column per path, then postern / each peer.
+/// The table as text: one column per path, then postern / each peer, then the split path /
+/// postern (the cost of running the controller and the worker as separate processes).
 pub fn table(results: &BTreeMap<PathKind, PathResult>, metrics: &[Metric]) -> String {
     let peers: Vec<PathKind> = results
         .keys()
         .copied()
-        .filter(|k| *k != PathKind::Postern)
+        .filter(|k| !matches!(k, PathKind::Postern | PathKind::PosternSplit))
         .collect();
     let postern = results.get(&PathKind::Postern);
+    let split = results.get(&PathKind::PosternSplit).zip(postern);
     let mut header = vec!["metric".to_owned()];
     header.extend(results.keys().map(|k| k.name().to_owned()));
     if postern.is_some() {
         header.extend(peers.iter().map(|p| format!("p/{}", p.name())));
+    }
+    if split.is_some() {
+        header.push("split/p".to_owned());
     }
     let mut rows = vec![header];
     for metric in metrics {
@@ -178,6 +185,14 @@ pub fn table(results: &BTreeMap<PathKind, PathResult>, metrics: &[Metric]) -> St
                     None => "n/a".into(),
                 }
             }));
+        }
+        if let Some((split, postern)) = split {
+            row.push(
+                match ratio((metric.value)(split), (metric.value)(postern)) {
+                    Some(r) => format!("{r:.2}x"),
+                    None => "n/a".into(),
+                },
+            );
         }
         rows.push(row);
     }
@@ -208,134 +223,8 @@ pub fn table(results: &BTreeMap<PathKind, PathResult>, metrics: &[Metric]) -> St
     out.push_str(
         "(↑) higher is better, (↓) lower is better; p/X = postern's figure divided by X's.\n",
     );
-    out
-}
-
-/// One of the issue's targets, checked against this run.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub text: String,
-    pub measured: Option<f64>,
-    pub goal: f64,
-    pub at_least: bool,
-}
-
-impl Target {
-    pub fn verdict(&self) -> String {
-        match self.measured {
-            None => "not measured".into(),
-            Some(m) if (self.at_least && m >= self.goal) || (!self.at_least && m <= self.goal) => {
-                "met".into()
-            }
-            Some(m) if self.at_least => {
-                format!("missed: {:.0}% short", (1.0 - m / self.goal) * 100.0)
-            }
-            Some(m) => format!("missed: {:.0}% over", (m / self.goal - 1.0) * 100.0),
-        }
-    }
-}
-
-pub fn targets(results: &BTreeMap<PathKind, PathResult>, metrics: &[Metric]) -> Vec<Target> {
-    let value = |kind: PathKind, key: &str| -> Option<f64> {
-        let metric = metrics.iter().find(|m| m.key == key)?;
-        (metric.value)(results.get(&kind)?)
-    };
-    let versus = |key: &str, peer: PathKind| ratio(value(PathKind::Postern, key), value(peer, key));
-    let target = |text: String, measured, goal, at_least| Target {
-        text,
-        measured,
-        goal,
-        at_least,
-    };
-    let idle = results.get(&PathKind::Postern).and_then(|r| r.idle.clone());
-    let mut list = vec![
-        target(
-            "1 stream up >= 1.8x stunnel".into(),
-            versus("single_up_gbps", PathKind::Stunnel),
-            1.8,
-            true,
-        ),
-        target(
-            "1 stream down >= 1.8x stunnel".into(),
-            versus("single_down_gbps", PathKind::Stunnel),
-            1.8,
-            true,
-        ),
-        target(
-            "1 stream up >= 0.75x socat chain".into(),
-            versus("single_up_gbps", PathKind::Socat),
-            0.75,
-            true,
-        ),
-        target(
-            "1 stream down >= 0.75x socat chain".into(),
-            versus("single_down_gbps", PathKind::Socat),
-            0.75,
-            true,
-        ),
-        target(
-            "multi-stream up >= 1.5x stunnel".into(),
-            versus("multi_up_gbps", PathKind::Stunnel),
-            1.5,
-            true,
-        ),
-        target(
-            "setup p50 <= 1.0 ms".into(),
-            value(PathKind::Postern, "setup_p50_ms"),
-            1.0,
-            false,
-        ),
-        target(
-            ">= 1000 new proxied connections/s".into(),
-            value(PathKind::Postern, "conn_per_s"),
-            1000.0,
-            true,
-        ),
-        target(
-            "idle connection <= 16 KiB, client side".into(),
-            value(PathKind::Postern, "idle_client_kib"),
-            16.0,
-            false,
-        ),
-        target(
-            "idle connection <= 16 KiB, worker side".into(),
-            value(PathKind::Postern, "idle_worker_kib"),
-            16.0,
-            false,
-        ),
-    ];
-    if let Some(idle) = idle {
-        // Only a run that asked for 10000 (`--idle 10000`) can show this one.
-        let clean = (idle.requested >= 10_000).then_some(if idle.failed == 0 {
-            idle.opened as f64
-        } else {
-            0.0
-        });
-        let text = if idle.requested >= 10_000 {
-            format!(
-                "10000 concurrent connections, none failing ({} opened, {} failed)",
-                idle.opened, idle.failed
-            )
-        } else {
-            format!(
-                "10000 concurrent connections (ran {}, {} failed: needs --idle 10000 and an open-file hard limit above 20256)",
-                idle.opened, idle.failed
-            )
-        };
-        list.push(target(text, clean, 10_000.0, true));
-    }
-    list
-}
-
-pub fn targets_text(targets: &[Target]) -> String {
-    let mut out = String::from("issue 4 targets, from this run:\n");
-    for t in targets {
-        out.push_str(&format!(
-            "  {:<66} {:>9}  {}\n",
-            t.text,
-            cell(t.measured),
-            t.verdict()
-        ));
+    if split.is_some() {
+        out.push_str("split/p = postern-split's figure divided by postern's (controller and worker as separate processes / in one).\n");
     }
     out
 }
@@ -344,6 +233,8 @@ pub fn to_json(
     results: &BTreeMap<PathKind, PathResult>,
     metrics: &[Metric],
     targets: &[Target],
+    split_targets: &[Target],
+    cancel: &Result<CancelToCut, String>,
     context: Value,
 ) -> Value {
     let paths: serde_json::Map<String, Value> = results
@@ -368,9 +259,21 @@ pub fn to_json(
             (kind.name().to_owned(), raw)
         })
         .collect();
-    let targets: Vec<Value> = targets
-        .iter()
-        .map(|t| json!({"target": t.text, "measured": t.measured, "goal": t.goal, "verdict": t.verdict()}))
-        .collect();
-    json!({"context": context, "paths": paths, "targets": targets})
+    let targets_json = |targets: &[Target]| -> Vec<Value> {
+        targets
+            .iter()
+            .map(|t| json!({"target": t.text, "measured": t.measured, "goal": t.goal, "verdict": t.verdict()}))
+            .collect()
+    };
+    let cancel = match cancel {
+        Ok(c) => json!({
+            "requested": c.requested, "cut_ms": c.cut_ms, "answer_ms": c.answer_ms,
+            "cut_p50_ms": c.cut().map(|p| p.0), "cut_p99_ms": c.cut().map(|p| p.1),
+            "answer_p50_ms": c.answer().map(|p| p.0), "answer_p99_ms": c.answer().map(|p| p.1),
+            "errors": c.errors,
+        }),
+        Err(why) => json!({"not_measured": why}),
+    };
+    json!({"context": context, "paths": paths, "targets": targets_json(targets),
+           "split_targets": targets_json(split_targets), "cancel_to_cut": cancel})
 }

@@ -18,6 +18,7 @@ fn colour(kind: PathKind) -> &'static str {
         PathKind::Socat => "#6baed6",
         PathKind::Stunnel => "#fd8d3c",
         PathKind::Postern => "#31a354",
+        PathKind::PosternSplit => "#006d2c",
         PathKind::Baseline => "#a1d99b",
     }
 }
