@@ -8,9 +8,9 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use common::dev::*;
+use common::ops::*;
 use common::*;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -45,63 +45,6 @@ async fn start_worker_with_banner(
             banner.insert(name.to_owned(), value.to_owned());
         }
     }
-}
-
-/// `/metrics` read with `prometheus-parse`: each sample's value by `name{label=value,...}`
-/// (labels sorted; `name` alone without labels).
-async fn scrape(ops: &str) -> std::collections::HashMap<String, f64> {
-    let (status, body) = http_get(ops, "/metrics").await;
-    assert_eq!(status, 200, "{body}");
-    let lines = body.lines().map(|line| Ok(line.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
-    scrape
-        .samples
-        .into_iter()
-        .filter_map(|sample| {
-            let mut labels: Vec<String> = sample
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            labels.sort();
-            let key = if labels.is_empty() {
-                sample.metric
-            } else {
-                format!("{}{{{}}}", sample.metric, labels.join(","))
-            };
-            let value = match sample.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                // A histogram's buckets; its `_count` and `_sum` come as samples of their own.
-                prometheus_parse::Value::Histogram(_) => return None,
-                other => panic!("unexpected sample {other:?}"),
-            };
-            Some((key, value))
-        })
-        .collect()
-}
-
-/// `GET path` over plain HTTP/1.0: the status code and the body.
-async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use tokio::io::AsyncReadExt;
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    within("the HTTP response", stream.read_to_string(&mut response))
-        .await
-        .unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
 
 /// A controller alone (no worker of its own, a cluster listener) on a new SQLite database,
@@ -156,19 +99,6 @@ async fn controller_alone() -> ControllerAlone {
     }
 }
 
-/// Polls `check` every 100 ms until it holds, at most `limit`.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Reads systemd notifications until one starts with `wanted`; returns it. Others (STATUS=,
 /// WATCHDOG=1 come all the time) are skipped, at most 500 of them.
 fn notice(notify: &std::os::unix::net::UnixDatagram, wanted: &str) -> String {
@@ -181,15 +111,6 @@ fn notice(notify: &std::os::unix::net::UnixDatagram, wanted: &str) -> String {
         }
     }
     panic!("no {wanted} notification");
-}
-
-fn kill(process: &PosternProcess, signal: &str) {
-    let pid = process.child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +172,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
-    eventually("the worker shows as linked", WAIT, || async {
+    poll_until("the worker shows as linked", WAIT, || async {
         let read = controller
             .json(&["workers", "read", "-id", &worker_id])
             .await;
@@ -306,7 +227,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     let proxied = format!("127.0.0.1:{port}").parse().unwrap();
     let (_, echoed) = exchange(proxied, b"through a remote worker").await;
     assert_eq!(echoed, Sha256::digest(b"through a remote worker").to_vec());
-    eventually("the closed connection is recorded", WAIT, || async {
+    poll_until("the closed connection is recorded", WAIT, || async {
         let session = controller.session(&session_id).await;
         let connection = &session["connections"][0];
         connection["closed_reason"] == "closed by end-user" && connection["bytes_up"] == "23"
@@ -317,14 +238,14 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     // `system error` once the link is gone.
     let mut open = TcpStream::connect(proxied).await.unwrap();
     open.write_all(b"held open").await.unwrap();
-    eventually("the held connection is connected", WAIT, || async {
+    poll_until("the held connection is connected", WAIT, || async {
         let session = controller.session(&session_id).await;
         session["connections"][1]["endpoint_tcp_address"].is_string()
     })
     .await;
     kill(&worker, "-KILL");
     let _ = worker.child.wait().await;
-    eventually("the killed worker's connection is closed", WAIT, || async {
+    poll_until("the killed worker's connection is closed", WAIT, || async {
         let session = controller.session(&session_id).await;
         session["connections"][1]["closed_reason"] == "system error"
     })
@@ -345,7 +266,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     controller
         .cli(&["workers", "delete", "-id", &worker_id])
         .await;
-    eventually(
+    poll_until(
         "no session can be sent to the deleted worker",
         WAIT,
         || async {
@@ -454,7 +375,7 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
     let (mut proxy, port, session) = controller.proxy(&target).await;
     let proxied = format!("127.0.0.1:{port}").parse().unwrap();
     exchange(proxied, b"counted").await;
-    eventually("/metrics counts the connection", WAIT, || async {
+    poll_until("/metrics counts the connection", WAIT, || async {
         let metrics = scrape(&ops).await;
         metrics.get("postern_worker_connections_opened_total") == Some(&1.0)
             && metrics.get("postern_worker_connections_closed_total{reason=closed by end-user}")
@@ -497,7 +418,7 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
     )
     .await;
     assert!(ended.is_err() || rest.is_empty(), "{ended:?} {rest:?}");
-    eventually("/metrics counts the refusal", WAIT, || async {
+    poll_until("/metrics counts the refusal", WAIT, || async {
         scrape(&ops)
             .await
             .get("postern_worker_connections_refused_total{reason=connection_limit}")
@@ -515,22 +436,22 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
     // A transfer starts, then the worker is told to stop.
     let mut transfer = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     transfer.write_all(b"first half, ").await.unwrap();
-    eventually("the transfer is connected", WAIT, || async {
+    poll_until("the transfer is connected", WAIT, || async {
         controller.session(&session).await["connections"][2]["endpoint_tcp_address"].is_string()
     })
     .await;
     kill(&worker, "-TERM");
     notice(&notify, "STOPPING=1");
-    eventually("/health says draining", WAIT, || async {
+    poll_until("/health says draining", WAIT, || async {
         let (status, body) = http_get(&ops, "/health").await;
         status == 503 && body.contains("\"draining\"")
     })
     .await;
-    eventually("the draining worker's listener to close", WAIT, || async {
+    poll_until("the draining worker's listener to close", WAIT, || async {
         TcpStream::connect(&worker_proxy).await.is_err()
     })
     .await;
-    eventually(
+    poll_until(
         "no new session goes to the draining worker",
         WAIT,
         || async {
@@ -572,7 +493,7 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
         log.lines().any(|line| line.contains("\"level\":\"DEBUG\"")),
         "the new log level is not in force: {log}"
     );
-    eventually("the connection closed normally", WAIT, || async {
+    poll_until("the connection closed normally", WAIT, || async {
         controller.session(&session).await["connections"][2]["closed_reason"]
             == "closed by end-user"
     })
@@ -621,13 +542,13 @@ async fn sigterm_drains_a_controller_with_its_worker() {
     let (mut proxy, port, session) = server.proxy(&target).await;
     let mut held = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     held.write_all(b"before, ").await.unwrap();
-    eventually("the held connection is connected", WAIT, || async {
+    poll_until("the held connection is connected", WAIT, || async {
         server.session(&session).await["connections"][0]["endpoint_tcp_address"].is_string()
     })
     .await;
 
     kill(&server._process, "-TERM");
-    eventually("/health says draining", WAIT, || async {
+    poll_until("/health says draining", WAIT, || async {
         let (status, body) = http_get(&ops, "/health").await;
         status == 503 && body.contains("\"draining\"")
     })

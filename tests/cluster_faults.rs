@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::dev::*;
+use common::ops::*;
 use common::*;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -156,43 +157,9 @@ async fn create_worker(dev: &Dev, name: &str) -> (String, String) {
     (id, token)
 }
 
-/// `GET path` over plain HTTP/1.0: the status code and the body.
-async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    within("the HTTP response", stream.read_to_string(&mut response))
-        .await
-        .unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not HTTP: {response}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// One unlabelled sample of a worker's `/metrics`, read with `prometheus-parse`.
 async fn metric(ops: &str, name: &str) -> Option<f64> {
-    let (status, body) = http_get(ops, "/metrics").await;
-    assert_eq!(status, 200, "{body}");
-    let lines = body.lines().map(|line| Ok(line.to_owned()));
-    let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
-    scrape
-        .samples
-        .into_iter()
-        .find(|sample| sample.metric == name && sample.labels.is_empty())
-        .map(|sample| match sample.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            other => panic!("unexpected sample {other:?}"),
-        })
+    scrape(ops).await.get(name).copied()
 }
 
 /// How many links the worker has opened, once the first is counted (the count follows the
@@ -207,28 +174,6 @@ async fn links(ops: &str) -> f64 {
         assert!(start.elapsed() < SLOW, "the worker's link is never counted");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Polls `check` every 100 ms until it holds, at most `limit`.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn kill(process: &PosternProcess, signal: &str) {
-    let pid = process.child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
 }
 
 /// Stops a controller with `signal` and waits for it to exit; hands back the CLI's config
@@ -337,7 +282,7 @@ impl Transfer {
     /// Waits until `more` bytes beyond those received so far have come back.
     async fn wait_for_more(&self, more: u64, what: &str) {
         let goal = self.received.load(Ordering::Relaxed) + more;
-        eventually(what, SLOW, || async {
+        poll_until(what, SLOW, || async {
             self.received.load(Ordering::Relaxed) >= goal
         })
         .await;
@@ -423,7 +368,7 @@ async fn a_transfer_survives_a_controller_restart_and_its_counts_land() {
 
     // It comes back on the same ports; the worker links again by itself.
     let (controller, _controller_log) = start_controller(&config, cli).await;
-    eventually("the worker to link again", SLOW, || async {
+    poll_until("the worker to link again", SLOW, || async {
         links(&ops).await > linked
     })
     .await;
@@ -528,7 +473,7 @@ async fn a_worker_linked_only_to_b(cluster: &TwoControllers) -> PosternProcess {
         Some(&token),
     );
     let (worker, _, _) = start_worker(&worker_config).await;
-    eventually("B to list the worker as linked", SLOW, || async {
+    poll_until("B to list the worker as linked", SLOW, || async {
         let read = cluster
             .b
             .json(&["workers", "read", "-id", &worker_id])
@@ -576,7 +521,7 @@ async fn a_cancel_through_one_controller_cuts_a_connection_on_a_worker_linked_to
             "{read}"
         );
     }
-    eventually("the session to be terminated", SLOW, || async {
+    poll_until("the session to be terminated", SLOW, || async {
         a.session(&session).await["status"] == "terminated"
     })
     .await;
@@ -600,7 +545,7 @@ async fn a_controller_sends_sessions_to_a_worker_linked_to_another() {
     let _worker = a_worker_linked_only_to_b(&cluster).await;
     let TwoControllers { a, target, .. } = &cluster;
     // B publishes its workers' statuses every second; A reads them as often.
-    eventually("A sees the worker linked to B", WAIT, || async {
+    poll_until("A sees the worker linked to B", WAIT, || async {
         let listed = a.json(&["workers", "list"]).await;
         listed["items"][0]["address"].is_string()
     })
@@ -650,11 +595,11 @@ async fn a_worker_moves_to_its_second_controller_mid_transfer_and_loses_nothing(
 
     // A dies without a word; the worker moves to B.
     drop(stop_controller(a, "-KILL", &a_log).await);
-    eventually("the worker to link to B", SLOW, || async {
+    poll_until("the worker to link to B", SLOW, || async {
         links(&ops).await > linked
     })
     .await;
-    eventually("B to list the worker as linked", SLOW, || async {
+    poll_until("B to list the worker as linked", SLOW, || async {
         let read = b.json(&["workers", "read", "-id", &worker_id]).await;
         read["item"]["address"]
             .as_str()
@@ -755,7 +700,7 @@ async fn workers_without_a_valid_credential_are_refused_plainly() {
         .cli(&["workers", "delete", "-id", &worker_id])
         .await;
     let refused = format!("worker {worker_id} was deleted or its certificate replaced");
-    eventually("the deleted worker's link to be cut", SLOW, || async {
+    poll_until("the deleted worker's link to be cut", SLOW, || async {
         log.text().contains(&refused)
     })
     .await;
@@ -770,7 +715,7 @@ async fn workers_without_a_valid_credential_are_refused_plainly() {
     let mut worker = PosternProcess::spawn(&args);
     let log = Log::collect(&mut worker);
     let refusal = format!("link refused: {refused}");
-    eventually("the restarted worker to be refused", SLOW, || async {
+    poll_until("the restarted worker to be refused", SLOW, || async {
         log.text().matches(&refusal).count() >= 2
     })
     .await;

@@ -482,14 +482,8 @@ async fn connections_beyond_the_handshake_cap_are_refused_at_once() {
         tcp.write_all(&[22, 3, 1]).await.unwrap();
         strangers.push(tcp);
     }
-    // A third connection is reset without waiting for anything (so fast that connecting
-    // may already report it).
-    let ended = within("the refusal", async {
-        let mut third = TcpStream::connect(worker.addr).await?;
-        third.read(&mut [0u8; 1]).await
-    })
-    .await;
-    assert_eq!(ended.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
+    // A third connection is reset without waiting for anything.
+    assert_reset_at_once(&worker).await;
     // Once the strangers go, a real client gets through.
     drop(strangers);
     let mut ws = open_once_admitted(&worker, &creds).await;
@@ -515,18 +509,24 @@ async fn connections_beyond_the_connection_cap_are_refused_until_it_is_raised() 
     let creds = credentials(&auth.authorization_token);
     let mut stranger = TcpStream::connect(worker.addr).await.unwrap();
     stranger.write_all(&[22, 3, 1]).await.unwrap();
-    let ended = within("the refusal", async {
-        let mut second = TcpStream::connect(worker.addr).await?;
-        second.read(&mut [0u8; 1]).await
-    })
-    .await;
-    assert_eq!(ended.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
+    assert_reset_at_once(&worker).await;
     limits.set(postern_worker::DEFAULT_MAX_CONCURRENT_HANDSHAKES, 2);
     let mut ws = open_once_admitted(&worker, &creds).await;
     send_handshake(&mut ws, TOFU_A, Handshakecommand::Unspecified)
         .await
         .unwrap();
     drop(stranger);
+}
+
+/// A new connection to `worker` is reset without waiting for anything (so fast that
+/// connecting may already report it).
+async fn assert_reset_at_once(worker: &Worker) {
+    let ended = within("the refusal", async {
+        let mut tcp = TcpStream::connect(worker.addr).await?;
+        tcp.read(&mut [0u8; 1]).await
+    })
+    .await;
+    assert_eq!(ended.map_err(|e| e.kind()), Err(ErrorKind::ConnectionReset));
 }
 
 /// Opens a proper client connection, retrying (bounded) while the worker may still count

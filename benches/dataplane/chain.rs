@@ -120,16 +120,7 @@ impl Chain {
                     _ => (&setup.postern, tag.to_owned()),
                 };
                 let path = postern::start(binary, setup.worker, endpoint, &setup.logs, &tag)?;
-                let sides = vec![
-                    Side {
-                        role: "client",
-                        pid: path.proxy.pid(),
-                    },
-                    Side {
-                        role: "worker",
-                        pid: path.worker.pid(),
-                    },
-                ];
+                let sides = client_and_worker(&path.proxy, &path.worker);
                 Ok(Chain {
                     kind,
                     entry: path.entry,
@@ -148,16 +139,7 @@ impl Chain {
                 )?;
                 // The controller process is not a side: it carries no bytes, and the
                 // in-process postern path's "worker side" is a whole `postern dev`.
-                let sides = vec![
-                    Side {
-                        role: "client",
-                        pid: path.proxy.pid(),
-                    },
-                    Side {
-                        role: "worker",
-                        pid: path.worker.pid(),
-                    },
-                ];
+                let sides = client_and_worker(&path.proxy, &path.worker);
                 Ok(Chain {
                     kind,
                     entry: path.entry,
@@ -353,4 +335,18 @@ fn pem(label: &str, der: &[u8]) -> String {
     }
     text.push_str(&format!("-----END {label}-----\n"));
     text
+}
+
+/// The two measured sides of a postern path: the client proxy and the worker process.
+fn client_and_worker(proxy: &Spawned, worker: &Spawned) -> Vec<Side> {
+    vec![
+        Side {
+            role: "client",
+            pid: proxy.pid(),
+        },
+        Side {
+            role: "worker",
+            pid: worker.pid(),
+        },
+    ]
 }

@@ -311,6 +311,7 @@ impl PosternProcess {
 }
 pub mod dev;
 mod endpoint;
+pub mod ops;
 pub mod sshd;
 
 pub use endpoint::*;
