@@ -42,3 +42,28 @@ pub enum ProxyError {
         after: Duration,
     },
 }
+
+impl ProxyError {
+    /// Whether the session can carry no more connections for this client: the worker
+    /// refused to authorize one (limit reached, session canceled or expired), refused the
+    /// session's credentials (unknown or terminated session), or the session is pinned to
+    /// another client. A reset, a timeout or an unreachable worker is not: the worker may be
+    /// at a limit or restarting, and the next try may get through.
+    pub fn session_unusable(&self) -> bool {
+        match self {
+            Self::Refused { reason, .. } => reason == postern_ws::close::UNABLE_TO_AUTHORIZE,
+            Self::WorkerTls { source, .. } => !is_reset(source),
+            Self::SessionInUse => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a connection ended by a reset or a bare close rather than by a TLS refusal.
+pub(crate) fn is_reset(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        error.kind(),
+        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+    )
+}

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
 
+use error::is_reset;
 pub use error::ProxyError;
 
 /// Where and how the local listener runs.
@@ -249,26 +250,52 @@ impl ClientProxy {
 
     /// Tunnels one local connection; never fails the proxy except through `state`.
     async fn serve_connection(self: Arc<Self>, local: TcpStream, state: Arc<RunState>) {
-        if let Err(e) = tune_tcp(&local) {
-            debug!(error = %e, "could not tune local socket");
-        }
-        let (mut ws, result) = tokio::select! {
+        let tunnel = tokio::select! {
             () = state.cut.cancelled() => return,
-            // Boxed: the setup's state is large (~4 KiB) and would otherwise stay part of the
-            // task, idle connections included, long after setup is over.
-            opened = Box::pin(self.dialer.connect()) => match opened {
-                Ok(opened) => opened,
+            opened = self.open_tunnel() => match opened {
+                Ok(tunnel) => tunnel,
                 Err(e) => return state.connection_failed(e),
             },
         };
-        if result.connections_left != -1 {
-            state.send(ProxyEvent::ConnectionsLeft(result.connections_left));
+        let left = tunnel.connections_left();
+        if left != -1 {
+            state.send(ProxyEvent::ConnectionsLeft(left));
         }
-        if result.connections_left == 0 {
+        if left == 0 {
             state.exhausted.cancel();
         }
-        let mut local = Counted::new(local, Side::Client, self.bytes.clone());
-        tokio::select! {
+        self.carry(local, tunnel, self.bytes.clone(), &state.cut)
+            .await;
+    }
+
+    /// Opens a tunnel to the worker for one local connection: TCP, TLS with the session
+    /// certificate, the WebSocket upgrade and the protobuf handshake, each under the setup
+    /// deadline. The worker counts it as one of the session's connections.
+    pub async fn open_tunnel(&self) -> Result<Tunnel, ProxyError> {
+        // Boxed: the setup's state is large (~4 KiB) and would otherwise stay part of the
+        // caller's task, idle connections included, long after setup is over.
+        let (ws, result) = Box::pin(self.dialer.connect()).await?;
+        Ok(Tunnel {
+            ws,
+            connections_left: result.connections_left,
+        })
+    }
+
+    /// Carries `local` through `tunnel` until both sides are done, one fails, or `cut` is
+    /// cancelled; the payload bytes are added to `bytes`.
+    pub async fn carry(
+        &self,
+        local: TcpStream,
+        tunnel: Tunnel,
+        bytes: Arc<ByteCounts>,
+        cut: &CancellationToken,
+    ) -> Carried {
+        if let Err(e) = tune_tcp(&local) {
+            debug!(error = %e, "could not tune local socket");
+        }
+        let mut ws = tunnel.ws;
+        let mut local = Counted::new(local, Side::Client, bytes);
+        let carried = tokio::select! {
             copied = splice(&mut local, &mut ws) => match copied {
                 Ok((up, down)) => {
                     debug!(up, down, "connection done");
@@ -276,6 +303,7 @@ impl ClientProxy {
                     if tokio::time::timeout(Duration::from_secs(1), ws.shutdown()).await.is_err() {
                         debug!("TLS shutdown with the worker timed out");
                     }
+                    Carried::Closed
                 }
                 Err(e) => {
                     // One side ended abnormally: the other gets a reset, not a FIN.
@@ -287,24 +315,49 @@ impl ClientProxy {
                     if let Err(e) = reset {
                         debug!(error = %e, "could not arrange the reset");
                     }
+                    Carried::Failed
                 }
             },
-            () = state.cut.cancelled() => {
+            () = cut.cancelled() => {
                 if tokio::time::timeout(Duration::from_secs(1), ws.close(close::NORMAL, close::DONE)).await.is_err() {
                     debug!("closing handshake with the worker timed out");
                 }
+                return Carried::Cut;
             }
+        };
+        match ws.peer_close() {
+            Some(frame) if frame.reason == close::SESSION_CANCELED => Carried::SessionCanceled,
+            _ => carried,
         }
     }
 }
 
-/// Whether a connection ended by a reset or a bare close rather than by a TLS refusal.
-fn is_reset(error: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
-    matches!(
-        error.kind(),
-        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-    )
+/// A tunnel to the worker opened for one local connection, not yet carrying bytes
+/// ([`ClientProxy::open_tunnel`], [`ClientProxy::carry`]).
+#[derive(Debug)]
+pub struct Tunnel {
+    ws: tunnel::WorkerWs,
+    connections_left: i32,
+}
+
+impl Tunnel {
+    /// The session's connections left after this one, as the worker counted; -1 = unlimited.
+    pub fn connections_left(&self) -> i32 {
+        self.connections_left
+    }
+}
+
+/// How a carried connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// Both sides closed in order.
+    Closed,
+    /// One side ended abnormally; the other got a reset.
+    Failed,
+    /// The caller cut it; the worker was told with a closing handshake.
+    Cut,
+    /// The worker cut it because the session was canceled.
+    SessionCanceled,
 }
 
 /// Signals between the accept loop and its connection tasks.
