@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use postern_authority::{
     AuthorityError, AuthorityEvent, ClosedReason, ConnectedInfo, ConnectionBytes, SessionAuthority,
+    SessionStatus,
 };
 use postern_cluster::client::activate;
 use postern_cluster::server::ServiceConfig;
@@ -177,6 +178,10 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
             .await,
         Err(AuthorityError::TofuMismatch(session.clone()))
     );
+    // Looked up again (from the worker's cache now), the session is active and pinned.
+    let again = remote.lookup_session(&session).await.unwrap().unwrap();
+    assert_eq!(again.status, SessionStatus::Active);
+    assert!(again.tofu == Some(tofu.clone()));
     let connection = remote
         .authorize_connection(&session, "ignored")
         .await
@@ -203,6 +208,9 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
         next_event(&mut events).await,
         AuthorityEvent::SessionCanceled(session.clone())
     );
+    // ...and the worker forgets what it knew of the session.
+    let canceled = remote.lookup_session(&session).await.unwrap().unwrap();
+    assert_eq!(canceled.status, SessionStatus::Canceling);
 
     // The controller goes away: a close is kept, and after the grace the worker is told to
     // cut everything.

@@ -10,7 +10,7 @@
 //! connections ([`AuthorityEvent::Unreachable`]); when a link opens again it is told to
 //! re-check its sessions ([`AuthorityEvent::Recheck`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use hyper_util::rt::TokioIo;
 use postern_authority::{
     AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
-    ConnectionBytes, SessionAuthority, WorkerSession,
+    ConnectionBytes, SessionAuthority, SessionStatus, WorkerSession,
 };
 use postern_tls::cluster::{
     worker_client_config, ClusterIdentity, ClusterTrust, WorkerKey, CLUSTER_SERVER_NAME,
@@ -318,6 +318,67 @@ struct Inner {
     active: AtomicU32,
     /// The worker takes no new connections: the controllers send it no new sessions.
     draining: AtomicBool,
+    /// Sessions looked up, so a session's every connection does not ask again.
+    sessions: SessionCache,
+}
+
+/// Sessions the controller described, by id, while they may still carry connections.
+///
+/// Safe to answer from: the controller still decides every connection (activation,
+/// authorization), a session's credentials, endpoint, limit and expiration never change,
+/// and what does change is forgotten: a canceled session when the controller says so, and
+/// everything when cancellations may have been missed (a new link, a re-check).
+#[derive(Default)]
+struct SessionCache(Mutex<HashMap<String, WorkerSession>>);
+
+/// Most sessions kept; past it, expired ones go, and if that is not enough, all of them.
+const MAX_CACHED_SESSIONS: usize = 100_000;
+
+impl SessionCache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, WorkerSession>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<WorkerSession> {
+        let sessions = self.lock();
+        let session = sessions.get(id)?;
+        (session.expiration > SystemTime::now()).then(|| session.clone())
+    }
+
+    /// Keeps `session` if it may carry connections.
+    fn keep(&self, session: &WorkerSession) {
+        if !matches!(
+            session.status,
+            SessionStatus::Pending | SessionStatus::Active
+        ) {
+            return;
+        }
+        let mut sessions = self.lock();
+        if sessions.len() >= MAX_CACHED_SESSIONS {
+            let now = SystemTime::now();
+            sessions.retain(|_, s| s.expiration > now);
+            if sessions.len() >= MAX_CACHED_SESSIONS {
+                sessions.clear();
+            }
+        }
+        sessions.insert(session.id.clone(), session.clone());
+    }
+
+    /// The session is active now, pinned to `tofu`.
+    fn activated(&self, id: &str, tofu: &TofuToken) {
+        if let Some(session) = self.lock().get_mut(id) {
+            session.status = SessionStatus::Active;
+            session.tofu = Some(tofu.clone());
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    fn forget_all(&self) {
+        self.lock().clear();
+    }
 }
 
 /// A worker's certificate and when to renew it: a third of its remaining life before it
@@ -431,6 +492,7 @@ impl RemoteAuthority {
                 unreported: Mutex::default(),
                 active: AtomicU32::new(0),
                 draining: AtomicBool::new(false),
+                sessions: SessionCache::default(),
                 identity: Mutex::new(Identity::new(identity)),
                 ca_der,
                 files,
@@ -579,6 +641,7 @@ impl RemoteAuthority {
         self.inner.metrics.links.inc();
         if *linked_before {
             // Cancellations made while no link was up were not heard.
+            self.inner.sessions.forget_all();
             let _ = self.inner.events.send(AuthorityEvent::Recheck);
         }
         *linked_before = true;
@@ -616,9 +679,11 @@ impl RemoteAuthority {
                 }
                 event = events.next() => match event {
                     Some(Ok(pb::ControllerEvent { event: Some(Event::CanceledSessionId(id)) })) => {
+                        self.inner.sessions.forget(&id);
                         let _ = self.inner.events.send(AuthorityEvent::SessionCanceled(id));
                     }
                     Some(Ok(pb::ControllerEvent { event: Some(Event::Recheck(_)) })) => {
+                        self.inner.sessions.forget_all();
                         let _ = self.inner.events.send(AuthorityEvent::Recheck);
                     }
                     Some(Ok(_)) => {}
@@ -783,6 +848,9 @@ impl SessionAuthority for RemoteAuthority {
         &self,
         session_id: &str,
     ) -> Result<Option<WorkerSession>, AuthorityError> {
+        if let Some(session) = self.inner.sessions.get(session_id) {
+            return Ok(Some(session));
+        }
         let request = pb::SessionRequest {
             session_id: session_id.to_owned(),
         };
@@ -790,10 +858,14 @@ impl SessionAuthority for RemoteAuthority {
             .call(|mut c| async move { c.lookup_session(request).await })
             .await?;
         convert::outcome(response.refusal)?;
-        response
+        let session = response
             .session
             .map(convert::from_worker_session)
-            .transpose()
+            .transpose()?;
+        if let Some(session) = &session {
+            self.inner.sessions.keep(session);
+        }
+        Ok(session)
     }
 
     async fn activate_session(
@@ -808,13 +880,16 @@ impl SessionAuthority for RemoteAuthority {
         let response = self
             .call(|mut c| async move { c.activate_session(request).await })
             .await?;
-        convert::outcome(response.refusal)
+        convert::outcome(response.refusal)?;
+        self.inner.sessions.activated(session_id, tofu);
+        Ok(())
     }
 
     async fn cancel_session(&self, session_id: &str) -> Result<(), AuthorityError> {
         let request = pb::SessionRequest {
             session_id: session_id.to_owned(),
         };
+        self.inner.sessions.forget(session_id);
         let response = self
             .call(|mut c| async move { c.cancel_session(request).await })
             .await?;
