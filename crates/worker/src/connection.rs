@@ -473,35 +473,60 @@ async fn proxy<A: SessionAuthority>(
     if let Err(e) = tune_tcp(&endpoint) {
         debug!(error = %e, "could not tune endpoint socket");
     }
-    let connected = match endpoint.peer_addr() {
-        Ok(endpoint) => shared
-            .authority
-            .connection_connected(connection_id, ConnectedInfo { client, endpoint })
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let endpoint_addr = match endpoint.peer_addr() {
+        Ok(addr) => addr,
+        Err(cause) => {
+            let e = refuse(
+                config.close_timeout,
+                ws,
+                close::INTERNAL_ERROR,
+                close::UNABLE_TO_ESTABLISH_PROXY,
+                cause,
+            )
+            .await;
+            return (ClosedReason::SystemError, Err(e));
+        }
     };
-    if let Err(cause) = connected {
-        let e = refuse(
-            config.close_timeout,
-            ws,
-            close::INTERNAL_ERROR,
-            close::UNABLE_TO_ESTABLISH_PROXY,
-            cause,
-        )
-        .await;
-        return (ClosedReason::SystemError, Err(e));
-    }
+    // Reported while the bytes already flow, so the report's round trip to the authority is
+    // not part of the connection's setup; the close is reported only after it.
+    let info = ConnectedInfo {
+        client,
+        endpoint: endpoint_addr,
+    };
+    let mut report = std::pin::pin!(shared.authority.connection_connected(connection_id, info));
+    let mut reported = None;
     debug!("proxying");
     let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
-    let expires = tokio::time::sleep(shared.until(session.expiration));
-    let cut = tokio::select! {
-        copied = splice(ws, &mut endpoint) => Err(copied),
-        () = expires => Ok((ClosedReason::TimedOut, close::DONE)),
-        () = live.canceled() => Ok((ClosedReason::Canceled, close::SESSION_CANCELED)),
-        () = live.cut() => Ok((ClosedReason::SystemError, close::DONE)),
-        () = shared.shutdown.cancelled() => Ok((ClosedReason::SystemError, close::DONE)),
+    let cut = {
+        let spliced = splice(ws, &mut endpoint);
+        let expires = tokio::time::sleep(shared.until(session.expiration));
+        tokio::pin!(spliced, expires);
+        loop {
+            break tokio::select! {
+                done = &mut report, if reported.is_none() => match done {
+                    Ok(()) => {
+                        reported = Some(Ok(()));
+                        continue;
+                    }
+                    Err(e) => {
+                        info!(error = %e, "the authority refused the connection as connected");
+                        reported = Some(Err(e));
+                        Ok((ClosedReason::SystemError, close::INTERNAL_ERROR, close::UNABLE_TO_ESTABLISH_PROXY))
+                    }
+                },
+                copied = &mut spliced => Err(copied),
+                () = &mut expires => Ok((ClosedReason::TimedOut, close::NORMAL, close::DONE)),
+                () = live.canceled() => Ok((ClosedReason::Canceled, close::NORMAL, close::SESSION_CANCELED)),
+                () = live.cut() => Ok((ClosedReason::SystemError, close::NORMAL, close::DONE)),
+                () = shared.shutdown.cancelled() => Ok((ClosedReason::SystemError, close::NORMAL, close::DONE)),
+            };
+        }
     };
+    if reported.is_none() {
+        if let Err(e) = report.await {
+            info!(error = %e, "the authority refused the connection as connected");
+        }
+    }
     match cut {
         Err(Ok(_)) => {
             // Both directions ended with a closing handshake; finish TLS politely.
@@ -531,11 +556,9 @@ async fn proxy<A: SessionAuthority>(
             }
             (ClosedReason::NetworkError, Ok(()))
         }
-        Ok((reason, close_reason)) => {
+        Ok((reason, code, close_reason)) => {
             info!(%reason, "cutting connection");
-            match tokio::time::timeout(config.close_timeout, ws.close(close::NORMAL, close_reason))
-                .await
-            {
+            match tokio::time::timeout(config.close_timeout, ws.close(code, close_reason)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
                 Err(_) => debug!("closing handshake timed out"),
