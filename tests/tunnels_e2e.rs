@@ -40,7 +40,9 @@ impl Tunnels {
         command
             .env("POSTERN_ADDR", &dev.api)
             .env("POSTERN_CONFIG_DIR", dev.config_dir.path())
-            .env_remove("POSTERN_TOKEN");
+            .env_remove("POSTERN_TOKEN")
+            // Its log goes with the test's output (and cannot fill a pipe nobody reads).
+            .stderr(std::process::Stdio::inherit());
         let mut child = command.spawn().unwrap();
         let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
         let tunnels = Tunnels {
@@ -139,7 +141,11 @@ async fn dev_with_echo(seconds: Option<u32>) -> Dev {
         ]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let dev = Dev::launch(&args, tempfile::tempdir().unwrap()).await;
+    let mut dev = Dev::launch(&args, tempfile::tempdir().unwrap()).await;
+    // Its log (a few lines per connection) is read away, so it cannot fill the pipe and
+    // stall the dev process mid-test.
+    let mut log = dev._process.child.stderr.take().unwrap();
+    tokio::spawn(async move { tokio::io::copy(&mut log, &mut tokio::io::sink()).await });
     dev.log_in().await;
     dev
 }
