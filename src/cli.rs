@@ -103,7 +103,11 @@ pub enum Command {
     #[command(subcommand)]
     Database(crate::database::DatabaseCommand),
     /// Print postern's version.
-    Version,
+    Version {
+        /// Output format: table or json.
+        #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
+        format: postern_controller_client::output::Format,
+    },
     /// Print a shell completion script: `postern completion bash > /etc/bash_completion.d/postern`.
     Completion {
         #[arg(value_enum)]
@@ -304,7 +308,15 @@ mod tests {
     fn version_and_completions() {
         assert!(matches!(
             parse("postern version").unwrap().command,
-            Command::Version
+            Command::Version {
+                format: Format::Table
+            }
+        ));
+        assert!(matches!(
+            parse("postern version -format json").unwrap().command,
+            Command::Version {
+                format: Format::Json
+            }
         ));
         let refused = parse("postern -version").unwrap_err();
         assert_eq!(refused.kind(), clap::error::ErrorKind::DisplayVersion);

@@ -13,6 +13,7 @@ use postern_controller::resources::{
     generate_password, init_seed, ResourceError, Resources, MIN_PASSWORD_LENGTH,
 };
 use postern_controller::sessions::{system_clock, SessionStore};
+use postern_controller_client::output::Format;
 use postern_store::{
     Backend, Db, DbError, KeyFileError, SealingKey, SqlResources, SqlSessions, SCHEMA_VERSION,
 };
@@ -40,11 +41,17 @@ pub enum DatabaseCommand {
         /// The first admin's login name.
         #[arg(long, default_value = "admin")]
         login_name: String,
+        /// Output format: table or json.
+        #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
+        format: Format,
     },
     /// Bring the schema up to this postern's version.
     Migrate {
         #[command(flatten)]
         database: DatabaseArgs,
+        /// Output format: table or json.
+        #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
+        format: Format,
     },
 }
 
@@ -162,15 +169,23 @@ impl DatabaseCommand {
             Self::Init {
                 database,
                 login_name,
-            } => init(&database, &login_name).await,
-            Self::Migrate { database } => {
+                format,
+            } => init(&database, &login_name, format).await,
+            Self::Migrate { database, format } => {
                 let db = Db::connect(&database.database_url).await?;
                 let before = db.schema_version().await?;
                 let after = db.migrate().await?;
-                if before == after {
-                    println!("The schema is at version {after} already: nothing to do.");
-                } else {
-                    println!("Migrated the schema from version {before} to {after}.");
+                match format {
+                    Format::Json => println!(
+                        "{}",
+                        serde_json::json!({ "schema_version_before": before, "schema_version": after })
+                    ),
+                    Format::Table if before == after => {
+                        println!("The schema is at version {after} already: nothing to do.")
+                    }
+                    Format::Table => {
+                        println!("Migrated the schema from version {before} to {after}.")
+                    }
                 }
                 Ok(())
             }
@@ -178,7 +193,11 @@ impl DatabaseCommand {
     }
 }
 
-async fn init(database: &DatabaseArgs, login_name: &str) -> Result<(), DatabaseError> {
+async fn init(
+    database: &DatabaseArgs,
+    login_name: &str,
+    format: Format,
+) -> Result<(), DatabaseError> {
     if login_name.is_empty() {
         return Err(DatabaseError::Usage {
             flag: "login-name",
@@ -199,6 +218,19 @@ async fn init(database: &DatabaseArgs, login_name: &str) -> Result<(), DatabaseE
     debug_assert!(password.len() >= MIN_PASSWORD_LENGTH);
     let (admin, steps) = init_seed(login_name, &password);
     opened.resources.apply_seed(steps).await?;
+    if format == Format::Json {
+        let json = serde_json::json!({
+            "schema_version": SCHEMA_VERSION,
+            "auth_method_id": admin.auth_method_id,
+            "login_name": login_name,
+            "password": password,
+            "user_id": admin.user_id,
+            "key_file": key_path,
+            "key_created": opened.key_created,
+        });
+        println!("{json}");
+        return Ok(());
+    }
     println!("Database initialized (schema version {SCHEMA_VERSION}).");
     println!();
     println!("Initial auth information:");

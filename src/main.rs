@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use postern_controller_client::commands::proxy::ReadyProxy;
 use postern_controller_client::commands::{report, Failure};
+use postern_controller_client::output::Format;
 use tokio_util::sync::CancellationToken;
 
 use cli::{Cli, Command};
@@ -87,8 +88,12 @@ fn main() -> ExitCode {
         Command::AuthMethods(command) => report(command.run()),
         Command::Hosts(command) => report(command.run()),
         Command::Sessions(command) => report(command.run()),
-        Command::Version => {
-            println!("postern {}", env!("CARGO_PKG_VERSION"));
+        Command::Version { format } => {
+            let version = env!("CARGO_PKG_VERSION");
+            match format {
+                Format::Table => println!("postern {version}"),
+                Format::Json => println!("{}", serde_json::json!({ "version": version })),
+            }
             ExitCode::SUCCESS
         }
         Command::Completion { shell } => {

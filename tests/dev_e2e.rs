@@ -158,10 +158,15 @@ async fn manage_sessions_tutorial_with_real_ssh() {
         .unwrap()
         .iter()
         .any(|s| s["id"] == id.as_str()));
-    // The proxy outlives its canceled session until told to stop.
-    proxy.interrupt();
+    // The proxy ends with its canceled session, and says so.
     let (status, stderr) = proxy.wait().await;
-    assert!(status.success(), "{stderr}");
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let mut last = None;
+    while let Ok(Some(line)) = within("the proxy's output", proxy.stdout.next_line()).await {
+        last = Some(line);
+    }
+    let last: serde_json::Value = serde_json::from_str(&last.unwrap()).unwrap();
+    assert_eq!(last["termination_reason"], "Session was canceled");
 }
 
 /// Reads the session until its status is `status` (bounded).

@@ -7,7 +7,7 @@
 //! termination reason. [`run`] does all of it; `connect -exec` uses the pieces to run a
 //! command beside the proxy.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -162,16 +162,38 @@ impl Redemption {
         );
     }
 
-    /// Serves until the proxy ends. Connections-left changes are printed when
-    /// `show_connections_left` (not while `-exec` owns the terminal); tunnel failures always
-    /// go to standard error.
-    pub async fn serve(self, shutdown: CancellationToken, show_connections_left: bool) -> ProxyEnd {
+    /// Serves until the proxy ends. Connections-left changes are printed when `own_terminal`
+    /// (not while `-exec` owns the terminal), and so is a live status line when standard
+    /// output is a terminal and the format is a table; tunnel failures always go to standard
+    /// error.
+    pub async fn serve(self, shutdown: CancellationToken, own_terminal: bool) -> ProxyEnd {
         let (events, mut received) = mpsc::unbounded_channel();
         let format = self.format;
+        let mut status =
+            (own_terminal && format == Format::Table && std::io::stdout().is_terminal())
+                .then(|| StatusLine(self.proxy.clone()));
         let printer = tokio::spawn(async move {
-            while let Some(event) = received.recv().await {
+            let mut tick = tokio::time::interval(STATUS_EVERY);
+            loop {
+                let event = tokio::select! {
+                    event = received.recv() => event,
+                    _ = tick.tick(), if status.is_some() => {
+                        if let Some(status) = &status {
+                            status.show();
+                        }
+                        continue;
+                    }
+                };
+                if let Some(status) = &status {
+                    status.clear();
+                }
+                let Some(event) = event else {
+                    // The proxy ended: whatever follows starts on a clean line.
+                    status = None;
+                    break;
+                };
                 match event {
-                    ProxyEvent::ConnectionsLeft(left) if show_connections_left => print(
+                    ProxyEvent::ConnectionsLeft(left) if own_terminal => print(
                         format,
                         &table(
                             "Connection information:",
@@ -183,6 +205,7 @@ impl Redemption {
                     ProxyEvent::ConnectionFailed(error) => eprintln!("Error: {error}"),
                 }
             }
+            drop(status);
         });
         let end = self
             .proxy
@@ -193,6 +216,72 @@ impl Redemption {
             eprintln!("Error: event printer failed: {e}");
         }
         end
+    }
+}
+
+/// How often the live status line is redrawn.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// The one line a proxy on a terminal keeps redrawing: connections, bytes, time left.
+struct StatusLine(Arc<ClientProxy>);
+
+impl StatusLine {
+    fn show(&self) {
+        let proxy = &self.0;
+        let (open, total) = proxy.connections();
+        let left = proxy
+            .expiration()
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let line = format!(
+            "{open} open, {total} in all | up {} down {} | {} left",
+            bytes_text(proxy.bytes().up()),
+            bytes_text(proxy.bytes().down()),
+            duration_text(left),
+        );
+        let mut out = std::io::stdout().lock();
+        // Carriage return, then erase the line: the status stays on one line.
+        // A terminal that went away is no reason to stop proxying.
+        let _ = write!(out, "\r\x1b[2K{line}");
+        let _ = out.flush();
+    }
+
+    fn clear(&self) {
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K");
+        let _ = out.flush();
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// `1.5 MiB`, `200 B`: bytes in binary units, one decimal.
+pub fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `7h59m`, `4m05s`, `12s`: a time left, to the second.
+pub fn duration_text(left: Duration) -> String {
+    let secs = left.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m"),
     }
 }
 
@@ -209,5 +298,21 @@ fn print(format: Format, table: &str, json: serde_json::Value) {
     match format {
         Format::Table => print!("{table}"),
         Format::Json => println!("{json}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_numbers_read_short() {
+        assert_eq!(bytes_text(0), "0 B");
+        assert_eq!(bytes_text(1023), "1023 B");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(5 << 30), "5.0 GiB");
+        assert_eq!(duration_text(Duration::from_secs(12)), "12s");
+        assert_eq!(duration_text(Duration::from_secs(245)), "4m05s");
+        assert_eq!(duration_text(Duration::from_secs(28_799)), "7h59m");
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod tunnel;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -68,11 +69,17 @@ pub enum ProxyEvent {
     ConnectionFailed(String),
 }
 
-/// Why the proxy ended; the Display texts are Boundary's.
+/// Why the proxy ended; the Display texts are Boundary's, but for the session ending early
+/// (Boundary's proxy only notices at the next connection).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyEnd {
     #[error("Session has expired")]
     Expired,
+    #[error("Session was canceled")]
+    Canceled,
+    /// The worker no longer accepts the session, which ended before its expiration.
+    #[error("Session was terminated: {0}")]
+    Terminated(String),
     #[error("No connections left in session")]
     NoConnectionsLeft,
     #[error("Inactivity timeout reached")]
@@ -81,6 +88,35 @@ pub enum ProxyEnd {
     Shutdown,
     #[error("Error from proxy client: {0}")]
     Error(String),
+}
+
+impl ProxyEnd {
+    /// Whether the session ended before its expiration by someone else's doing.
+    pub fn ended_early(&self) -> bool {
+        matches!(self, Self::Canceled | Self::Terminated(_))
+    }
+}
+
+/// Why a session is over for its client ([`ClientProxy::watch`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionOver {
+    #[error("Session was canceled")]
+    Canceled,
+    #[error("Session has expired")]
+    Expired,
+    /// The worker refused the session's credentials or any more connections.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<SessionOver> for ProxyEnd {
+    fn from(over: SessionOver) -> Self {
+        match over {
+            SessionOver::Canceled => Self::Canceled,
+            SessionOver::Expired => Self::Expired,
+            SessionOver::Refused(why) => Self::Terminated(why),
+        }
+    }
 }
 
 /// A session's client proxy.
@@ -92,6 +128,10 @@ pub struct ClientProxy {
     default_client_port: u16,
     dialer: tunnel::Dialer,
     bytes: Arc<ByteCounts>,
+    /// A carried connection was cut because the session was canceled.
+    canceled: CancellationToken,
+    connections_open: AtomicUsize,
+    connections_total: AtomicU64,
 }
 
 impl ClientProxy {
@@ -119,6 +159,9 @@ impl ClientProxy {
             default_client_port: u16::try_from(token.default_client_port).unwrap_or(0),
             dialer: tunnel::Dialer::new(&worker.address, tls, settings.setup_timeout)?,
             bytes: Arc::default(),
+            canceled: CancellationToken::new(),
+            connections_open: AtomicUsize::new(0),
+            connections_total: AtomicU64::new(0),
         })
     }
 
@@ -138,6 +181,30 @@ impl ClientProxy {
     /// Payload bytes carried so far, all connections together.
     pub fn bytes(&self) -> &ByteCounts {
         &self.bytes
+    }
+
+    /// Connections being carried now, and carried in all.
+    pub fn connections(&self) -> (usize, u64) {
+        (
+            self.connections_open.load(Ordering::Relaxed),
+            self.connections_total.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Completes when the session is over for this client, and says why: the worker said it
+    /// was canceled (cutting a carried connection, or on the watch this opens to a postern
+    /// worker, so it is known with no connection open), the worker refuses the session, or
+    /// its expiration passed. Holds one connection to the worker while it runs.
+    pub async fn watch(&self) -> SessionOver {
+        let until_expiry = self
+            .expiration
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = self.canceled.cancelled() => SessionOver::Canceled,
+            () = tokio::time::sleep(until_expiry) => SessionOver::Expired,
+            over = self.dialer.watch() => over,
+        }
     }
 
     /// Binds the local listener: the given port, else the token's default port, else any.
@@ -170,10 +237,12 @@ impl ClientProxy {
             cut: CancellationToken::new(),
             exhausted: CancellationToken::new(),
             fatal: CancellationToken::new(),
-            fatal_reason: std::sync::Mutex::new(None),
+            fatal_end: std::sync::Mutex::new(None),
             events,
             connection_ended: Notify::new(),
         });
+        let over = self.watch();
+        tokio::pin!(over);
         let tracker = TaskTracker::new();
         let threads = ConnectionThreads::start(settings.connection_threads);
         let inactive = settings.inactive_timeout;
@@ -196,6 +265,7 @@ impl ClientProxy {
                 () = &mut expired => break ProxyEnd::Expired,
                 () = shutdown.cancelled() => break ProxyEnd::Shutdown,
                 () = state.fatal.cancelled() => break state.fatal_end(),
+                over = &mut over => break over.into(),
                 () = state.exhausted.cancelled() => {
                     drop(listener);
                     tracker.close();
@@ -203,6 +273,7 @@ impl ClientProxy {
                         () = tracker.wait() => ProxyEnd::NoConnectionsLeft,
                         () = &mut expired => ProxyEnd::Expired,
                         () = shutdown.cancelled() => ProxyEnd::Shutdown,
+                        over = &mut over => over.into(),
                     };
                 }
                 () = idle => break ProxyEnd::InactivityTimeout,
@@ -295,8 +366,24 @@ impl ClientProxy {
         }
         let mut ws = tunnel.ws;
         let mut local = Counted::new(local, Side::Client, bytes);
+        self.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        let carried = self.splice_until_cut(&mut local, &mut ws, cut).await;
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        if carried == Carried::SessionCanceled {
+            self.canceled.cancel();
+        }
+        carried
+    }
+
+    async fn splice_until_cut(
+        &self,
+        local: &mut Counted<TcpStream>,
+        ws: &mut tunnel::WorkerWs,
+        cut: &CancellationToken,
+    ) -> Carried {
         let carried = tokio::select! {
-            copied = splice(&mut local, &mut ws) => match copied {
+            copied = splice(local, ws) => match copied {
                 Ok((up, down)) => {
                     debug!(up, down, "connection done");
                     // Whichever side closed first, finish TLS with close_notify.
@@ -369,7 +456,7 @@ struct RunState {
     exhausted: CancellationToken,
     /// The session cannot be used by this process any more.
     fatal: CancellationToken,
-    fatal_reason: std::sync::Mutex<Option<String>>,
+    fatal_end: std::sync::Mutex<Option<ProxyEnd>>,
     events: mpsc::UnboundedSender<ProxyEvent>,
     /// A connection has ended (the inactivity timer may start).
     connection_ended: Notify,
@@ -396,11 +483,9 @@ impl RunState {
                 warn!(error = %error, "the worker reset the connection; try again");
                 self.send(ProxyEvent::ConnectionFailed(error.to_string()));
             }
-            ProxyError::SessionInUse | ProxyError::WorkerTls { .. } => {
-                let mut reason = self.fatal_reason.lock().unwrap_or_else(|p| p.into_inner());
-                reason.get_or_insert_with(|| error.to_string());
-                self.fatal.cancel();
-            }
+            // A session this client was using is no longer accepted: it ended early.
+            ProxyError::WorkerTls { .. } => self.end(ProxyEnd::Terminated(error.to_string())),
+            ProxyError::SessionInUse => self.end(ProxyEnd::Error(error.to_string())),
             _ => {
                 warn!(error = %error, "could not tunnel a connection");
                 self.send(ProxyEvent::ConnectionFailed(error.to_string()));
@@ -408,8 +493,15 @@ impl RunState {
         }
     }
 
+    /// Ends the proxy with `end`, unless something ended it first.
+    fn end(&self, end: ProxyEnd) {
+        let mut fatal = self.fatal_end.lock().unwrap_or_else(|p| p.into_inner());
+        fatal.get_or_insert(end);
+        self.fatal.cancel();
+    }
+
     fn fatal_end(&self) -> ProxyEnd {
-        let reason = self.fatal_reason.lock().unwrap_or_else(|p| p.into_inner());
-        ProxyEnd::Error(reason.clone().unwrap_or_default())
+        let fatal = self.fatal_end.lock().unwrap_or_else(|p| p.into_inner());
+        fatal.clone().unwrap_or(ProxyEnd::Error(String::new()))
     }
 }

@@ -10,12 +10,13 @@ use postern_io::tune_tcp;
 use postern_tls::TlsStream;
 use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_wire::TofuToken;
-use postern_ws::{self as ws, close, WsError, WsStream};
+use postern_ws::{self as ws, close, Purpose, WsError, WsStream};
 use prost::Message;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use crate::error::ProxyError;
+use crate::SessionOver;
 
 pub(crate) type WorkerWs = WsStream<TlsStream>;
 
@@ -67,8 +68,8 @@ impl Dialer {
         })
     }
 
-    /// TCP, TLS and the WebSocket upgrade, each under the setup deadline.
-    async fn open(&self) -> Result<WorkerWs, ProxyError> {
+    /// TCP, TLS and the WebSocket upgrade for `purpose`, each under the setup deadline.
+    async fn open(&self, purpose: Purpose) -> Result<WorkerWs, ProxyError> {
         let after = self.setup_timeout;
         let tcp = phase("connecting to the worker", after, async {
             TcpStream::connect(&self.worker_address)
@@ -92,7 +93,7 @@ impl Dialer {
         })
         .await?;
         phase("WebSocket upgrade with the worker", after, async {
-            Ok(ws::connect(tls, &self.worker_address).await?)
+            Ok(ws::connect_for(tls, &self.worker_address, purpose).await?)
         })
         .await
     }
@@ -107,7 +108,7 @@ impl Dialer {
 
     /// Opens a tunnel for one proxied connection and returns it with the worker's result.
     pub(crate) async fn connect(&self) -> Result<(WorkerWs, HandshakeResult), ProxyError> {
-        let mut ws = self.open().await?;
+        let mut ws = self.open(Purpose::Proxy).await?;
         let result = phase(
             "protobuf handshake with the worker",
             self.setup_timeout,
@@ -133,7 +134,7 @@ impl Dialer {
 
     /// Asks the worker to cancel the session (the client is going away early).
     pub(crate) async fn cancel_session(&self) -> Result<(), ProxyError> {
-        let mut ws = self.open().await?;
+        let mut ws = self.open(Purpose::Proxy).await?;
         phase(
             "session cancel with the worker",
             self.setup_timeout,
@@ -160,5 +161,40 @@ impl Dialer {
             },
         )
         .await
+    }
+}
+
+impl Dialer {
+    /// Watches the session on the worker ([`Purpose::Watch`]) until the worker says it was
+    /// canceled or refuses it, watching again whenever the worker ends a watch for its own
+    /// reasons (expiry, drain) or the link breaks. Never completes against a worker without
+    /// watches (a Boundary worker answers 404).
+    pub(crate) async fn watch(&self) -> SessionOver {
+        const FIRST_RETRY: Duration = Duration::from_millis(250);
+        const MAX_RETRY: Duration = Duration::from_secs(10);
+        let mut retry = FIRST_RETRY;
+        loop {
+            match self.open(Purpose::Watch).await {
+                Ok(mut ws) => {
+                    retry = FIRST_RETRY;
+                    match ws.recv_message(0).await {
+                        Err(WsError::Closed(frame)) if frame.reason == close::SESSION_CANCELED => {
+                            return SessionOver::Canceled
+                        }
+                        ended => tracing::debug!(?ended, "the worker ended the session watch"),
+                    }
+                }
+                Err(ProxyError::WorkerWebSocket(WsError::UpgradeRefused {
+                    status: 404, ..
+                })) => {
+                    tracing::debug!("the worker offers no session watch");
+                    return std::future::pending().await;
+                }
+                Err(e) if e.session_unusable() => return SessionOver::Refused(e.to_string()),
+                Err(e) => tracing::debug!(error = %e, "could not watch the session"),
+            }
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(MAX_RETRY);
+        }
     }
 }

@@ -18,7 +18,7 @@ use postern_io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Sid
 use postern_tls::TlsStream;
 use postern_wire::pb::proxy::{ClientHandshake, HandshakeResult, Handshakecommand};
 use postern_wire::TofuToken;
-use postern_ws::{self as ws, close, WsStream};
+use postern_ws::{self as ws, close, Purpose, WsStream};
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -52,19 +52,21 @@ fn phase<T>(
     Box::pin(timed.map(move |done| done.map_err(|_| WorkerError::Timeout { phase, after })?))
 }
 
-/// Serves one client connection; `tls_place` is its place among the TLS handshakes in
-/// progress, given back once its handshake is done.
+/// Serves one client connection; `place` is its place among the connections, `tls_place`
+/// its place among the TLS handshakes in progress, given back once its handshake is done.
 pub(crate) async fn serve<A: SessionAuthority>(
     shared: Arc<Shared<A>>,
     tcp: TcpStream,
     client: SocketAddr,
+    place: Place,
     tls_place: Place,
 ) -> Result<(), WorkerError> {
+    let mut place = Some(place);
     let accepted = Instant::now();
     let metrics = &shared.config.metrics;
     // Boxed, as `phase` does: the setup's state lives on the heap while it runs instead of
     // beside the proxying state in every connection's task.
-    let opened = Box::pin(open(&shared, tcp, tls_place)).await;
+    let opened = Box::pin(open(&shared, tcp, &mut place, tls_place)).await;
     let (mut ws, session, mut live, connection_id) = match opened {
         Ok(Some(opened)) => opened,
         Ok(None) => return Ok(()),
@@ -102,10 +104,11 @@ pub(crate) async fn serve<A: SessionAuthority>(
 type Opened = (ClientWs, WorkerSession, LiveConnection, String);
 
 /// TLS, the WebSocket upgrade and the protobuf handshake, up to an authorized connection;
-/// `None` when the client's request was served without one (SESSION_CANCEL).
+/// `None` when the client's request was served without one (SESSION_CANCEL, a watch).
 async fn open<A: SessionAuthority>(
     shared: &Shared<A>,
     tcp: TcpStream,
+    place: &mut Option<Place>,
     tls_place: Place,
 ) -> Result<Option<Opened>, WorkerError> {
     if let Err(e) = tune_tcp(&tcp) {
@@ -120,11 +123,18 @@ async fn open<A: SessionAuthority>(
     .await?;
     drop(tls_place);
     tracing::Span::current().record("session", session.id.as_str());
-    let mut ws = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
+    let (mut ws, purpose) = phase(Phase::WebSocketUpgrade, config.upgrade_timeout, async {
         Ok(ws::accept(tls).await?)
     })
     .await?;
-    let live = shared.live.enter(&session.id);
+    let watching = purpose == Purpose::Watch;
+    let live = shared.live.enter(&session.id, watching);
+    if watching {
+        // A watch is no connection: it takes no place among them.
+        drop(place.take());
+        watch(shared, &mut ws, &session, &live).await;
+        return Ok(None);
+    }
     let authorized = handshake(shared, &mut ws, &session).await?;
     Ok(authorized.map(|connection_id| (ws, session, live, connection_id)))
 }
@@ -163,6 +173,49 @@ async fn accept_tls<A: SessionAuthority>(
     })?;
     let tls = start.finish(config).await.map_err(WorkerError::ClientTls)?;
     Ok((tls, session))
+}
+
+/// A client's watch on its session (a postern extension, [`Purpose::Watch`]): no message
+/// either way, and not one of the session's connections. It ends with 1000 `session
+/// canceled` once the session is canceled, or 1000 `done` at its expiration, when the
+/// worker drains or stops, or loses its authority; the client may then watch again.
+async fn watch<A: SessionAuthority>(
+    shared: &Shared<A>,
+    ws: &mut ClientWs,
+    session: &WorkerSession,
+    live: &LiveConnection,
+) {
+    // A cancellation pushed before this watch entered the live sessions did not reach it:
+    // ask once more now that it has.
+    let ended = session.status == SessionStatus::Canceling
+        || match shared.authority.lookup_session(&session.id).await {
+            Ok(Some(now)) => !matches!(now.status, SessionStatus::Pending | SessionStatus::Active),
+            Ok(None) => true,
+            Err(e) => {
+                debug!(error = %e, "could not look the watched session up again");
+                false
+            }
+        };
+    let reason = if ended {
+        close::SESSION_CANCELED
+    } else {
+        debug!("client watching its session");
+        tokio::select! {
+            () = live.canceled() => close::SESSION_CANCELED,
+            () = tokio::time::sleep(shared.until(session.expiration)) => close::DONE,
+            () = live.cut() => close::DONE,
+            () = shared.drain.cancelled() => close::DONE,
+            () = shared.shutdown.cancelled() => close::DONE,
+            // A watch carries nothing: whatever the client sends, or its going away, ends it.
+            _ = ws.recv_message(0) => return,
+        }
+    };
+    debug!(reason, "ending the client's watch");
+    match tokio::time::timeout(shared.config.close_timeout, ws.close(close::NORMAL, reason)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(error = %e, "closing handshake failed"),
+        Err(_) => debug!("closing handshake timed out"),
+    }
 }
 
 /// Closes the WebSocket with `code`/`reason` (bounded in time) and names the refusal.

@@ -112,6 +112,8 @@ struct Shared<A> {
     authority: Arc<A>,
     config: WorkerConfig,
     live: Arc<live::LiveSessions>,
+    /// Cancelled when the worker starts draining: client watches end then.
+    drain: CancellationToken,
     shutdown: CancellationToken,
 }
 
@@ -162,6 +164,7 @@ pub async fn serve_until<A: SessionAuthority>(
         authority,
         live: Arc::new(live::LiveSessions::new(config.metrics.clone())),
         config,
+        drain: drain.clone(),
         shutdown: stop.clone(),
     });
     let background = TaskTracker::new();
@@ -204,10 +207,10 @@ pub async fn serve_until<A: SessionAuthority>(
         let tracked = tracker.token();
         let serve_one = move |tcp| {
             async move {
-                if let Err(e) = connection::serve(shared, tcp, client, handshake).await {
+                if let Err(e) = connection::serve(shared, tcp, client, place, handshake).await {
                     info!(error = %e, "connection ended early");
                 }
-                drop((place, tracked));
+                drop(tracked);
             }
             .instrument(span)
         };

@@ -6,6 +6,7 @@
 //! progress report.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use postern_io::ByteCounts;
@@ -18,6 +19,8 @@ use crate::WorkerMetrics;
 #[derive(Debug, Default)]
 pub(crate) struct LiveSessions {
     sessions: Mutex<HashMap<String, LiveSession>>,
+    /// Sessions with a connection in flight (not only watched); changed under the lock.
+    carrying: AtomicUsize,
     /// Told how many sessions are live whenever that changes.
     metrics: WorkerMetrics,
 }
@@ -29,6 +32,8 @@ struct LiveSession {
     cut: CancellationToken,
     /// Connections in flight, authorized or not yet.
     entered: usize,
+    /// Client watches on the session: they hear its cancellation, and are no connection.
+    watchers: usize,
     counters: HashMap<String, Arc<ByteCounts>>,
 }
 
@@ -36,6 +41,7 @@ impl LiveSessions {
     pub(crate) fn new(metrics: WorkerMetrics) -> Self {
         Self {
             sessions: Mutex::default(),
+            carrying: AtomicUsize::new(0),
             metrics,
         }
     }
@@ -47,15 +53,24 @@ impl LiveSessions {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub(crate) fn enter(self: &Arc<Self>, session_id: &str) -> LiveConnection {
+    /// A connection of `session_id` in flight, or with `watching` a client's watch on it.
+    pub(crate) fn enter(self: &Arc<Self>, session_id: &str, watching: bool) -> LiveConnection {
         let mut sessions = self.lock();
         let session = sessions.entry(session_id.to_owned()).or_default();
-        session.entered += 1;
+        if watching {
+            session.watchers += 1;
+        } else {
+            session.entered += 1;
+            if session.entered == 1 {
+                let carrying = self.carrying.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.set_sessions(carrying);
+            }
+        }
         let (cancel, cut) = (session.cancel.clone(), session.cut.clone());
-        self.metrics.set_sessions(sessions.len());
         LiveConnection {
             live: self.clone(),
             session_id: session_id.to_owned(),
+            watching,
             connection_id: None,
             cancel,
             cut,
@@ -99,6 +114,7 @@ impl LiveSessions {
 pub(crate) struct LiveConnection {
     live: Arc<LiveSessions>,
     session_id: String,
+    watching: bool,
     connection_id: Option<String>,
     cancel: CancellationToken,
     cut: CancellationToken,
@@ -132,10 +148,17 @@ impl Drop for LiveConnection {
             if let Some(id) = &self.connection_id {
                 session.counters.remove(id);
             }
-            session.entered -= 1;
-            if session.entered == 0 {
+            if self.watching {
+                session.watchers -= 1;
+            } else {
+                session.entered -= 1;
+                if session.entered == 0 {
+                    let carrying = self.live.carrying.fetch_sub(1, Ordering::Relaxed) - 1;
+                    self.live.metrics.set_sessions(carrying);
+                }
+            }
+            if session.entered + session.watchers == 0 {
                 sessions.remove(&self.session_id);
-                self.live.metrics.set_sessions(sessions.len());
             }
         }
     }
@@ -148,8 +171,8 @@ mod tests {
     #[test]
     fn cancel_reaches_entered_connections_and_the_map_empties_on_leave() {
         let live = Arc::new(LiveSessions::default());
-        let mut a = live.enter("s_1");
-        let b = live.enter("s_1");
+        let mut a = live.enter("s_1", false);
+        let b = live.enter("s_1", true);
         a.track("sc_1", Arc::new(ByteCounts::default()));
         assert_eq!(live.progress().len(), 1);
         live.cancel("s_1");
@@ -159,7 +182,7 @@ mod tests {
         assert!(live.progress().is_empty());
         drop(b);
         assert!(live.session_ids().is_empty());
-        let c = live.enter("s_2");
+        let c = live.enter("s_2", false);
         assert_eq!(live.cut_all(), 1);
         assert!(c.cut.is_cancelled() && !c.cancel.is_cancelled());
     }

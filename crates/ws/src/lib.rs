@@ -27,12 +27,35 @@ use std::io;
 
 pub use frame::{apply_mask, parse_header, FrameHeader, OpCode};
 pub use stream::{WsStream, DEFAULT_MESSAGE_LIMIT};
-pub use upgrade::{accept, accept_key, connect, MAX_UPGRADE_HEADER};
+pub use upgrade::{accept, accept_key, connect, connect_for, MAX_UPGRADE_HEADER};
 
 /// The subprotocol both ends must agree on during the upgrade.
 pub const SUBPROTOCOL: &str = "boundary-tcp-proxy-v1";
 /// The path of the upgrade request.
 pub const PATH: &str = "/v1/proxy";
+/// The path of a session watch: a postern extension a Boundary worker answers with 404.
+pub const WATCH_PATH: &str = "/v1/session-watch";
+
+/// What a WebSocket to the worker is for, by its upgrade path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// One proxied connection ([`PATH`]): the protobuf handshake, then raw bytes.
+    Proxy,
+    /// A postern extension ([`WATCH_PATH`]): no message either way; the worker closes it
+    /// when the session is canceled (1000 `session canceled`) or when it stops watching
+    /// (1000 `done`: expiry, drain). A client learns that its session ended without a
+    /// connection open, and a Boundary worker answers 404, which only turns the watch off.
+    Watch,
+}
+
+impl Purpose {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Proxy => PATH,
+            Self::Watch => WATCH_PATH,
+        }
+    }
+}
 /// Largest message this side sends (old Go clients read at most 32 KiB per message).
 pub const MAX_SEND_MESSAGE: usize = 32 * 1024;
 

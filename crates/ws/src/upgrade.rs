@@ -8,7 +8,7 @@ use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::stream::WsStream;
-use super::{Role, WsError, PATH, SUBPROTOCOL};
+use super::{Purpose, Role, WsError, SUBPROTOCOL};
 
 /// Largest request or response head (request line and headers) read during the upgrade.
 pub const MAX_UPGRADE_HEADER: usize = 8 * 1024;
@@ -25,13 +25,23 @@ pub fn accept_key(key: &str) -> String {
     STANDARD.encode(sha.finalize())
 }
 
-/// Client side: sends the upgrade request for [`PATH`] with `Host: host` and validates the
-/// `101` response (Upgrade/Connection headers, `Sec-WebSocket-Accept`, exactly
-/// [`SUBPROTOCOL`], no extension). Bytes after the response head start the frame stream.
-pub async fn connect<S>(mut io: S, host: &str) -> Result<WsStream<S>, WsError>
+/// Client side: sends the upgrade request for [`PATH`](super::PATH) with `Host: host` and
+/// validates the `101` response (Upgrade/Connection headers, `Sec-WebSocket-Accept`,
+/// exactly [`SUBPROTOCOL`], no extension). Bytes after the response head start the frame
+/// stream.
+pub async fn connect<S>(io: S, host: &str) -> Result<WsStream<S>, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    connect_for(io, host, Purpose::Proxy).await
+}
+
+/// [`connect`] for the path of `purpose`.
+pub async fn connect_for<S>(mut io: S, host: &str, purpose: Purpose) -> Result<WsStream<S>, WsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let path = purpose.path();
     if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
         return Err(invalid(
             "the Host value is empty or holds spaces or control characters",
@@ -39,7 +49,7 @@ where
     }
     let key = STANDARD.encode(rand::random::<[u8; 16]>());
     let request = format!(
-        "GET {PATH} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Protocol: {SUBPROTOCOL}\r\n\r\n"
     );
@@ -108,8 +118,8 @@ fn check_response(res: &httparse::Response<'_, '_>, key: &str, body: &[u8]) -> R
 /// Server side: reads and checks the upgrade request and answers `101`, or answers an HTTP
 /// error (400, 404, 405, 426) with a short text body naming the problem and returns
 /// [`WsError::UpgradeRefused`]. Bytes the client sent after the request head are kept as the
-/// start of the frame stream.
-pub async fn accept<S>(mut io: S) -> Result<WsStream<S>, WsError>
+/// start of the frame stream. The path tells what the WebSocket is for.
+pub async fn accept<S>(mut io: S) -> Result<(WsStream<S>, Purpose), WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -132,8 +142,8 @@ where
     ) {
         return refuse(io, Refusal::bad_request("malformed HTTP request")).await;
     }
-    let accept = match check_request(&req) {
-        Ok(key) => accept_key(key),
+    let (accept, purpose) = match check_request(&req) {
+        Ok((key, purpose)) => (accept_key(key), purpose),
         Err(refusal) => return refuse(io, refusal).await,
     };
     let response = format!(
@@ -142,11 +152,8 @@ where
     );
     io.write_all(response.as_bytes()).await?;
     io.flush().await?;
-    Ok(WsStream::with_prefix(
-        io,
-        Role::Server,
-        buf[head_len..].to_vec(),
-    ))
+    let stream = WsStream::with_prefix(io, Role::Server, buf[head_len..].to_vec());
+    Ok((stream, purpose))
 }
 
 /// Why a request is refused, and how.
@@ -166,17 +173,21 @@ impl Refusal {
     }
 }
 
-/// Checks the request; returns its `Sec-WebSocket-Key`.
-fn check_request<'b>(req: &httparse::Request<'_, 'b>) -> Result<&'b str, Refusal> {
+/// Checks the request; returns its `Sec-WebSocket-Key` and what it is for.
+fn check_request<'b>(req: &httparse::Request<'_, 'b>) -> Result<(&'b str, Purpose), Refusal> {
     let path = req.path.unwrap_or("");
-    if path.split('?').next() != Some(PATH) {
+    let path = path.split('?').next();
+    let purpose = [Purpose::Proxy, Purpose::Watch]
+        .into_iter()
+        .find(|purpose| path == Some(purpose.path()));
+    let Some(purpose) = purpose else {
         let problem = "not found: the websocket path is /v1/proxy";
         return Err(Refusal {
             status: 404,
             problem,
             extra_header: "",
         });
-    }
+    };
     if req.method != Some("GET") {
         let problem = "method not allowed: the upgrade is a GET";
         return Err(Refusal {
@@ -224,7 +235,7 @@ fn check_request<'b>(req: &httparse::Request<'_, 'b>) -> Result<&'b str, Refusal
             "subprotocol boundary-tcp-proxy-v1 not offered",
         ));
     }
-    Ok(key)
+    Ok((key, purpose))
 }
 
 /// Answers a refused request with a plain-text HTTP error, and returns the error.

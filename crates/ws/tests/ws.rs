@@ -8,8 +8,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use postern_ws::{
-    accept, accept_key, close, connect, parse_header, CloseFrame, Role, WsError, WsStream,
-    MAX_SEND_MESSAGE, SUBPROTOCOL,
+    accept, accept_key, close, connect, connect_for, parse_header, CloseFrame, Purpose, Role,
+    WsError, WsStream, MAX_SEND_MESSAGE, SUBPROTOCOL,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tokio::io::{
@@ -215,7 +215,9 @@ fn frame_sizes(wire: &[u8], receiver: Role) -> Vec<(u8, u64)> {
 async fn pair(capacity: usize) -> (WsStream<DuplexStream>, WsStream<DuplexStream>) {
     let (c, s) = duplex(capacity);
     let (client, server) = tokio::join!(connect(c, "worker.example:9202"), accept(s));
-    (client.unwrap(), server.unwrap())
+    let (server, purpose) = server.unwrap();
+    assert_eq!(purpose, Purpose::Proxy);
+    (client.unwrap(), server)
 }
 
 #[test]
@@ -259,7 +261,7 @@ async fn upgrade_over_tcp_with_half_close() {
         let addr = listener.local_addr().unwrap();
         let worker = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
-            let mut ws = accept(tcp).await.unwrap();
+            let (mut ws, _) = accept(tcp).await.unwrap();
             let hello = ws.recv_message(64).await.unwrap();
             ws.send_message(&hello).await.unwrap();
             let mut rest = Vec::new();
@@ -299,7 +301,7 @@ async fn try_accept(request: &str) -> (String, Result<WsStream<DuplexStream>, Ws
         c.read_to_string(&mut out).await.unwrap();
         out
     });
-    (response, result)
+    (response, result.map(|(ws, _)| ws))
 }
 
 /// A good upgrade request (the RFC 6455 example key), with `extra` headers.
@@ -309,6 +311,29 @@ fn request(extra: &str) -> String {
          Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: other, {SUBPROTOCOL}\r\n{extra}\r\n"
     )
+}
+
+#[tokio::test]
+async fn the_upgrade_path_tells_a_watch_from_a_proxied_connection() {
+    bounded(async {
+        let (c, s) = duplex(4096);
+        let (client, server) = tokio::join!(connect_for(c, "w", Purpose::Watch), accept(s));
+        let (mut server, purpose) = server.unwrap();
+        assert_eq!(purpose, Purpose::Watch);
+        // The worker ends a watch with a Close frame; the client reads it as the close.
+        let mut client = client.unwrap();
+        let closing =
+            tokio::spawn(async move { server.close(close::NORMAL, close::SESSION_CANCELED).await });
+        let received = client.recv_message(64).await;
+        drop(client);
+        // The client went away without answering the Close: either outcome is fine here.
+        let _ = closing.await.unwrap();
+        match received {
+            Err(WsError::Closed(frame)) => assert_eq!(frame.reason, close::SESSION_CANCELED),
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -375,7 +400,7 @@ async fn accept_answers_rfc_example_and_keeps_early_frames() {
         assert!(head.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(head.contains(&format!("\r\nSec-WebSocket-Protocol: {SUBPROTOCOL}\r\n")));
         assert!(!head.to_ascii_lowercase().contains("extensions"));
-        assert_eq!(server.unwrap().recv_message(64).await.unwrap(), b"early");
+        assert_eq!(server.unwrap().0.recv_message(64).await.unwrap(), b"early");
     })
     .await;
 }
@@ -497,7 +522,7 @@ async fn splice_round_trip(size: usize, max_io: usize, seed: u64) {
             .unwrap()
     });
     let worker = tokio::spawn(async move {
-        let mut ws = accept(wire_s).await.unwrap();
+        let (mut ws, _) = accept(wire_s).await.unwrap();
         let mut target_side = target_side;
         tokio::io::copy_bidirectional(&mut ws, &mut target_side)
             .await
@@ -575,7 +600,7 @@ async fn large_writes_become_frames_filling_two_tls_records_each() {
         let c = Awkward::new(c, 5000, 7);
         let wire = c.wire.clone();
         let (client, server) = tokio::join!(connect(c, "w"), accept(s));
-        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        let (mut client, mut server) = (client.unwrap(), server.unwrap().0);
         let data = vec![0xA5u8; 100_000];
         // 8 header bytes (length 126 + 2, mask 4) + 32760 = 32768: two 16 KiB records.
         let first = client.write(&data).await.unwrap();

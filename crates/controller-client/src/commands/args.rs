@@ -21,7 +21,7 @@ pub struct ApiArgs {
     #[command(flatten)]
     pub controller: ControllerOptions,
     /// Output format: table or json.
-    #[arg(long, default_value = "table")]
+    #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
     pub format: Format,
 }
 
@@ -107,16 +107,16 @@ pub struct CatalogListArgs {
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// Local address to listen on (an IP address).
-    #[arg(long, default_value = "127.0.0.1")]
+    #[arg(long, env = "POSTERN_LISTEN_ADDR", default_value = "127.0.0.1")]
     pub listen_addr: IpAddr,
     /// Local port; 0 = the token's default client port, else an ephemeral port.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "POSTERN_LISTEN_PORT", default_value_t = 0)]
     pub listen_port: u16,
     /// Stop once no connection has been open this long (e.g. 30s, 5m); negative: never.
-    #[arg(long, value_parser = parse_timeout, allow_hyphen_values = true)]
+    #[arg(long, env = "POSTERN_INACTIVE_TIMEOUT", value_parser = parse_timeout, allow_hyphen_values = true)]
     pub inactive_timeout: Option<Timeout>,
     /// Output format: table or json.
-    #[arg(long, default_value = "table")]
+    #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
     pub format: Format,
 }
 

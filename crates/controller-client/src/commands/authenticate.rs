@@ -52,7 +52,7 @@ pub struct PasswordArgs {
     #[arg(long, env = "POSTERN_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: String,
     /// Output format: table or json.
-    #[arg(long, default_value = "table")]
+    #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
     pub format: Format,
 }
 

@@ -19,6 +19,11 @@ use super::Failure;
 use crate::redeem::{self, RedeemOptions};
 use crate::ClientError;
 
+/// The exit code of `proxy` and `connect` when the session was canceled or otherwise ended
+/// before its expiration (0 is a session that expired, used up its connections, or was left
+/// with Ctrl-C).
+pub const EXIT_SESSION_ENDED: u8 = 3;
+
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// The authorization token, `-` to read it from standard input, or the JSON of
@@ -97,6 +102,7 @@ impl ReadyProxy {
                 .await
                 .map(|end| match end {
                     ProxyEnd::Error(_) => ExitCode::FAILURE,
+                    end if end.ended_early() => ExitCode::from(EXIT_SESSION_ENDED),
                     _ => ExitCode::SUCCESS,
                 }),
         };
