@@ -311,7 +311,11 @@ fn the_tunnels_user_unit_verifies_and_keeps_what_the_daemon_relies_on() {
         ("Restart", "on-failure"),
         ("RestartPreventExitStatus", "64"),
     ] {
-        assert_eq!(unit.service(key), value, "postern-tunnels.service: [Service] {key}=");
+        assert_eq!(
+            unit.service(key),
+            value,
+            "postern-tunnels.service: [Service] {key}="
+        );
     }
     // A user unit: it runs as the user who enabled it.
     assert!(!unit.has("User"), "a user unit names no User=");

@@ -3,8 +3,8 @@
 //!
 //! The supervisor authorizes a session, publishes it ([`Phase::Ready`]) and waits for the
 //! one signal that it must be replaced: renewal time (`renew_before` ahead of expiry), or
-//! the session being over ([`Session::end`]: canceled, out of connections, refused by the
-//! worker). Then it authorizes the next one. Each accepted connection takes whatever
+//! the session being over ([`Session::end`]: canceled, as the worker's watch or a cut
+//! connection says; out of connections; refused by the worker). Then it authorizes the next one. Each accepted connection takes whatever
 //! session is current and keeps it to its end, so renewal never cuts a live connection; an
 //! old session is simply dropped with its last connection. A connection whose tunnel open is
 //! refused at the session level marks that session over and retries once on the next one.
@@ -364,6 +364,8 @@ impl Tunnel {
             tokio::select! {
                 () = self.stop.cancelled() => return,
                 () = session.over.cancelled() => {}
+                // The worker says so even with no connection open (a cancel, mostly).
+                over = session.proxy.watch() => session.end(&over.to_string()),
                 () = tokio::time::sleep(renew_in) => {
                     info!(session = %session.id(), "renewing before the session expires");
                 }
