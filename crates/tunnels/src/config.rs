@@ -344,7 +344,7 @@ mod tests {
             ("[tunnels.a]\nlisten = \"127.0.0.1:1\"", "tunnels.a.target_id: missing"),
             ("[tunnels.a]\ntarget_id = \"t\"\nlisten = \"localhost:1\"", "tunnels.a.listen: \"localhost:1\" is not an IP:port"),
             ("[tunnels.a]\ntarget_id = \"t\"\nlisten = 5", "tunnels.a.listen: invalid type"),
-            ("[tunnels.a]\ntarget_id = \"t\"\nlisten = \"127.0.0.1:1\"\nlisen = 1", "tunnels.a: unknown field `lisen`"),
+            ("[tunnels.a]\ntarget_id = \"t\"\nlisten = \"127.0.0.1:1\"\nlisen = 1", "tunnels.a.lisen: unknown field `lisen`"),
             ("[tunnels.a]\ntarget_id = \"t\"\nlisten = \"127.0.0.1:1\"\nstart = \"later\"", "tunnels.a.start: unknown variant `later`"),
             ("[tunnels.a]\ntarget_id = \"t\"\nlisten = \"127.0.0.1:1\"\nrenew_before = \"1 fortnight\"", "tunnels.a.renew_before: \"1 fortnight\" is not a duration"),
             ("[tunnels.a]\ntarget_name = \"t\"\nlisten = \"127.0.0.1:1\"", "tunnels.a.scope_id: missing"),
