@@ -96,6 +96,9 @@ pub enum Command {
     Dev(crate::dev::DevOptions),
     /// A controller and a worker as a service, from a configuration file.
     Server(crate::server::ServerArgs),
+    /// Always-on tunnels: fixed local ports, each kept on a fresh session (a user service);
+    /// `tunnels status`, `tunnels reload`.
+    Tunnels(postern_tunnels::command::TunnelsArgs),
     /// A controller's database: init, migrate.
     #[command(subcommand)]
     Database(crate::database::DatabaseCommand),

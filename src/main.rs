@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     let format = cli.log_format.unwrap_or(cli::LogFormat::Text);
     match cli.command {
         Command::Server(_) => {}
-        Command::Dev(_) => drop(logging::init(format, None, "info")),
+        Command::Dev(_) | Command::Tunnels(_) => drop(logging::init(format, None, "info")),
         _ => drop(logging::init(format, None, "warn")),
     }
     match cli.command {
@@ -74,6 +74,7 @@ fn main() -> ExitCode {
                 exit_code(result, server::ServerError::is_usage)
             })
         }
+        Command::Tunnels(args) => tunnels(args),
         Command::Authenticate(command) => report(command.run()),
         Command::Scopes(command) => report(command.run()),
         Command::Targets(command) => report(command.run()),
@@ -146,6 +147,23 @@ fn serve(proxy: Result<ReadyProxy, Failure>) -> ExitCode {
             proxy.run(shutdown_on_signal()).await
         }),
         Err(failure) => failure.report(),
+    }
+}
+
+/// `postern tunnels`: the daemon on the work-stealing runtime, or one request to it.
+fn tunnels(args: postern_tunnels::command::TunnelsArgs) -> ExitCode {
+    use postern_tunnels::command::{run_daemon, Prepared};
+    use postern_tunnels::TunnelsError;
+    match args.prepare(server::notify_systemd) {
+        Ok(Prepared::Daemon(options)) => with_runtime(Runtime::Threads, async {
+            let result = run_daemon(options, shutdown_on_signal()).await;
+            exit_code(result, TunnelsError::is_usage)
+        }),
+        Ok(Prepared::Done(output)) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => exit_code(Err(e), TunnelsError::is_usage),
     }
 }
 

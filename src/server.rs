@@ -940,7 +940,7 @@ fn watchdog_interval() -> Option<Duration> {
 }
 
 /// Tells systemd (`Type=notify`) how the service is doing, when it runs under it.
-fn notify_systemd(state: &str) {
+pub(crate) fn notify_systemd(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };

@@ -297,3 +297,52 @@ fn the_units_differ_only_in_description_and_command() {
         );
     }
 }
+
+/// `postern tunnels` as a systemd user unit: `verify --user` accepts it without a word, and it
+/// keeps what the daemon relies on (READY=1/RELOADING=1/STOPPING=1 from the process, SIGHUP
+/// for a reload, 64 for a bad file).
+#[test]
+fn the_tunnels_user_unit_verifies_and_keeps_what_the_daemon_relies_on() {
+    let unit = Unit::read("postern-tunnels.service");
+    for (key, value) in [
+        ("Type", "notify"),
+        ("ExecStart", "/usr/local/bin/postern tunnels run"),
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        ("Restart", "on-failure"),
+        ("RestartPreventExitStatus", "64"),
+    ] {
+        assert_eq!(
+            unit.service(key),
+            value,
+            "postern-tunnels.service: [Service] {key}="
+        );
+    }
+    // A user unit: it runs as the user who enabled it.
+    assert!(!unit.has("User"), "a user unit names no User=");
+    let dir = tempfile::tempdir().unwrap();
+    let path = with_built_binary(&unit, dir.path());
+    // The user manager's verify wants a runtime directory, as a login session has.
+    let runtime = tempfile::tempdir().unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .arg(&path)
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("systemd-analyze is installed (see systemd_analyze_verify_accepts_each_unit)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let about_it: Vec<&str> = said
+        .lines()
+        .filter(|line| {
+            let before_colon = line.split(':').next().unwrap_or_default();
+            !is_unit_name(before_colon) || line.contains("postern-tunnels.service")
+        })
+        .collect();
+    assert!(
+        output.status.success() && about_it.is_empty(),
+        "systemd-analyze verify --user postern-tunnels.service: {about_it:?}"
+    );
+}
