@@ -314,7 +314,7 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
     let a = tunnel_config("a", "");
     let b = tunnel_config("b", "start = \"on-demand\"");
     let tunnels = Tunnels::start(&dev, &a).await;
-    let (port_a, _) = tunnels.ready("a").await;
+    let (port_a, session_a) = tunnels.ready("a").await;
     tunnels.rewrite(&format!("{a}{b}"));
     let socket = tunnels.socket();
     let (code, out) =
@@ -338,6 +338,23 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
     poll_status_until(&tunnels, |status| !status.contains_key("a")).await;
     assert!(TcpStream::connect(("127.0.0.1", port_a)).await.is_err());
     assert!(tunnels.status().await.contains_key("b"));
+    // A removed tunnel's session is canceled once its connections are done, as a proxy
+    // that stops cancels its own.
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = dev.session(&session_a).await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status != "active" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        ["canceling", "terminated"].contains(&status.as_str()),
+        "{status}"
+    );
 }
 
 async fn poll_status_until(

@@ -191,6 +191,22 @@ impl ClientProxy {
         )
     }
 
+    /// Asks the worker to cancel the session, as a client done with it before its expiration
+    /// does (SESSION_CANCEL); the outcome goes to the log.
+    pub async fn cancel(&self) {
+        if SystemTime::now() >= self.expiration {
+            return;
+        }
+        match self.dialer.cancel_session().await {
+            Ok(()) => info!(session = %self.session_id, "session canceled"),
+            // The worker no longer knows the session: it already ended (canceled elsewhere).
+            Err(ProxyError::WorkerTls { .. }) => {
+                info!(session = %self.session_id, "session had already ended")
+            }
+            Err(e) => warn!(session = %self.session_id, error = %e, "could not cancel the session"),
+        }
+    }
+
     /// Completes when the session is over for this client, and says why: the worker said it
     /// was canceled (cutting a carried connection, or on the watch this opens to a postern
     /// worker, so it is known with no connection open), the worker refuses the session, or
@@ -308,13 +324,8 @@ impl ClientProxy {
         {
             warn!("connections did not finish within 5s of the proxy ending");
         }
-        if end == ProxyEnd::Shutdown && SystemTime::now() < self.expiration {
-            match self.dialer.cancel_session().await {
-                Ok(()) => info!("session canceled"),
-                // The worker no longer knows the session: it already ended (canceled elsewhere).
-                Err(ProxyError::WorkerTls { .. }) => info!("session had already ended"),
-                Err(e) => warn!(error = %e, "could not cancel the session"),
-            }
+        if end == ProxyEnd::Shutdown {
+            self.cancel().await;
         }
         end
     }

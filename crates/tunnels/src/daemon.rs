@@ -164,6 +164,12 @@ impl Daemon {
         for name in stale {
             if let Some(tunnel) = self.running.remove(&name) {
                 tunnel.drain();
+                // Its connections finish in their own time; then its session is canceled.
+                let finishing = tunnel.clone();
+                tokio::spawn(async move {
+                    finishing.connections_done().await;
+                    finishing.finish(tokio::time::Instant::now()).await;
+                });
                 self.draining.push(tunnel);
             }
             if config.tunnels.contains_key(&name) {

@@ -140,7 +140,8 @@ impl Tunnel {
         self.connections.close();
     }
 
-    /// Waits for the live connections after [`Tunnel::drain`], cutting them at `deadline`.
+    /// Waits for the live connections after [`Tunnel::drain`], cutting them at `deadline`,
+    /// then cancels the tunnel's session, as a proxy that stops does.
     pub async fn finish(&self, deadline: tokio::time::Instant) {
         if tokio::time::timeout_at(deadline, self.connections.wait())
             .await
@@ -150,6 +151,18 @@ impl Tunnel {
             self.cut.cancel();
             self.connections.wait().await;
         }
+        let current = match &*self.phase.borrow() {
+            Phase::Ready(session) => Some(session.clone()),
+            _ => None,
+        };
+        if let Some(session) = current {
+            session.proxy.cancel().await;
+        }
+    }
+
+    /// Completes once the live connections are done after [`Tunnel::drain`].
+    pub async fn connections_done(&self) {
+        self.connections.wait().await;
     }
 
     /// Drained and no connection left.
