@@ -149,7 +149,7 @@ fn receive_for(stream: &mut TcpStream, duration: Duration) -> Result<(u64, Durat
 }
 
 /// Connect, send one byte, read it back, close: the time of one proxied connection.
-fn echo_once(entry: SocketAddr) -> Result<Duration> {
+pub fn echo_once(entry: SocketAddr) -> Result<Duration> {
     let started = Instant::now();
     let mut stream = TcpStream::connect_timeout(&entry, IO_TIMEOUT)?;
     stream.set_nodelay(true)?;

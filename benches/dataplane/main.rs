@@ -22,6 +22,7 @@ mod report;
 mod split;
 mod svg;
 mod targets;
+mod tunnels;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -74,6 +75,14 @@ struct Options {
     /// [default: 50].
     #[arg(long)]
     cancel_samples: Option<usize>,
+    /// Tunnels `postern tunnels` serves for its figures, with the postern path (0: none)
+    /// [default: 20].
+    #[arg(long)]
+    tunnels: Option<usize>,
+    /// Fresh `postern proxy` processes timed from authorize to first echo, against the tunnel
+    /// [default: 20; 5 with --quick].
+    #[arg(long)]
+    fresh_samples: Option<usize>,
     /// Paths to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = PathKind::ALL)]
     paths: Vec<PathKind>,
@@ -117,6 +126,8 @@ struct Plan {
     rate_seconds: u64,
     idle: usize,
     cancel_samples: usize,
+    tunnels: usize,
+    fresh_samples: usize,
 }
 
 impl Plan {
@@ -138,6 +149,8 @@ impl Plan {
             cancel_samples: options
                 .cancel_samples
                 .unwrap_or(if quick { 20 } else { 50 }),
+            tunnels: options.tunnels.unwrap_or(20),
+            fresh_samples: options.fresh_samples.unwrap_or(if quick { 5 } else { 20 }),
         }
     }
 }
@@ -269,12 +282,32 @@ fn run(options: Options) -> Result<()> {
     if let Err(why) = &cancel {
         eprintln!("note: cancel-to-cut not measured: {why}");
     }
+    let tunnels = if !kinds.contains(&PathKind::Postern) {
+        Err("the postern path is not among --paths".to_owned())
+    } else if plan.tunnels == 0 {
+        Err("--tunnels 0".to_owned())
+    } else {
+        eprintln!("postern tunnels: {} tunnels", plan.tunnels);
+        tunnels::measure(
+            &postern,
+            endpoints.echo,
+            &logs,
+            plan.tunnels,
+            plan.latency_samples,
+            plan.fresh_samples,
+        )
+        .map_err(|e| format!("{e:#}"))
+    };
 
     let metrics = report::metrics(plan.streams, plan.rate_clients);
     let targets = targets::targets(&results, &metrics);
     let split_targets = targets::split_targets(&results, &metrics, cancel.as_ref().ok());
     println!("\n{}", report::table(&results, &metrics));
     println!("{}", targets::cancel_text(&cancel));
+    match &tunnels {
+        Ok(figures) => println!("{}", figures.text()),
+        Err(why) => println!("postern tunnels: not measured: {why}\n"),
+    }
     println!("{}", targets::targets_text("issue 4 targets", &targets));
     if kinds.contains(&PathKind::PosternSplit) {
         println!(

@@ -116,6 +116,21 @@ fn start_dev(
     logs: &Path,
     tag: &str,
 ) -> Result<(Spawned, String)> {
+    let (dev, api) = launch_dev(postern, endpoint, logs, tag)?;
+    let mut api = Api::new(&api);
+    api.log_in("ampw_1234567890", "password")?;
+    let token = authorize(&api)?;
+    Ok((dev, token))
+}
+
+/// `postern dev` in front of `endpoint` (its dev target's default port): the process and its
+/// controller API's address (`127.0.0.1:PORT`).
+pub fn launch_dev(
+    postern: &Path,
+    endpoint: SocketAddr,
+    logs: &Path,
+    tag: &str,
+) -> Result<(Spawned, String)> {
     let mut command = Command::new(postern);
     command
         .args([
@@ -141,13 +156,17 @@ fn start_dev(
             break;
         }
     }
-    let mut api = Api::new(&api.context("postern dev's banner has no Controller API Address")?);
-    api.log_in("ampw_1234567890", "password")?;
+    let api = api.context("postern dev's banner has no Controller API Address")?;
+    Ok((dev, api))
+}
+
+/// A new session on the dev target: its authorization token.
+pub fn authorize(api: &Api) -> Result<String> {
     let authorized = api.post("/v1/targets/ttcp_1234567890:authorize-session", &json!({}))?;
     let token = authorized["item"]["authorization_token"]
         .as_str()
         .context("authorize-session returned no authorization_token")?;
-    Ok((dev, token.to_owned()))
+    Ok(token.to_owned())
 }
 
 fn start_worker_host(endpoint: SocketAddr, logs: &Path, tag: &str) -> Result<(Spawned, String)> {
