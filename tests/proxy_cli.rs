@@ -323,21 +323,14 @@ async fn connect_exec_ends_with_the_commands_status_either_way_round() {
     let target = dev.create_target("exec", endpoint).await;
 
     // The command exits first: its status is postern's, and the session is canceled.
+    let connect_exec = |command: &[&str]| {
+        let mut args = vec!["connect", "-target-id", &target, "-format", "json", "-exec"];
+        args.extend(command);
+        dev.command(&args)
+    };
     let out = within(
         "connect -exec",
-        dev.command(&[
-            "connect",
-            "-target-id",
-            &target,
-            "-format",
-            "json",
-            "-exec",
-            "sh",
-            "--",
-            "-c",
-            "exit 7",
-        ])
-        .output(),
+        connect_exec(&["sh", "--", "-c", "exit 7"]).output(),
     )
     .await
     .unwrap();
@@ -352,20 +345,7 @@ async fn connect_exec_ends_with_the_commands_status_either_way_round() {
     );
 
     // The session ends first: the command is stopped, and its status (SIGTERM) is postern's.
-    let mut child = dev
-        .command(&[
-            "connect",
-            "-target-id",
-            &target,
-            "-format",
-            "json",
-            "-exec",
-            "sleep",
-            "--",
-            "30",
-        ])
-        .spawn()
-        .unwrap();
+    let mut child = connect_exec(&["sleep", "--", "30"]).spawn().unwrap();
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     within(

@@ -332,6 +332,23 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("tunnels.a.target_id: missing"), "{out}");
     assert_eq!(tunnels.status().await.len(), 2);
+    // The file as it was: nothing changes, said in JSON.
+    tunnels.rewrite(&format!("{a}{b}"));
+    let (code, out) = run_postern(&[
+        "tunnels",
+        "reload",
+        "-format",
+        "json",
+        "-socket",
+        socket.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    let reloaded: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        reloaded,
+        serde_json::json!({"changes": {"added": [], "removed": [], "restarted": []}})
+    );
     // SIGHUP: a is removed, its port closed.
     tunnels.rewrite(&b);
     kill(&tunnels.process, "-HUP");

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use postern_controller_client::output::Format;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::control::{self, Request};
@@ -27,9 +28,9 @@ pub enum TunnelsCommand {
     /// Run the tunnels of the config file (what bare `postern tunnels` does).
     Run(RunArgs),
     /// Show each tunnel: state, address, session, time left, connections, bytes.
-    Status(StatusArgs),
+    Status(OutputArgs),
     /// Apply the edited config file (as SIGHUP does).
-    Reload(SocketArgs),
+    Reload(OutputArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,10 +51,11 @@ pub struct SocketArgs {
     pub socket: Option<PathBuf>,
 }
 
+/// A request to the daemon and how its answer is printed.
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub struct OutputArgs {
     /// Output format: table or json.
-    #[arg(long, default_value = "table")]
+    #[arg(long, env = "POSTERN_FORMAT", default_value = "table")]
     pub format: Format,
     #[command(flatten)]
     pub socket: SocketArgs,
@@ -93,8 +95,14 @@ impl TunnelsArgs {
                 Ok(Prepared::Done(crate::status::render(&tunnels, args.format)))
             }
             Some(TunnelsCommand::Reload(args)) => {
-                let reply = control::call(&args.path()?, Request::Reload)?;
+                let reply = control::call(&args.socket.path()?, Request::Reload)?;
                 let changes = &reply["changes"];
+                if args.format == Format::Json {
+                    return Ok(Prepared::Done(format!(
+                        "{}\n",
+                        json!({ "changes": changes })
+                    )));
+                }
                 let list = |key: &str| {
                     let names: Vec<&str> = changes[key]
                         .as_array()
