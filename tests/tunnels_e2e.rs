@@ -375,6 +375,29 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
         reloaded,
         serde_json::json!({"changes": {"added": [], "removed": [], "restarted": []}})
     );
+    // A changed tunnel on a fixed port restarts on that same port.
+    let fixed = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        free.local_addr().unwrap().port()
+    };
+    let c =
+        format!("[tunnels.c]\ntarget_id = \"ttcp_1234567890\"\nlisten = \"127.0.0.1:{fixed}\"\n");
+    tunnels.rewrite(&format!("{a}{b}{c}"));
+    let (code, out) =
+        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{out}");
+    tunnels.until("c", WAIT, |t| t["state"] == "ready").await;
+    tunnels.rewrite(&format!("{a}{b}{c}renew_before = \"10s\"\n"));
+    let (code, out) =
+        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "Reloaded: added none; removed none; restarted c.\n");
+    tunnels.until("c", WAIT, |t| t["state"] == "ready").await;
+    round_trip(fixed, b"restarted on its port").await;
+    tunnels.rewrite(&format!("{a}{b}"));
+    let (code, out) =
+        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    assert_eq!(code, Some(0), "{out}");
     // SIGHUP: a is removed, its port closed.
     tunnels.rewrite(&b);
     kill(&tunnels.process, "-HUP");

@@ -164,6 +164,8 @@ impl Daemon {
         for name in stale {
             if let Some(tunnel) = self.running.remove(&name) {
                 tunnel.drain();
+                // Its port free before a changed tunnel's successor binds it.
+                tunnel.stopped_listening().await;
                 // Its connections finish in their own time; then its session is canceled.
                 let finishing = tunnel.clone();
                 tokio::spawn(async move {

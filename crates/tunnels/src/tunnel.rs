@@ -96,6 +96,8 @@ pub struct Tunnel {
     stop: CancellationToken,
     /// Cuts live connections.
     cut: CancellationToken,
+    /// The accept loop, which owns the listener.
+    accepting: TaskTracker,
     connections: TaskTracker,
 }
 
@@ -122,11 +124,15 @@ impl Tunnel {
             bytes: Arc::default(),
             stop: CancellationToken::new(),
             cut: CancellationToken::new(),
+            accepting: TaskTracker::new(),
             connections: TaskTracker::new(),
         });
         let span = tracing::info_span!("tunnel", name = %name, listen = %local);
         tokio::spawn(tunnel.clone().supervise().instrument(span.clone()));
-        tokio::spawn(tunnel.clone().accept(listener).instrument(span));
+        tunnel
+            .accepting
+            .spawn(tunnel.clone().accept(listener).instrument(span));
+        tunnel.accepting.close();
         Ok(tunnel)
     }
 
@@ -158,6 +164,11 @@ impl Tunnel {
         if let Some(session) = current {
             session.proxy.cancel().await;
         }
+    }
+
+    /// Completes once the listener is closed after [`Tunnel::drain`]: its port is free.
+    pub async fn stopped_listening(&self) {
+        self.accepting.wait().await;
     }
 
     /// Completes once the live connections are done after [`Tunnel::drain`].
