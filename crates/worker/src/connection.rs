@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
 use futures::FutureExt;
 use postern_io::{reset_on_close, splice, tune_tcp, ByteCounts, Counted, End, Side};
 use postern_tls::TlsStream;
@@ -493,8 +494,10 @@ async fn proxy<A: SessionAuthority>(
         client,
         endpoint: endpoint_addr,
     };
-    let mut report = std::pin::pin!(shared.authority.connection_connected(connection_id, info));
-    let mut reported = None;
+    // Boxed and dropped once done, so its state does not stay in the connection's task.
+    let mut report = Some(Box::pin(
+        shared.authority.connection_connected(connection_id, info),
+    ));
     debug!("proxying");
     let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
     let cut = {
@@ -503,17 +506,16 @@ async fn proxy<A: SessionAuthority>(
         tokio::pin!(spliced, expires);
         loop {
             break tokio::select! {
-                done = &mut report, if reported.is_none() => match done {
-                    Ok(()) => {
-                        reported = Some(Ok(()));
-                        continue;
+                Some(done) = OptionFuture::from(report.as_mut()), if report.is_some() => {
+                    report = None;
+                    match done {
+                        Ok(()) => continue,
+                        Err(e) => {
+                            info!(error = %e, "the authority refused the connection as connected");
+                            Ok((ClosedReason::SystemError, close::INTERNAL_ERROR, close::UNABLE_TO_ESTABLISH_PROXY))
+                        }
                     }
-                    Err(e) => {
-                        info!(error = %e, "the authority refused the connection as connected");
-                        reported = Some(Err(e));
-                        Ok((ClosedReason::SystemError, close::INTERNAL_ERROR, close::UNABLE_TO_ESTABLISH_PROXY))
-                    }
-                },
+                }
                 copied = &mut spliced => Err(copied),
                 () = &mut expires => Ok((ClosedReason::TimedOut, close::NORMAL, close::DONE)),
                 () = live.canceled() => Ok((ClosedReason::Canceled, close::NORMAL, close::SESSION_CANCELED)),
@@ -522,7 +524,7 @@ async fn proxy<A: SessionAuthority>(
             };
         }
     };
-    if reported.is_none() {
+    if let Some(report) = report {
         if let Err(e) = report.await {
             info!(error = %e, "the authority refused the connection as connected");
         }
