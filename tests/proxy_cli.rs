@@ -412,10 +412,7 @@ async fn json_output_and_environment_defaults_for_the_common_flags() {
     let auth = worker
         .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
         .await;
-    let port = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        free.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut proxy = PosternProcess::spawn_with_env(
         &["proxy", "-authz", &auth.authorization_token],
         &[
@@ -439,10 +436,7 @@ async fn a_status_line_is_kept_on_a_terminal_and_only_there() {
         let auth = worker
             .authorize(&format!("tcp://{endpoint}"), -1, HOUR)
             .await;
-        let port = {
-            let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            free.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let args = [
             "proxy",
             "-authz",

@@ -71,18 +71,18 @@ impl Tunnels {
         std::fs::write(self.dir.path().join("tunnels.toml"), config).unwrap();
     }
 
+    /// `postern tunnels COMMAND ARGS -socket SOCKET`: its exit code and output.
+    async fn ctl(&self, command: &str, args: &[&str]) -> (Option<i32>, String) {
+        let socket = self.socket();
+        let mut all = vec!["tunnels", command];
+        all.extend(args);
+        all.extend(["-socket", socket.to_str().unwrap()]);
+        run_postern(&all).await
+    }
+
     /// `tunnels status -format json`: each tunnel's object by name.
     async fn status(&self) -> std::collections::BTreeMap<String, Value> {
-        let socket = self.socket();
-        let (code, out) = run_postern(&[
-            "tunnels",
-            "status",
-            "-format",
-            "json",
-            "-socket",
-            socket.to_str().unwrap(),
-        ])
-        .await;
+        let (code, out) = self.ctl("status", &["-format", "json"]).await;
         assert_eq!(code, Some(0), "{out}");
         let status: Value = serde_json::from_str(&out).unwrap();
         status["tunnels"]
@@ -342,9 +342,7 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
     let tunnels = Tunnels::start(&dev, &a).await;
     let (port_a, session_a) = tunnels.ready("a").await;
     tunnels.rewrite(&format!("{a}{b}"));
-    let socket = tunnels.socket();
-    let (code, out) =
-        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    let (code, out) = tunnels.ctl("reload", &[]).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out, "Reloaded: added b; removed none; restarted none.\n");
     let b_status = tunnels.status().await["b"].clone();
@@ -353,22 +351,13 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
     round_trip(port_a, b"a still works").await;
     // A bad file changes nothing and says why.
     tunnels.rewrite("[tunnels.a]\nlisten = \"127.0.0.1:0\"\n");
-    let (code, out) =
-        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    let (code, out) = tunnels.ctl("reload", &[]).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("tunnels.a.target_id: missing"), "{out}");
     assert_eq!(tunnels.status().await.len(), 2);
     // The file as it was: nothing changes, said in JSON.
     tunnels.rewrite(&format!("{a}{b}"));
-    let (code, out) = run_postern(&[
-        "tunnels",
-        "reload",
-        "-format",
-        "json",
-        "-socket",
-        socket.to_str().unwrap(),
-    ])
-    .await;
+    let (code, out) = tunnels.ctl("reload", &["-format", "json"]).await;
     assert_eq!(code, Some(0), "{out}");
     let reloaded: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
@@ -376,27 +365,21 @@ async fn reload_and_sighup_add_and_remove_tunnels() {
         serde_json::json!({"changes": {"added": [], "removed": [], "restarted": []}})
     );
     // A changed tunnel on a fixed port restarts on that same port.
-    let fixed = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        free.local_addr().unwrap().port()
-    };
+    let fixed = free_port();
     let c =
         format!("[tunnels.c]\ntarget_id = \"ttcp_1234567890\"\nlisten = \"127.0.0.1:{fixed}\"\n");
     tunnels.rewrite(&format!("{a}{b}{c}"));
-    let (code, out) =
-        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    let (code, out) = tunnels.ctl("reload", &[]).await;
     assert_eq!(code, Some(0), "{out}");
     tunnels.until("c", WAIT, |t| t["state"] == "ready").await;
     tunnels.rewrite(&format!("{a}{b}{c}renew_before = \"10s\"\n"));
-    let (code, out) =
-        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    let (code, out) = tunnels.ctl("reload", &[]).await;
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(out, "Reloaded: added none; removed none; restarted c.\n");
     tunnels.until("c", WAIT, |t| t["state"] == "ready").await;
     round_trip(fixed, b"restarted on its port").await;
     tunnels.rewrite(&format!("{a}{b}"));
-    let (code, out) =
-        run_postern(&["tunnels", "reload", "-socket", socket.to_str().unwrap()]).await;
+    let (code, out) = tunnels.ctl("reload", &[]).await;
     assert_eq!(code, Some(0), "{out}");
     // SIGHUP: a is removed, its port closed.
     tunnels.rewrite(&b);

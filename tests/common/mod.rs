@@ -26,6 +26,13 @@ use tokio_util::sync::CancellationToken;
 /// Generous bound for anything that should happen "at once" on loopback.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// A loopback port nothing listens on right now (bound, then released), for a flag that
+/// wants a fixed port.
+pub fn free_port() -> u16 {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    free.local_addr().unwrap().port()
+}
+
 pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, fut)
         .await

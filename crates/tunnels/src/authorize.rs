@@ -5,14 +5,12 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use postern_api::bodies::AuthorizeSession;
-use postern_controller_client::api::{segment, ApiClient};
+use postern_controller_client::api::ApiClient;
 use postern_controller_client::commands::{targets, Context};
 use postern_controller_client::config::{self, TokenFile};
 use postern_controller_client::output::Format;
 use postern_controller_client::ClientError;
 use postern_wire::pb::targets::SessionAuthorizationData;
-use serde_json::Value;
 
 use crate::config::{TargetRef, TunnelSpec};
 
@@ -55,28 +53,14 @@ pub fn authorize(spec: &TunnelSpec) -> Result<SessionAuthorizationData, Refusal>
     let ctx =
         Context::with_api(api, Format::Json).map_err(|e| Refusal::Transient(e.to_string()))?;
     let host_id = spec.host_id.as_deref();
-    let response = match &spec.target {
-        TargetRef::Id(id) => targets::authorize(&ctx, ACTION, id, host_id),
-        // targets::authorize names no scope; a name needs one, in the same body.
-        TargetRef::Named { name, scope_id } => ctx.api.post(
-            ACTION,
-            &format!("targets/{}:authorize-session", segment(name)),
-            &AuthorizeSession {
-                host_id: host_id.map(str::to_owned),
-                scope_id: Some(scope_id.clone()),
-            },
-        ),
-    }
-    .map_err(|e| classify(&e, &spec.target))?;
+    let (id, scope_id) = match &spec.target {
+        TargetRef::Id(id) => (id, None),
+        TargetRef::Named { name, scope_id } => (name, Some(scope_id.as_str())),
+    };
+    let response = targets::authorize(&ctx, ACTION, id, host_id, scope_id)
+        .map_err(|e| classify(&e, &spec.target))?;
     // As `connect -target-id` reads the reply.
-    let token = response
-        .item()
-        .get("authorization_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            Refusal::Transient("the session authorization has no authorization_token".into())
-        })?;
-    postern_wire::token::decode(token).map_err(|e| Refusal::Transient(e.to_string()))
+    targets::session_token(&response, ACTION).map_err(|e| Refusal::Transient(e.to_string()))
 }
 
 fn classify(error: &ClientError, target: &TargetRef) -> Refusal {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use postern_wire::pb::targets::SessionAuthorizationData;
-use serde_json::Value;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -155,16 +154,8 @@ fn authorize_token(
     host_id: Option<&str>,
 ) -> Result<SessionAuthorizationData, ClientError> {
     const ACTION: &str = "authorize-session action against given target";
-    let response = targets::authorize(ctx, ACTION, target_id, host_id)?;
-    let token = response
-        .item()
-        .get("authorization_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ClientError::BadResponse {
-            action: ACTION.into(),
-            detail: "the session authorization has no authorization_token".into(),
-        })?;
-    Ok(postern_wire::token::decode(token)?)
+    let response = targets::authorize(ctx, ACTION, target_id, host_id, None)?;
+    targets::session_token(&response, ACTION)
 }
 
 /// `connect ssh`: the system `ssh` to the proxy, with the host id as the host key alias (the

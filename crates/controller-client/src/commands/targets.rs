@@ -8,6 +8,7 @@
 use clap::{Args, Subcommand};
 use postern_api::bodies::{AuthorizeSession, HostSourceIds, TargetCreate, TargetUpdate, TcpPorts};
 use postern_api::ConnectionLimit;
+use postern_wire::pb::targets::SessionAuthorizationData;
 use serde_json::Value;
 
 use super::args::{ApiArgs, IdArgs, ScopedListArgs};
@@ -271,25 +272,42 @@ fn change_host_sources(
 }
 
 /// `POST /v1/targets/{id}:authorize-session`: the reply's item is the session
-/// authorization.
+/// authorization. `id` may be a target's name when `scope_id` names its scope.
 pub fn authorize(
     ctx: &Context,
     action: &str,
     id: &str,
     host_id: Option<&str>,
+    scope_id: Option<&str>,
 ) -> Result<ApiResponse, ClientError> {
     let body = AuthorizeSession {
         host_id: host_id.map(str::to_owned),
-        scope_id: None,
+        scope_id: scope_id.map(str::to_owned),
     };
     ctx.api
         .post(action, &format!("{}:authorize-session", path(id)), &body)
 }
 
+/// The session token in an authorize-session reply, decoded.
+pub fn session_token(
+    response: &ApiResponse,
+    action: &str,
+) -> Result<SessionAuthorizationData, ClientError> {
+    let token = response
+        .item()
+        .get("authorization_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ClientError::BadResponse {
+            action: action.into(),
+            detail: "the session authorization has no authorization_token".into(),
+        })?;
+    Ok(postern_wire::token::decode(token)?)
+}
+
 /// `targets authorize-session -id [-host-id]`.
 fn authorize_session(ctx: &Context, args: &AuthorizeArgs) -> Result<String, ClientError> {
     let host_id = args.host_id.as_deref();
-    let response = authorize(ctx, "authorize-session on target", &args.id, host_id)?;
+    let response = authorize(ctx, "authorize-session on target", &args.id, host_id, None)?;
     Ok(ctx.item_output(&response, authorization_table))
 }
 
