@@ -214,6 +214,7 @@ async fn open_database(
 fn print_banner(options: &DevOptions, api: SocketAddr, proxy: SocketAddr, kept: Option<&Kept>) {
     let rows = [
         ("Controller API Address", format!("http://{api}")),
+        ("Web Console Address", format!("http://{api}/ui/")),
         ("Worker Proxy Address", proxy.to_string()),
         ("Generated Org Scope Id", "o_1234567890".into()),
         ("Generated Project Scope Id", "p_1234567890".into()),

@@ -9,95 +9,13 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use common::cluster::*;
 use common::dev::*;
 use common::ops::*;
 use common::*;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-const READY: &str = "==> postern server started";
-
-/// Starts a worker process from `config`, logging JSON; waits until it says it is linked
-/// and serving.
-async fn start_worker(config: &Path) -> PosternProcess {
-    start_worker_with_banner(config, &[]).await.0
-}
-
-/// [`start_worker`], with the banner's `Name: value` lines.
-async fn start_worker_with_banner(
-    config: &Path,
-    env: &[(&str, &str)],
-) -> (PosternProcess, std::collections::HashMap<String, String>) {
-    let config = config.display().to_string();
-    let args = ["server", "-config", &config, "-log-format", "json"];
-    let mut worker = PosternProcess::spawn_with_env(&args, env);
-    let mut banner = std::collections::HashMap::new();
-    loop {
-        let line = within("the worker's banner", worker.stdout.next_line())
-            .await
-            .unwrap()
-            .expect("the worker exited before it was ready");
-        if line == READY {
-            return (worker, banner);
-        }
-        if let Some((name, value)) = line.trim().split_once(": ") {
-            banner.insert(name.to_owned(), value.to_owned());
-        }
-    }
-}
-
-/// A controller alone (no worker of its own, a cluster listener) on a new SQLite database,
-/// its admin logged in, and an echo target in a project.
-struct ControllerAlone {
-    dir: tempfile::TempDir,
-    controller: Dev,
-    /// Where workers link.
-    cluster: String,
-    target: String,
-}
-
-async fn controller_alone() -> ControllerAlone {
-    let endpoint = echo_endpoint().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("postern.db").display());
-    let (method, password, _) = database_init(&["-database-url", &url]).await;
-    let config = dir.path().join("controller.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[controller]\napi_listen_address = \"127.0.0.1:0\"\n\
-             cluster_listen_address = \"127.0.0.1:0\"\n",
-            dir.path().display().to_string()
-        ),
-    )
-    .unwrap();
-    let config = config.display().to_string();
-    let controller = Dev::spawn(
-        &["server", "-config", &config],
-        READY,
-        tempfile::tempdir().unwrap(),
-    )
-    .await;
-    let cluster = controller
-        .banner
-        .iter()
-        .find_map(|line| line.trim().strip_prefix("Cluster Address: "))
-        .expect("the banner names the cluster address")
-        .to_owned();
-    controller.log_in_as(&method, &password).await;
-    let org = controller.create_scope("global", "ops").await;
-    let project = controller.create_scope(&org, "servers").await;
-    let target = controller
-        .create_target_in(&project, "echo", endpoint)
-        .await;
-    ControllerAlone {
-        dir,
-        controller,
-        cluster,
-        target,
-    }
-}
 
 /// Reads systemd notifications until one starts with `wanted`; returns it. Others (STATUS=,
 /// WATCHDOG=1 come all the time) are skipped, at most 500 of them.
@@ -120,6 +38,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
         controller,
         cluster,
         target,
+        ..
     } = controller_alone().await;
 
     // No worker linked yet: a session has nowhere to go.
@@ -164,7 +83,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
         .unwrap();
     };
     write_worker_config(&worker_dir, &token);
-    let mut worker = start_worker(&worker_config).await;
+    let mut worker = start_server_worker(&worker_config).await;
     for file in ["worker.key", "worker.crt", "ca.crt"] {
         let mode = std::fs::metadata(worker_dir.join("worker").join(file))
             .unwrap()
@@ -254,7 +173,7 @@ async fn a_remote_worker_activates_carries_sessions_and_is_cut_off_when_deleted(
     let _ = proxy.wait().await;
 
     // It comes back with its stored identity (the token is spent) and carries a new session.
-    let mut worker = start_worker(&worker_config).await;
+    let mut worker = start_server_worker(&worker_config).await;
     let (mut proxy, port, _) = controller.proxy(&target).await;
     let proxied = format!("127.0.0.1:{port}").parse().unwrap();
     let (_, echoed) = exchange(proxied, b"after a restart").await;
@@ -325,6 +244,7 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
         controller,
         cluster,
         target,
+        ..
     } = controller_alone().await;
     let created = controller
         .json(&["workers", "create", "controller-led"])
@@ -350,7 +270,7 @@ async fn sigterm_drains_a_worker_and_lets_a_transfer_finish() {
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(WAIT)).unwrap();
     let notify_env = notify_path.display().to_string();
-    let (mut worker, banner) = start_worker_with_banner(
+    let (mut worker, banner) = start_server_worker_with_banner(
         &worker_config,
         &[("NOTIFY_SOCKET", &notify_env), ("WATCHDOG_USEC", "400000")],
     )

@@ -316,6 +316,7 @@ impl PosternProcess {
         (status, stderr)
     }
 }
+pub mod cluster;
 pub mod dev;
 mod endpoint;
 pub mod ops;

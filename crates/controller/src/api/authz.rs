@@ -39,7 +39,7 @@ impl FromRequestParts<ApiState> for Caller {
         parts: &mut Parts,
         state: &ApiState,
     ) -> Result<Self, Self::Rejection> {
-        resolve_caller(state, &parts.headers).await
+        resolve_caller(state, &parts.method, &parts.headers).await
     }
 }
 

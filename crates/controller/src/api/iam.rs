@@ -5,6 +5,8 @@
 //! auth methods and authenticate (how a client finds the method to log in with), and a user
 //! may revoke their own token.
 
+use std::net::IpAddr;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -18,7 +20,7 @@ use super::items;
 use super::resources::{existing, ActionCall, ActionFuture, KindAction, Resource as ApiResource};
 use super::throttle::Attempt;
 use super::ApiState;
-use crate::resources::{Account, AccountPatch, AuthMethod, NewAccount, ResourceError};
+use crate::resources::{Account, AccountPatch, AuthMethod, AuthToken, NewAccount, ResourceError};
 use postern_grants::{Resource, ResourceType};
 
 impl ApiResource for Account {
@@ -63,8 +65,6 @@ fn authenticate(call: ActionCall) -> ActionFuture {
             id,
             body,
         } = call;
-        let method = existing::<AuthMethod>(&state, &caller, &id).await?;
-        caller.check_item(&method, "authenticate")?;
         let body: Authenticate = body.read()?;
         let command = body
             .command
@@ -82,35 +82,47 @@ fn authenticate(call: ActionCall) -> ActionFuture {
         };
         let login_name = required(credentials.login_name, &format!("{prefix}.login_name"))?;
         let password = required(credentials.password, &format!("{prefix}.password"))?;
-        let attempt = Attempt {
-            auth_method_id: &id,
-            login_name: &login_name,
-            source: peer,
-        };
-        let throttle = &state.login_throttle;
-        throttle
-            .check(&attempt)
-            .map_err(ApiError::TooManyRequests)?;
-        let token = match state
-            .resources
-            .authenticate(&id, &login_name, &password)
-            .await
-        {
-            Ok(token) => token,
-            Err(e @ ResourceError::Unauthenticated(_)) => {
-                throttle.failed(&attempt);
-                tracing::info!(auth_method_id = id, login_name, source = ?peer, "login failed");
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        throttle.succeeded(&attempt);
-        tracing::debug!(auth_method_id = id, user_id = %token.user_id, auth_token_id = %token.id, "authenticated");
+        let token = password_login(&state, &caller, peer, &id, &login_name, &password).await?;
         Ok(Json(json!({
             "command": command,
             "attributes": items::to_json(&token)?,
         })))
     })
+}
+
+/// A password login through auth method `id`, counted by the login throttle: the one path
+/// for `:authenticate` and the web console's login form. The token carries its secret.
+pub(super) async fn password_login(
+    state: &ApiState,
+    caller: &Caller,
+    peer: Option<IpAddr>,
+    id: &str,
+    login_name: &str,
+    password: &str,
+) -> Result<AuthToken, ApiError> {
+    let method = existing::<AuthMethod>(state, caller, id).await?;
+    caller.check_item(&method, "authenticate")?;
+    let attempt = Attempt {
+        auth_method_id: id,
+        login_name,
+        source: peer,
+    };
+    let throttle = &state.login_throttle;
+    throttle
+        .check(&attempt)
+        .map_err(ApiError::TooManyRequests)?;
+    let token = match state.resources.authenticate(id, login_name, password).await {
+        Ok(token) => token,
+        Err(e @ ResourceError::Unauthenticated(_)) => {
+            throttle.failed(&attempt);
+            tracing::info!(auth_method_id = id, login_name, source = ?peer, "login failed");
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    throttle.succeeded(&attempt);
+    tracing::debug!(auth_method_id = id, user_id = %token.user_id, auth_token_id = %token.id, "authenticated");
+    Ok(token)
 }
 
 /// Every action on an auth token; `:self` ones only count on the caller's own.

@@ -22,6 +22,7 @@
 mod auth;
 mod authz;
 mod body;
+mod console;
 mod error;
 mod hosts;
 mod iam;
@@ -115,6 +116,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(workers::routes())
         .route("/v1/auth-tokens/{id}", delete(iam::logout))
         .merge(sessions::routes())
+        .merge(console::routes())
         .fallback(unknown_path)
         // After every route is in: it applies to the routes present when it is called.
         .method_not_allowed_fallback(wrong_method)
