@@ -157,7 +157,7 @@ impl Browser {
             .send_keys(password)
             .await
             .unwrap();
-        self.wait_for("#login-submit").await.click().await.unwrap();
+        self.click("#login-submit").await;
         self.wait_for("#sessions").await;
         let path = self.client.current_url().await.unwrap().path().to_owned();
         assert_eq!(path, "/ui/sessions");
@@ -165,6 +165,45 @@ impl Browser {
             t == login_name
         })
         .await;
+    }
+
+    /// Waits until the byte count in `css` is above 0, then until it grows past that.
+    async fn bytes_grow(&self, what: &str, css: &str) {
+        let first = self
+            .wait_until(what, css, Some("data-bytes"), WAIT, |v| bytes_of(v) > 0)
+            .await;
+        self.wait_until(what, css, Some("data-bytes"), WAIT, |v| {
+            bytes_of(v) > bytes_of(&first)
+        })
+        .await;
+    }
+
+    /// Waits until the session page shows one of `statuses`.
+    async fn status_becomes(&self, statuses: &[&str]) -> String {
+        let what = format!("the session's status to become one of {statuses:?}");
+        self.wait_until(&what, "#session-status", None, WAIT, |t| {
+            statuses.contains(&t)
+        })
+        .await
+    }
+
+    /// Whether the session page offers Cancel.
+    async fn cancel_shown(&self) -> bool {
+        let shown = self
+            .js("return !document.getElementById('cancel').hidden;")
+            .await;
+        shown.as_bool().unwrap()
+    }
+
+    /// Sends `key` to the focused element.
+    async fn press(&self, key: fantoccini::key::Key) {
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(&key.to_string()).await.unwrap();
+    }
+
+    /// Clicks the first element matching `css`, once it is there.
+    async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.unwrap();
     }
 
     async fn js(&self, script: &str) -> Value {
@@ -280,14 +319,20 @@ fn bytes_of(cell: &str) -> u64 {
     cell.parse().unwrap()
 }
 
+/// A blocking HTTP client that returns 4xx and 5xx answers instead of failing on them.
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent()
+}
+
 /// Posts to the API as a browser with the console's cookie would, optionally with a CSRF
 /// header: the status.
 async fn post_with_cookie(url: String, token: String, csrf: Option<String>, body: Value) -> u16 {
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        let agent = http_agent();
         let mut request = agent
             .post(&url)
             .header("Cookie", &format!("postern_token={token}"));
@@ -302,10 +347,7 @@ async fn post_with_cookie(url: String, token: String, csrf: Option<String>, body
 
 async fn get_with_cookie(url: String, token: String) -> (u16, Value) {
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
+        let agent = http_agent();
         let mut response = agent
             .get(&url)
             .header("Cookie", &format!("postern_token={token}"))
@@ -333,20 +375,23 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     let browser = Browser::start(&dev.api).await;
     browser.log_in("admin", "password").await;
 
-    // First render, and what the page weighs, as the browser measured them.
-    browser.goto("/ui/sessions").await;
+    // First render, and what the page weighs, as the browser measured them on this first
+    // (cold cache) load of the sessions page, right after login.
     browser.wait_for("#sessions-count").await;
     let timing = browser
         .js("const paint = performance.getEntriesByType('paint')
                  .find((p) => p.name === 'first-contentful-paint');
              const nav = performance.getEntriesByType('navigation')[0];
              const resources = performance.getEntriesByType('resource')
-                 .filter((r) => r.initiatorType === 'script' || r.initiatorType === 'link');
+                 .filter((r) => r.name.includes('/ui/assets/'));
              return {
                first_contentful_paint_ms: paint ? paint.startTime : null,
                dom_content_loaded_ms: nav.domContentLoadedEventEnd,
                html_bytes: nav.decodedBodySize,
+               html_bytes_sent: nav.encodedBodySize,
                asset_bytes: resources.reduce((n, r) => n + r.decodedBodySize, 0),
+               asset_bytes_sent: resources.reduce((n, r) => n + r.encodedBodySize, 0),
+               assets: resources.map((r) => [r.name.split('/').pop(), r.encodedBodySize]),
              };")
         .await;
     println!("sessions page: {timing}");
@@ -369,23 +414,8 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
         authorized.elapsed()
     );
     let transfer = keep_transferring(port);
-    let first = browser
-        .wait_until(
-            "bytes up counted",
-            &format!("{row} .bytes-up"),
-            Some("data-bytes"),
-            WAIT,
-            |v| bytes_of(v) > 0,
-        )
-        .await;
     browser
-        .wait_until(
-            "bytes up growing",
-            &format!("{row} .bytes-up"),
-            Some("data-bytes"),
-            WAIT,
-            |v| bytes_of(v) > bytes_of(&first),
-        )
+        .bytes_grow("the session's bytes up", &format!("{row} .bytes-up"))
         .await;
     browser
         .wait_until(
@@ -414,26 +444,14 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
         .send_keys("\"/item/status\" == \"active\"")
         .await
         .unwrap();
-    browser
-        .wait_for("#sessions-filter button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#sessions-filter button[type=submit]").await;
     browser.wait_for(&row).await;
 
     // Keyboard: Tab from the filter reaches the session's link.
     filter.click().await.unwrap();
     let mut reached = false;
     for _ in 0..20 {
-        browser
-            .client
-            .active_element()
-            .await
-            .unwrap()
-            .send_keys(&fantoccini::key::Key::Tab.to_string())
-            .await
-            .unwrap();
+        browser.press(fantoccini::key::Key::Tab).await;
         let text = browser
             .js("return document.activeElement.textContent;")
             .await;
@@ -443,21 +461,10 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
         }
     }
     assert!(reached, "Tab reaches the session's link");
-    browser
-        .client
-        .active_element()
-        .await
-        .unwrap()
-        .send_keys(&fantoccini::key::Key::Enter.to_string())
-        .await
-        .unwrap();
+    browser.press(fantoccini::key::Key::Enter).await;
 
     // The detail: states, the live connection with its addresses and counters, Cancel.
-    browser
-        .wait_until("the detail page", "#session-status", None, WAIT, |t| {
-            t == "active"
-        })
-        .await;
+    browser.status_becomes(&["active"]).await;
     assert_eq!(
         browser.client.current_url().await.unwrap().path(),
         format!("/ui/sessions/{session_id}")
@@ -479,22 +486,10 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
         .unwrap();
     assert_eq!(endpoint_address, echo.to_string());
     println!("connection from {client_address} to {endpoint_address}");
-    let first = browser
-        .wait_until(
-            "the connection's bytes",
-            "#connections tr[data-connection='1'] .bytes-down",
-            Some("data-bytes"),
-            WAIT,
-            |v| bytes_of(v) > 0,
-        )
-        .await;
     browser
-        .wait_until(
-            "the connection's bytes growing",
+        .bytes_grow(
+            "the connection's bytes down",
             "#connections tr[data-connection='1'] .bytes-down",
-            Some("data-bytes"),
-            WAIT,
-            |v| bytes_of(v) > bytes_of(&first),
         )
         .await;
     let states = browser.wait_for("#states").await.text().await.unwrap();
@@ -543,16 +538,8 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     browser.console_errors().await;
 
     // Cancel: the status turns, the live connection is cut, the proxy ends.
-    browser.wait_for("#cancel").await.click().await.unwrap();
-    browser
-        .wait_until(
-            "the status after cancel",
-            "#session-status",
-            None,
-            WAIT,
-            |t| t == "canceling" || t == "terminated",
-        )
-        .await;
+    browser.click("#cancel").await;
+    browser.status_becomes(&["canceling", "terminated"]).await;
     let ended = within("the cut connection", transfer).await.unwrap();
     assert!(
         !ended.contains("still open") && !ended.contains("no echo"),
@@ -567,17 +554,9 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
             |t| t != "—",
         )
         .await;
-    browser
-        .wait_until("terminated", "#session-status", None, WAIT, |t| {
-            t == "terminated"
-        })
-        .await;
-    let cancel_shown = browser
-        .js("return !document.getElementById('cancel').hidden;")
-        .await;
-    assert_eq!(
-        cancel_shown,
-        json!(false),
+    browser.status_becomes(&["terminated"]).await;
+    assert!(
+        !browser.cancel_shown().await,
         "no Cancel on a terminated session"
     );
     let (status, _) = proxy.wait().await;
@@ -588,12 +567,7 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     browser.wait_for("#sessions-count").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(browser.client.find(Locator::Css(&row)).await.is_err());
-    browser
-        .wait_for("#show-terminated")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#show-terminated").await;
     browser
         .wait_until(
             "the terminated session",
@@ -608,12 +582,7 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     let filter = browser.wait_for("#filter").await;
     filter.clear().await.unwrap();
     filter.send_keys("\"/item/status\" ==").await.unwrap();
-    browser
-        .wait_for("#sessions-filter button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("#sessions-filter button[type=submit]").await;
     let message = browser
         .wait_until("the filter's error", "#sessions-error", None, WAIT, |t| {
             !t.is_empty()
@@ -653,7 +622,7 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     );
 
     // Logout revokes the token.
-    browser.wait_for("#logout").await.click().await.unwrap();
+    browser.click("#logout").await;
     browser.wait_for("#login-form").await;
     let (status, _) = get_with_cookie(format!("{}/ui/whoami", dev.api), token).await;
     assert_eq!(status, 401, "the token is revoked at logout");
@@ -696,15 +665,8 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
 
     // Their own session offers Cancel (cancel:self); the admin's does not exist for them.
     browser.goto(&format!("/ui/sessions/{own}")).await;
-    browser
-        .wait_until("own session", "#session-status", None, WAIT, |t| {
-            t == "pending"
-        })
-        .await;
-    let cancel_shown = browser
-        .js("return !document.getElementById('cancel').hidden;")
-        .await;
-    assert_eq!(cancel_shown, json!(true));
+    browser.status_becomes(&["pending"]).await;
+    assert!(browser.cancel_shown().await, "Cancel on their own session");
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     browser.goto(&format!("/ui/sessions/{admins}")).await;
@@ -723,11 +685,7 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
     // page's refresh is held (as a slow network would) while a connection through the
     // session makes it active, which changes its version under the page.
     browser.goto(&format!("/ui/sessions/{own}")).await;
-    browser
-        .wait_until("own session", "#session-status", None, WAIT, |t| {
-            t == "pending"
-        })
-        .await;
+    browser.status_becomes(&["pending"]).await;
     browser
         .js("window.setInterval(() => window.clearTimeout(app.timer), 5);")
         .await;
@@ -749,7 +707,7 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
         "pending",
         "the page still shows the old version"
     );
-    browser.wait_for("#cancel").await.click().await.unwrap();
+    browser.click("#cancel").await;
     let message = browser
         .wait_until(
             "the stale version's explanation",
@@ -760,18 +718,10 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
         )
         .await;
     assert!(message.contains("changed"), "{message}");
-    browser
-        .wait_until("refreshed", "#session-status", None, WAIT, |t| {
-            t == "active"
-        })
-        .await;
+    browser.status_becomes(&["active"]).await;
     browser.console_errors().await;
-    browser.wait_for("#cancel").await.click().await.unwrap();
-    browser
-        .wait_until("canceled", "#session-status", None, WAIT, |t| {
-            t == "canceling" || t == "terminated"
-        })
-        .await;
+    browser.click("#cancel").await;
+    browser.status_becomes(&["canceling", "terminated"]).await;
     let (status, _) = proxy.wait().await;
     assert_eq!(
         status.code(),
@@ -779,15 +729,39 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
         "the user's proxy ends: session canceled"
     );
 
+    // A token revoked elsewhere leaves its cookie behind: the console goes back to the
+    // login form, and a new login works in spite of the stale cookie.
+    let token = browser.token_cookie().await;
+    let (status, me) = get_with_cookie(format!("{}/ui/whoami", dev.api), token.clone()).await;
+    assert_eq!(status, 200, "{me}");
+    let revoke = format!(
+        "{}/v1/auth-tokens/{}",
+        dev.api,
+        me["auth_token_id"].as_str().unwrap()
+    );
+    let status = tokio::task::spawn_blocking({
+        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+        move || {
+            http_agent()
+                .delete(&revoke)
+                .header("Cookie", &format!("postern_token={token}"))
+                .header("X-Postern-Csrf", &csrf)
+                .call()
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "the user revokes their own token");
+    browser.log_in("user", "password").await;
+
     // The login form needs its anti-forgery value.
     let status = tokio::task::spawn_blocking({
         let url = format!("{}/ui/login", dev.api);
         move || {
-            let agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_redirects(0)
-                .build()
-                .new_agent();
+            let agent = http_agent();
             agent
                 .post(&url)
                 .content_type("application/x-www-form-urlencoded")

@@ -14,16 +14,25 @@
 //! Content-Security-Policy that allows no inline script and no other origin.
 
 use axum::extract::{Form, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use std::io::Write;
+use std::sync::OnceLock;
+
+use axum::http::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION,
+    SET_COOKIE, VARY,
+};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::auth::{cookie, csrf_token, same_secret, TOKEN_COOKIE};
 use super::authz::Caller;
@@ -35,9 +44,15 @@ use crate::resources::{AuthMethod, KindId, User, GLOBAL_SCOPE_ID};
 
 const APP_HTML: &str = include_str!("../../ui/app.html");
 const LOGIN_HTML: &str = include_str!("../../ui/login.html");
-const APP_JS: &str = include_str!("../../ui/app.js");
-const APP_CSS: &str = include_str!("../../ui/app.css");
-const ICON_SVG: &str = include_str!("../../ui/icon.svg");
+
+/// The shell every page of the console is, and what it loads.
+static SHELL: Asset = Asset::new("text/html; charset=utf-8", APP_HTML);
+static SCRIPT: Asset = Asset::new(
+    "text/javascript; charset=utf-8",
+    include_str!("../../ui/app.js"),
+);
+static STYLE: Asset = Asset::new("text/css; charset=utf-8", include_str!("../../ui/app.css"));
+static ICON: Asset = Asset::new("image/svg+xml", include_str!("../../ui/icon.svg"));
 
 /// No inline script or style, nothing from another origin, no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -57,9 +72,18 @@ pub fn routes() -> Router<ApiState> {
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/whoami", get(whoami))
-        .route("/ui/assets/app.js", get(script))
-        .route("/ui/assets/app.css", get(style))
-        .route("/ui/assets/icon.svg", get(icon))
+        .route(
+            "/ui/assets/app.js",
+            get(|h: HeaderMap| async move { SCRIPT.serve(&h) }),
+        )
+        .route(
+            "/ui/assets/app.css",
+            get(|h: HeaderMap| async move { STYLE.serve(&h) }),
+        )
+        .route(
+            "/ui/assets/icon.svg",
+            get(|h: HeaderMap| async move { ICON.serve(&h) }),
+        )
         .route("/ui/{*page}", get(page))
 }
 
@@ -69,26 +93,14 @@ async fn home() -> Response {
 
 /// Every page of the console is the same shell; the script draws the one its path names.
 /// A caller without a usable token goes to the login form instead.
-async fn page(caller: Caller, Path(page): Path<String>) -> Response {
+async fn page(caller: Caller, Path(page): Path<String>, headers: HeaderMap) -> Response {
     if page.starts_with("assets/") {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     }
     if caller.principal.is_anonymous() {
         return redirect("/ui/login", Vec::new());
     }
-    html(StatusCode::OK, APP_HTML.to_owned(), Vec::new())
-}
-
-async fn script() -> Response {
-    asset("text/javascript; charset=utf-8", APP_JS)
-}
-
-async fn style() -> Response {
-    asset("text/css; charset=utf-8", APP_CSS)
-}
-
-async fn icon() -> Response {
-    asset("image/svg+xml", ICON_SVG)
+    SHELL.serve(&headers)
 }
 
 async fn login_page(
@@ -114,13 +126,19 @@ struct LoginForm {
     csrf: String,
 }
 
+/// The login form's POST. It is made as the anonymous user whatever cookie the browser
+/// still holds (a revoked or expired token's cookie must not stand in the way of a new
+/// login), and only with the form's anti-forgery value.
 async fn login(
     State(state): State<ApiState>,
-    caller: Caller,
     Peer(peer): Peer,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    let caller = Caller {
+        principal: state.resources.anonymous().await?,
+        token_error: None,
+    };
     let fail = |status, message: &str| {
         login_form(
             &state,
@@ -286,14 +304,90 @@ fn html(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response
     response
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    let mut response = body.into_response();
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // Embedded in the binary: a new binary may bring new assets, so revalidate.
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    secure_headers(headers);
-    response
+/// A file embedded in the binary, served with an ETag (a hash of its content: a browser
+/// revalidates, since a new binary may bring new assets, and gets a 304 while it is the
+/// same) and gzip-compressed when the browser accepts it.
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    prepared: OnceLock<Prepared>,
+}
+
+struct Prepared {
+    etag: HeaderValue,
+    gzip: Vec<u8>,
+}
+
+impl Asset {
+    const fn new(content_type: &'static str, body: &'static str) -> Self {
+        Self {
+            content_type,
+            body,
+            prepared: OnceLock::new(),
+        }
+    }
+
+    /// The hash and the compressed copy, made at first use.
+    fn prepared(&self) -> &Prepared {
+        self.prepared.get_or_init(|| {
+            let hash = Sha256::digest(self.body.as_bytes());
+            let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&hash[..12]));
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+            // Writing to a Vec cannot fail.
+            let gzip = encoder
+                .write_all(self.body.as_bytes())
+                .and_then(|()| encoder.finish())
+                .unwrap_or_default();
+            Prepared {
+                etag: HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")),
+                gzip,
+            }
+        })
+    }
+
+    fn serve(&'static self, request: &HeaderMap) -> Response {
+        let prepared = self.prepared();
+        let fresh = request
+            .get(IF_NONE_MATCH)
+            .is_some_and(|tags| tags.as_bytes() == prepared.etag.as_bytes());
+        let gzip = accepts_gzip(request) && !prepared.gzip.is_empty();
+        let mut response = if fresh {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else if gzip {
+            prepared.gzip.as_slice().into_response()
+        } else {
+            self.body.into_response()
+        };
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(ETAG, prepared.etag.clone());
+        headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+        if gzip && !fresh {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        secure_headers(headers);
+        response
+    }
+}
+
+/// Whether `Accept-Encoding` takes gzip (and not with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
 fn secure_headers(headers: &mut HeaderMap) {
@@ -386,6 +480,33 @@ mod tests {
         request.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         let secure = set_cookie(&request, TOKEN_COOKIE, "at_1_x", "/", 60);
         assert!(secure.to_str().unwrap().ends_with("; Secure"));
+    }
+
+    #[test]
+    fn assets_go_gzipped_to_who_takes_it_and_not_again_while_unchanged() {
+        let mut request = HeaderMap::new();
+        let plain = SCRIPT.serve(&request);
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert!(plain.headers().get(CONTENT_ENCODING).is_none());
+        let etag = plain.headers().get(ETAG).unwrap().clone();
+        request.insert(ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.8"));
+        let gzip = SCRIPT.serve(&request);
+        assert_eq!(gzip.headers().get(CONTENT_ENCODING).unwrap(), "gzip");
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(SCRIPT.prepared().gzip.as_slice()),
+            &mut unzipped,
+        )
+        .unwrap();
+        assert_eq!(unzipped, SCRIPT.body);
+        assert!(SCRIPT.prepared().gzip.len() < SCRIPT.body.len() / 2);
+        request.insert(
+            ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, identity"),
+        );
+        assert!(!accepts_gzip(&request));
+        request.insert(IF_NONE_MATCH, etag);
+        assert_eq!(SCRIPT.serve(&request).status(), StatusCode::NOT_MODIFIED);
     }
 
     #[test]
