@@ -225,7 +225,7 @@ const SESSION_COLUMNS = [
 
 function sessionRow(s) {
   const t = totals(s);
-  return el('tr', { 'data-session-id': s.id },
+  const row = el('tr', { 'data-session-id': s.id },
     el('td', { class: 'id' }, el('a', { href: `/ui/sessions/${encodeURIComponent(s.id)}`, text: s.id })),
     el('td', { class: 'status' }, el('span', { class: `badge ${s.status}`, text: s.status })),
     el('td', { class: 'user', text: userName(s.user_id) }),
@@ -235,6 +235,9 @@ function sessionRow(s) {
     el('td', { class: 'num conns', text: `${t.open} / ${t.total}` }),
     bytesCell(t.up, 'bytes-up'),
     bytesCell(t.down, 'bytes-down'));
+  // Narrow screens show each row as a card, every value under its column's name.
+  [...row.children].forEach((cell, i) => cell.setAttribute('data-label', SESSION_COLUMNS[i][1]));
+  return row;
 }
 
 function updateSessionRow(row, s) {
