@@ -319,43 +319,56 @@ fn bytes_of(cell: &str) -> u64 {
     cell.parse().unwrap()
 }
 
-/// A blocking HTTP client that returns 4xx and 5xx answers instead of failing on them.
-fn http_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .new_agent()
+/// What the controller answered a request made outside the browser.
+struct Answer {
+    status: u16,
+    /// The `Content-Security-Policy` header, empty when there is none.
+    policy: String,
+    /// The body as JSON (`Null` when it is not JSON).
+    json: Value,
 }
 
-/// Posts to the API as a browser with the console's cookie would, optionally with a CSRF
-/// header: the status.
-async fn post_with_cookie(url: String, token: String, csrf: Option<String>, body: Value) -> u16 {
+/// A request as a browser holding the console's cookie for `token` would send it (no cookie
+/// when `token` is empty), with `headers` and a `body` of the given content type. 4xx and 5xx
+/// answers are returned, not failed on; redirects are not followed.
+async fn http(
+    method: &'static str,
+    url: String,
+    token: &str,
+    headers: &[(&'static str, &str)],
+    body: Option<(&'static str, String)>,
+) -> Answer {
+    let mut request = ureq::http::Request::builder().method(method).uri(&url);
+    if !token.is_empty() {
+        request = request.header("Cookie", format!("postern_token={token}"));
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let (content_type, body) = body.unwrap_or(("text/plain", String::new()));
+    let request = request
+        .header("Content-Type", content_type)
+        .body(body)
+        .unwrap();
     tokio::task::spawn_blocking(move || {
-        let agent = http_agent();
-        let mut request = agent
-            .post(&url)
-            .header("Cookie", &format!("postern_token={token}"));
-        if let Some(csrf) = csrf {
-            request = request.header("X-Postern-Csrf", &csrf);
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        let mut response = agent.run(request).unwrap();
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Answer {
+            status: response.status().as_u16(),
+            policy,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
         }
-        request.send_json(body).unwrap().status().as_u16()
-    })
-    .await
-    .unwrap()
-}
-
-async fn get_with_cookie(url: String, token: String) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let agent = http_agent();
-        let mut response = agent
-            .get(&url)
-            .header("Cookie", &format!("postern_token={token}"))
-            .call()
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().unwrap();
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     })
     .await
     .unwrap()
@@ -526,13 +539,15 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
         .await;
     assert_eq!(forged, json!(403), "a cancel without the CSRF token");
     let cancel_url = format!("{}/v1/sessions/{session_id}:cancel", dev.api);
-    let status = post_with_cookie(
-        cancel_url.clone(),
-        token.clone(),
-        Some("forged".into()),
-        json!({"version": 1}),
+    let status = http(
+        "POST",
+        cancel_url,
+        &token,
+        &[("X-Postern-Csrf", "forged")],
+        Some(("application/json", json!({"version": 1}).to_string())),
     )
-    .await;
+    .await
+    .status;
     assert_eq!(status, 403, "a cancel with a wrong CSRF token");
     assert_eq!(dev.session(&session_id).await["status"], "active");
     browser.console_errors().await;
@@ -624,8 +639,8 @@ async fn an_operator_watches_a_session_live_and_cancels_it() {
     // Logout revokes the token.
     browser.click("#logout").await;
     browser.wait_for("#login-form").await;
-    let (status, _) = get_with_cookie(format!("{}/ui/whoami", dev.api), token).await;
-    assert_eq!(status, 401, "the token is revoked at logout");
+    let whoami = http("GET", format!("{}/ui/whoami", dev.api), &token, &[], None).await;
+    assert_eq!(whoami.status, 401, "the token is revoked at logout");
     browser.close().await;
 }
 
@@ -732,66 +747,37 @@ async fn a_user_sees_only_their_own_sessions_and_forms_need_their_token() {
     // A token revoked elsewhere leaves its cookie behind: the console goes back to the
     // login form, and a new login works in spite of the stale cookie.
     let token = browser.token_cookie().await;
-    let (status, me) = get_with_cookie(format!("{}/ui/whoami", dev.api), token.clone()).await;
-    assert_eq!(status, 200, "{me}");
+    let whoami = http("GET", format!("{}/ui/whoami", dev.api), &token, &[], None).await;
+    let me = whoami.json;
+    assert_eq!(whoami.status, 200, "{me}");
     let revoke = format!(
         "{}/v1/auth-tokens/{}",
         dev.api,
         me["auth_token_id"].as_str().unwrap()
     );
-    let status = tokio::task::spawn_blocking({
-        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
-        move || {
-            http_agent()
-                .delete(&revoke)
-                .header("Cookie", &format!("postern_token={token}"))
-                .header("X-Postern-Csrf", &csrf)
-                .call()
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    })
-    .await
-    .unwrap();
+    let csrf = me["csrf_token"].as_str().unwrap();
+    let status = http("DELETE", revoke, &token, &[("X-Postern-Csrf", csrf)], None)
+        .await
+        .status;
     assert_eq!(status, 204, "the user revokes their own token");
     browser.log_in("user", "password").await;
 
     // The login form needs its anti-forgery value.
-    let status = tokio::task::spawn_blocking({
-        let url = format!("{}/ui/login", dev.api);
-        move || {
-            let agent = http_agent();
-            agent
-                .post(&url)
-                .content_type("application/x-www-form-urlencoded")
-                .send(format!(
-                    "auth_method_id={AUTH_METHOD}&login_name=admin&password=password&csrf=x"
-                ))
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    })
+    let form = format!("auth_method_id={AUTH_METHOD}&login_name=admin&password=password&csrf=x");
+    let login = format!("{}/ui/login", dev.api);
+    let status = http(
+        "POST",
+        login.clone(),
+        "",
+        &[],
+        Some(("application/x-www-form-urlencoded", form)),
+    )
     .await
-    .unwrap();
+    .status;
     assert_eq!(status, 403, "a login without the form's cookie");
 
     // Every page goes out with a policy that forbids inline script and other origins.
-    let policy = tokio::task::spawn_blocking({
-        let url = format!("{}/ui/login", dev.api);
-        move || {
-            let response = ureq::get(&url).call().unwrap();
-            response
-                .headers()
-                .get("content-security-policy")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        }
-    })
-    .await
-    .unwrap();
+    let policy = http("GET", login, "", &[], None).await.policy;
     assert!(
         policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"),
         "{policy}"
