@@ -30,6 +30,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rand::Rng;
 use rustls::pki_types::ServerName;
@@ -404,7 +405,7 @@ impl Identity {
 
 /// What a worker counts, for `/metrics`. Counters only grow; bytes are those of closed
 /// connections (a live connection's bytes count once it closes).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct WorkerMetrics {
     opened: Counter,
     active: Gauge,
@@ -413,6 +414,25 @@ struct WorkerMetrics {
     bytes_down: Counter,
     link_up: Gauge,
     links: Counter,
+    calls: Family<Call, Histogram, fn() -> Histogram>,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        Self {
+            opened: Counter::default(),
+            active: Gauge::default(),
+            closed: Family::default(),
+            bytes_up: Counter::default(),
+            bytes_down: Counter::default(),
+            link_up: Gauge::default(),
+            links: Counter::default(),
+            // 50 µs to ~1.6 s.
+            calls: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -420,7 +440,19 @@ struct Reason {
     reason: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Call {
+    call: &'static str,
+}
+
 impl WorkerMetrics {
+    /// A call named `name`, started at `started`, has its answer (or gave up waiting).
+    fn answered(&self, name: &'static str, started: Instant) {
+        self.calls
+            .get_or_create(&Call { call: name })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
     fn register(&self, registry: &mut Registry) {
         let worker = registry.sub_registry_with_prefix("postern_worker");
         worker.register(
@@ -457,6 +489,11 @@ impl WorkerMetrics {
             "links",
             "Links opened to controllers (a rise is a reconnect)",
             self.links.clone(),
+        );
+        worker.register(
+            "controller_call_seconds",
+            "How long the controller took to answer, by call (answered or refused)",
+            self.calls.clone(),
         );
     }
 }
@@ -764,13 +801,16 @@ impl RemoteAuthority {
             bytes: Some(convert::bytes(bytes)),
             reason: reason.as_str().to_owned(),
         };
+        let started = Instant::now();
         let response = tokio::time::timeout(
             self.inner.config.call_timeout,
             client.connection_closed(request),
         )
-        .await
-        .map_err(|_| unavailable("controller did not answer in time"))?
-        .map_err(|status| unavailable(status.message()))?;
+        .await;
+        self.inner.metrics.answered("connection_closed", started);
+        let response = response
+            .map_err(|_| unavailable("controller did not answer in time"))?
+            .map_err(|status| unavailable(status.message()))?;
         convert::outcome(response.into_inner().refusal)
     }
 
@@ -815,15 +855,18 @@ impl RemoteAuthority {
         }
     }
 
-    /// One call over the link, with the deadline.
-    async fn call<T, F, Fut>(&self, call: F) -> Result<T, AuthorityError>
+    /// One call over the link, named `name` in the metrics, with the deadline.
+    async fn call<T, F, Fut>(&self, name: &'static str, call: F) -> Result<T, AuthorityError>
     where
         F: FnOnce(ClusterClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let deadline = Instant::now() + self.inner.config.call_timeout;
+        let started = Instant::now();
+        let deadline = started + self.inner.config.call_timeout;
         let client = self.client(deadline).await?;
-        match tokio::time::timeout_at(deadline, call(client)).await {
+        let answered = tokio::time::timeout_at(deadline, call(client)).await;
+        self.inner.metrics.answered(name, started);
+        match answered {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => Err(unavailable(format!(
                 "controller: {} ({:?})",
@@ -855,7 +898,9 @@ impl SessionAuthority for RemoteAuthority {
             session_id: session_id.to_owned(),
         };
         let response = self
-            .call(|mut c| async move { c.lookup_session(request).await })
+            .call("lookup_session", |mut c| async move {
+                c.lookup_session(request).await
+            })
             .await?;
         convert::outcome(response.refusal)?;
         let session = response
@@ -878,7 +923,9 @@ impl SessionAuthority for RemoteAuthority {
             tofu_token: tofu.expose().to_owned(),
         };
         let response = self
-            .call(|mut c| async move { c.activate_session(request).await })
+            .call("activate_session", |mut c| async move {
+                c.activate_session(request).await
+            })
             .await?;
         convert::outcome(response.refusal)?;
         self.inner.sessions.activated(session_id, tofu);
@@ -891,7 +938,9 @@ impl SessionAuthority for RemoteAuthority {
         };
         self.inner.sessions.forget(session_id);
         let response = self
-            .call(|mut c| async move { c.cancel_session(request).await })
+            .call("cancel_session", |mut c| async move {
+                c.cancel_session(request).await
+            })
             .await?;
         convert::outcome(response.refusal)
     }
@@ -906,7 +955,9 @@ impl SessionAuthority for RemoteAuthority {
             session_id: session_id.to_owned(),
         };
         let response = self
-            .call(|mut c| async move { c.authorize_connection(request).await })
+            .call("authorize_connection", |mut c| async move {
+                c.authorize_connection(request).await
+            })
             .await?;
         convert::outcome(response.refusal)?;
         self.inner.active.fetch_add(1, Ordering::Relaxed);
@@ -930,7 +981,9 @@ impl SessionAuthority for RemoteAuthority {
             endpoint_address: info.endpoint.to_string(),
         };
         let response = self
-            .call(|mut c| async move { c.connection_connected(request).await })
+            .call("connection_connected", |mut c| async move {
+                c.connection_connected(request).await
+            })
             .await?;
         convert::outcome(response.refusal)
     }
@@ -943,7 +996,9 @@ impl SessionAuthority for RemoteAuthority {
             connections: progress.iter().map(convert::bytes).collect(),
         };
         let response = self
-            .call(|mut c| async move { c.connection_progress(request).await })
+            .call("connection_progress", |mut c| async move {
+                c.connection_progress(request).await
+            })
             .await?;
         convert::outcome(response.refusal)
     }
