@@ -4,14 +4,18 @@
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`: a commit (a session authorized, a cancel)
 //! is on disk before it is acknowledged, so neither a killed process nor a power loss undoes
-//! it; a cancel that came back after a crash would reopen a session its user closed. One
-//! connection writes, so writes never wait on each other's locks; a few read-only
-//! connections read beside it.
+//! it; a cancel that came back after a crash would reopen a session its user closed. Two
+//! connections write: sqlx's, and the one session changes run on whole (`sqlite.rs`); each
+//! write transaction takes the lock at its start, so neither fails on the other's commit. A
+//! few read-only connections read beside them.
+
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::seal::{SealError, SealingKey};
+use crate::sqlite::SqliteWriter;
 
 /// What the key check row holds, sealed.
 const KEY_CHECK: &[u8] = b"postern sealing key check";
@@ -36,6 +40,8 @@ pub enum DbError {
     Url(String),
     #[error("cannot open the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("cannot open the database: {0}")]
+    OpenSqlite(#[source] rusqlite::Error),
     #[error("cannot create the database file {path}: {source}")]
     Create {
         path: String,
@@ -65,6 +71,8 @@ pub struct Db {
     /// (WAL lets them read while the writer commits); on PostgreSQL, `pool` itself.
     pub(crate) reads: AnyPool,
     pub(crate) backend: Backend,
+    /// On SQLite, the connection session changes run on ([`SqliteWriter`]).
+    pub(crate) sqlite: Option<Arc<SqliteWriter>>,
     /// Where a PostgreSQL listener connects (Debug shows it without its password).
     url: Url,
 }
@@ -141,8 +149,11 @@ impl Db {
                 format!("{url}?mode=rwc")
             };
             create_private(path.split('?').next().unwrap_or(path))?;
+            // A local file's connection does not go stale: no ping (a round trip to its
+            // thread) before each use.
             let options = AnyPoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
@@ -169,6 +180,7 @@ impl Db {
             // After the writer: it made the file and switched it to WAL.
             Backend::Sqlite => AnyPoolOptions::new()
                 .max_connections(READERS)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
@@ -183,12 +195,34 @@ impl Db {
                 .await
                 .map_err(DbError::Connect)?,
         };
+        let sqlite = match backend {
+            Backend::Postgres => None,
+            Backend::Sqlite => {
+                let path = url.trim_start_matches("sqlite://");
+                let path = path.split('?').next().unwrap_or(path);
+                let writer = SqliteWriter::open(path).map_err(DbError::OpenSqlite)?;
+                Some(Arc::new(writer))
+            }
+        };
         Ok(Self {
             pool,
             reads,
             backend,
+            sqlite,
             url: Url(url),
         })
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a transaction that read first and wrote later would fail if the session changes'
+    /// connection committed in between.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// The schema version recorded in the database (0: none yet).
@@ -229,7 +263,7 @@ impl Db {
             if version <= found || version > target {
                 continue;
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.begin_write().await?;
             for statement in &statements {
                 tx.execute(statement.as_str()).await?;
             }
@@ -334,7 +368,7 @@ impl Db {
         now_ns: i64,
     ) -> Result<(), DbError> {
         const FORGOTTEN_AFTER_NS: i64 = 3600 * 1_000_000_000;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM worker_status WHERE controller_id = $1 OR reported_ns < $2")
             .bind(controller_id)
             .bind(now_ns.saturating_sub(FORGOTTEN_AFTER_NS))

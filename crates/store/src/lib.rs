@@ -16,6 +16,7 @@ mod keyfile;
 mod resources;
 mod seal;
 mod sessions;
+mod sqlite;
 
 pub use db::{check_url, redact, Announcement, Backend, Db, DbError, SCHEMA_VERSION};
 pub use keyfile::{create_key, read_key, read_or_create_key, KeyFileError};

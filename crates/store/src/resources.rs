@@ -79,7 +79,7 @@ impl ResourceRecords for SqlResources {
     }
 
     async fn change(&self, change: StateChange<'_>) -> Result<(), ResourceError> {
-        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let mut tx = self.db.begin_write().await.map_err(store)?;
         // First the revision's row lock: from here on no other change runs.
         let row = sqlx::query(
             "UPDATE resource_revision SET revision = revision + 1 WHERE id = 1 \

@@ -5,13 +5,14 @@
 //! commit waited on the disk goes in the next transaction.
 //!
 //! Every change runs in one transaction that reads the session (`FOR UPDATE` on PostgreSQL;
-//! SQLite has one writer), applies the lifecycle's change and writes back what changed: the
-//! session row, connections whose JSON differs, and new connections (a taken connection id
-//! fails the insert and so the change). What two controllers race on is thus decided by the
-//! database.
+//! on SQLite a write transaction from the start, whole on the calling thread: `sqlite.rs`),
+//! applies the lifecycle's change and writes back what changed: the session row, connections
+//! whose JSON differs, and new connections (a taken connection id fails the insert and so the
+//! change). What two controllers race on is thus decided by the database. The statements a
+//! change writes are planned once ([`Write`]) and run by either driver.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -19,6 +20,8 @@ use postern_controller::sessions::{
     RecordChange, RecordVisit, Session, SessionError, SessionQuery, SessionRecord, SessionRecords,
     SessionSecrets, StoredConnection, StoredSession,
 };
+use postern_tls::SessionCredentials;
+use rusqlite::OptionalExtension;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -26,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, Db};
 use crate::seal::SealingKey;
+use crate::sqlite::storage as sqlite;
 
 /// Session records in a database.
 #[derive(Debug)]
@@ -36,6 +40,42 @@ pub struct SqlSessions {
     /// (a group commit): on SQLite, where each commit waits for the disk, clients authorizing
     /// at once share that wait. Started at the first insert.
     inserts: OnceLock<mpsc::Sender<PendingInsert>>,
+    opened: Arc<OpenedCredentials>,
+}
+
+/// Session credentials this store made ready, by session id. A session's key and
+/// certificate never change, and making them ready (the key checked against the certificate,
+/// the certificate parsed, the signing key built) is most of the CPU that loading a session
+/// costs, paid on every change and lookup of it; an entry is used only for the very parts it
+/// was made of.
+#[derive(Default)]
+struct OpenedCredentials(Mutex<HashMap<String, SessionCredentials>>);
+
+/// Past this many sessions' credentials the cache starts again, empty.
+const MAX_OPENED: usize = 10_000;
+
+impl OpenedCredentials {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionCredentials>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<SessionCredentials> {
+        self.lock().get(id).cloned()
+    }
+
+    fn keep(&self, credentials: &SessionCredentials) {
+        let mut opened = self.lock();
+        if opened.len() >= MAX_OPENED {
+            opened.clear();
+        }
+        opened.insert(credentials.session_id().to_owned(), credentials.clone());
+    }
+}
+
+impl std::fmt::Debug for OpenedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenedCredentials({} sessions)", self.lock().len())
+    }
 }
 
 /// A new session on its way to the group commit, and where its answer goes.
@@ -58,6 +98,20 @@ enum Loading {
     SessionOnly,
 }
 
+/// The columns a change reads after a session's `body, secrets`: its open connections'
+/// bodies joined by commas, and how many connections it has had. A change needs only the open
+/// ones: closed ones change no more. Connections are numbered 0, 1, 2... in their session
+/// (`ord`, see [`connection_writes`]), so how many there are is the last number + 1, found by
+/// index: a change costs the same on a session's 10,000th connection as on its first.
+const CONNECTIONS_TO_CHANGE: &str = "(SELECT string_agg(body, ',' ORDER BY ord) FROM connections \
+      WHERE session_id = $1 AND closed = 0), \
+     (SELECT COALESCE(MAX(ord) + 1, 0) FROM connections WHERE session_id = $1)";
+
+/// The same, every connection, to show them.
+const ALL_CONNECTIONS: &str = "(SELECT string_agg(body, ',' ORDER BY ord) FROM connections \
+      WHERE session_id = $1), \
+     (SELECT COUNT(*) FROM connections WHERE session_id = $1)";
+
 /// A record as read, with its stored parts (to write back only what a change changed).
 struct Loaded {
     record: SessionRecord,
@@ -67,14 +121,15 @@ struct Loaded {
 impl SqlSessions {
     /// Records in `db` (migrated), sealing secrets with `key`.
     pub fn new(db: Db, key: SealingKey) -> Self {
-        Self::sharing(db, Arc::new(key))
+        Self::sharing(db, Arc::new(key), Arc::default())
     }
 
-    fn sharing(db: Db, key: Arc<SealingKey>) -> Self {
+    fn sharing(db: Db, key: Arc<SealingKey>, opened: Arc<OpenedCredentials>) -> Self {
         Self {
             db,
             key,
             inserts: OnceLock::new(),
+            opened,
         }
     }
 
@@ -83,7 +138,11 @@ impl SqlSessions {
     fn inserts(&self) -> &mpsc::Sender<PendingInsert> {
         self.inserts.get_or_init(|| {
             let (queue, pending) = mpsc::channel(MAX_GROUP * 16);
-            let writer = Self::sharing(self.db.clone(), Arc::clone(&self.key));
+            let writer = Self::sharing(
+                self.db.clone(),
+                Arc::clone(&self.key),
+                Arc::clone(&self.opened),
+            );
             tokio::spawn(writer.commit_inserts(pending));
             queue
         })
@@ -113,7 +172,7 @@ impl SqlSessions {
 
     /// Inserts records in one transaction; for each, whether it was new.
     async fn insert_group(&self, records: &[&SessionRecord]) -> Result<Vec<bool>, SessionError> {
-        let mut tx = self.db.pool.begin().await.map_err(storage)?;
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let mut inserted = Vec::with_capacity(records.len());
         for record in records {
             inserted.push(self.insert_in(&mut tx, record).await?);
@@ -122,17 +181,29 @@ impl SqlSessions {
         Ok(inserted)
     }
 
+    /// A session and its connections as `loading` says, over sqlx. A change on
+    /// PostgreSQL locks the session's row first and reads its connections after: a
+    /// statement's snapshot is taken before it waits for the lock, so connections read in the
+    /// same statement could be those from before the change it waited for.
     async fn load(
         &self,
         conn: &mut AnyConnection,
         id: &str,
         loading: Loading,
     ) -> Result<Option<Loaded>, SessionError> {
-        let lock = match (loading, self.db.backend) {
-            (Loading::ToChange, Backend::Postgres) => " FOR UPDATE",
-            _ => "",
+        let connections = match loading {
+            Loading::Whole => Some(ALL_CONNECTIONS),
+            Loading::ToChange => Some(CONNECTIONS_TO_CHANGE),
+            Loading::SessionOnly => None,
         };
-        let query = format!("SELECT body, secrets FROM sessions WHERE id = $1{lock}");
+        let locked = loading == Loading::ToChange && self.db.backend == Backend::Postgres;
+        let query = match (connections, locked) {
+            (_, true) => "SELECT body, secrets FROM sessions WHERE id = $1 FOR UPDATE".to_owned(),
+            (Some(connections), false) => {
+                format!("SELECT body, secrets, {connections} FROM sessions WHERE id = $1")
+            }
+            (None, false) => "SELECT body, secrets FROM sessions WHERE id = $1".to_owned(),
+        };
         let Some(row) = sqlx::query(&query)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -141,68 +212,95 @@ impl SqlSessions {
         else {
             return Ok(None);
         };
-        // One row however many connections the session has had (SQLite hands each row over
-        // from its own thread, a wake-up apiece). A change needs only the open connections
-        // and how many there are: closed ones change no more. Connections are numbered 0, 1,
-        // 2... in their session (`ord`, see `write_connections`), so how many there are is
-        // the last number + 1, found by index: a change costs the same on a session's
-        // 10,000th connection as on its first, instead of a scan of all of them.
-        let query = match loading {
-            Loading::Whole => {
-                "SELECT string_agg(body, ',' ORDER BY ord), COUNT(*) \
-                 FROM connections WHERE session_id = $1"
+        let body: String = row.try_get(0).map_err(storage)?;
+        let sealed: String = row.try_get(1).map_err(storage)?;
+        let (bodies, total) = match (connections, locked) {
+            (None, _) => (None, 0),
+            (Some(connections), true) => {
+                let row = sqlx::query(&format!("SELECT {connections}"))
+                    .bind(id)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(storage)?;
+                (
+                    row.try_get(0).map_err(storage)?,
+                    row.try_get(1).map_err(storage)?,
+                )
             }
-            Loading::ToChange => {
-                "SELECT (SELECT string_agg(body, ',' ORDER BY ord) FROM connections \
-                         WHERE session_id = $1 AND closed = 0), \
-                        (SELECT COALESCE(MAX(ord) + 1, 0) FROM connections \
-                         WHERE session_id = $1)"
-            }
-            Loading::SessionOnly => "",
+            (Some(_), false) => (
+                row.try_get(2).map_err(storage)?,
+                row.try_get(3).map_err(storage)?,
+            ),
         };
-        let (bodies, total) = if loading == Loading::SessionOnly {
-            (None, 0)
-        } else {
-            let joined = sqlx::query(query)
-                .bind(id)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(storage)?;
-            let bodies: Option<String> = joined.try_get(0).map_err(storage)?;
-            let total: i64 = joined.try_get(1).map_err(storage)?;
-            (bodies, total)
+        self.loaded(id, &body, &sealed, bodies, total).map(Some)
+    }
+
+    /// A session to change, on SQLite's session connection: one statement.
+    fn load_sqlite(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+    ) -> Result<Option<Loaded>, SessionError> {
+        let row = tx
+            .prepare_cached(&format!(
+                "SELECT body, secrets, {CONNECTIONS_TO_CHANGE} FROM sessions WHERE id = $1"
+            ))
+            .map_err(sqlite)?
+            .query_row([id], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .optional()
+            .map_err(sqlite)?;
+        let Some((body, sealed, bodies, total)) = row else {
+            return Ok(None);
         };
+        let (body, sealed): (String, String) = (body, sealed);
+        self.loaded(id, &body, &sealed, bodies, total).map(Some)
+    }
+
+    /// A loaded record from its row (`body`, `sealed` secrets), its connections' bodies
+    /// joined by commas, and how many connections it has had.
+    fn loaded(
+        &self,
+        id: &str,
+        body: &str,
+        sealed: &str,
+        bodies: Option<String>,
+        total: i64,
+    ) -> Result<Loaded, SessionError> {
         let connections: Vec<StoredConnection> = match bodies {
             Some(bodies) => serde_json::from_str(&format!("[{bodies}]"))
                 .map_err(|e| corrupt(id, e.to_string()))?,
             None => Vec::new(),
         };
         let loaded = connections.len();
-        let mut record = self.record(id, &row, 0, connections)?;
+        let mut record = self.record(id, body, sealed, connections)?;
         record.session.closed_not_loaded =
             usize::try_from(total).unwrap_or(0).saturating_sub(loaded);
         let before = record.to_stored();
-        Ok(Some(Loaded { record, before }))
+        Ok(Loaded { record, before })
     }
 
-    /// A record from a session row whose columns `body` and `secrets` are at `body` and
-    /// `body + 1`, and its connections.
+    /// A record from a session row's `body` (JSON) and `sealed` secrets, and its connections.
     fn record(
         &self,
         id: &str,
-        row: &AnyRow,
-        body: usize,
+        body: &str,
+        sealed: &str,
         connections: Vec<StoredConnection>,
     ) -> Result<SessionRecord, SessionError> {
-        let stored: StoredSession = decode(id, row, body)?;
-        let sealed: String = row.try_get(body + 1).map_err(storage)?;
+        let stored: StoredSession =
+            serde_json::from_str(body).map_err(|e| corrupt(id, e.to_string()))?;
         let secrets = self
             .key
-            .open(id, &sealed)
+            .open(id, sealed)
             .map_err(|e| corrupt(id, e.to_string()))?;
         let secrets: SessionSecrets =
             serde_json::from_slice(&secrets).map_err(|e| corrupt(id, e.to_string()))?;
-        SessionRecord::from_stored(stored, &secrets, connections)
+        let known = self.opened.get(id);
+        let record = SessionRecord::from_stored(stored, &secrets, connections, known.as_ref())?;
+        self.opened.keep(record.session.credentials());
+        Ok(record)
     }
 
     /// The session row's values: status, terminated time, body, sealed secrets.
@@ -226,33 +324,63 @@ impl SqlSessions {
         })
     }
 
-    /// Writes a changed record back: its row if it changed (most worker reports change one
-    /// connection only), then the connections that changed.
-    async fn write(
-        &self,
-        conn: &mut AnyConnection,
-        record: &SessionRecord,
-        before: &Parts,
-    ) -> Result<(), SessionError> {
+    /// What writes a changed record back: its row if it changed (most worker reports change
+    /// one connection only), then the connections that changed.
+    fn writes(&self, record: &SessionRecord, before: &Parts) -> Result<Vec<Write>, SessionError> {
         let id = &record.session.id;
         let (stored, secrets, connections) = record.to_stored();
-        if (&stored, &secrets) == (&before.0, &before.1) {
-            return write_connections(conn, record, &connections, &before.2).await;
+        let mut writes = Vec::new();
+        if (&stored, &secrets) != (&before.0, &before.1) {
+            let row = self.session_row(record, &stored, &secrets)?;
+            writes.push(Write {
+                sql: "UPDATE sessions SET status = $1, terminated_ns = $2, body = $3, \
+                      secrets = $4 WHERE id = $5",
+                values: vec![
+                    Value::Text(row.status),
+                    row.terminated_ns.map_or(Value::Null, Value::Int),
+                    Value::Text(row.body),
+                    Value::Text(row.secrets),
+                    Value::Text(id.clone()),
+                ],
+                inserts_connection: false,
+            });
         }
-        let row = self.session_row(record, &stored, &secrets)?;
-        sqlx::query(
-            "UPDATE sessions SET status = $1, terminated_ns = $2, body = $3, secrets = $4 \
-             WHERE id = $5",
-        )
-        .bind(row.status)
-        .bind(row.terminated_ns)
-        .bind(row.body)
-        .bind(row.secrets)
-        .bind(id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
-        write_connections(conn, record, &connections, &before.2).await
+        connection_writes(&mut writes, record, &connections, &before.2)?;
+        Ok(writes)
+    }
+
+    /// Loads the session `id` on SQLite's session connection, changes it and writes it back.
+    fn change_sqlite(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        change: RecordChange<'_>,
+    ) -> Result<(), SessionError> {
+        let mut loaded = self
+            .load_sqlite(tx, id)?
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        change(&mut loaded.record)?;
+        for write in self.writes(&loaded.record, &loaded.before)? {
+            let mut statement = tx.prepare_cached(write.sql).map_err(sqlite)?;
+            for (index, value) in write.values.iter().enumerate() {
+                let index = index + 1;
+                match value {
+                    Value::Text(text) => statement.raw_bind_parameter(index, text),
+                    Value::Int(int) => statement.raw_bind_parameter(index, int),
+                    Value::Null => statement.raw_bind_parameter(index, rusqlite::types::Null),
+                }
+                .map_err(sqlite)?;
+            }
+            statement
+                .raw_execute()
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) if write.inserts_connection => {
+                        SessionError::IdsExhausted
+                    }
+                    _ => sqlite(e),
+                })?;
+        }
+        Ok(())
     }
 }
 
@@ -307,7 +435,9 @@ impl SqlSessions {
         .rows_affected()
             == 1;
         if inserted {
-            write_connections(conn, record, &connections, &[]).await?;
+            let mut writes = Vec::new();
+            connection_writes(&mut writes, record, &connections, &[])?;
+            run_writes(conn, writes).await?;
         }
         Ok(inserted)
     }
@@ -316,11 +446,11 @@ impl SqlSessions {
 /// A closed connection's stored status.
 const CLOSED: &str = "closed";
 
-/// Writes the connections that differ from `before` (updated in place) and the new ones
-/// after it (inserted: a taken connection id fails the insert). `connections` are the
+/// The writes of the connections that differ from `before` (updated in place) and the new
+/// ones after it (inserted: a taken connection id fails the insert). `connections` are the
 /// record's as loaded: after the closed ones its store left out, which come first in order.
-async fn write_connections(
-    conn: &mut AnyConnection,
+fn connection_writes(
+    writes: &mut Vec<Write>,
     record: &SessionRecord,
     connections: &[StoredConnection],
     before: &[StoredConnection],
@@ -333,33 +463,61 @@ async fn write_connections(
         }
         let body =
             serde_json::to_string(connection).map_err(|e| corrupt(session_id, e.to_string()))?;
-        let closed = i64::from(connection.status == CLOSED);
-        if index < before.len() {
-            sqlx::query("UPDATE connections SET body = $1, closed = $2 WHERE id = $3")
-                .bind(body)
-                .bind(closed)
-                .bind(connection.id.as_str())
-                .execute(&mut *conn)
-                .await
-                .map_err(storage)?;
+        let closed = Value::Int(i64::from(connection.status == CLOSED));
+        writes.push(if index < before.len() {
+            Write {
+                sql: "UPDATE connections SET body = $1, closed = $2 WHERE id = $3",
+                values: vec![
+                    Value::Text(body),
+                    closed,
+                    Value::Text(connection.id.clone()),
+                ],
+                inserts_connection: false,
+            }
         } else {
             let ord = i64::try_from(left_out + index).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO connections (id, session_id, ord, body, closed) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(connection.id.as_str())
-            .bind(session_id)
-            .bind(ord)
-            .bind(body)
-            .bind(closed)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => SessionError::IdsExhausted,
-                other => storage(other),
-            })?;
+            Write {
+                sql: "INSERT INTO connections (id, session_id, ord, body, closed) \
+                      VALUES ($1, $2, $3, $4, $5)",
+                values: vec![
+                    Value::Text(connection.id.clone()),
+                    Value::Text(session_id.to_owned()),
+                    Value::Int(ord),
+                    Value::Text(body),
+                    closed,
+                ],
+                inserts_connection: true,
+            }
+        });
+    }
+    Ok(())
+}
+
+/// One statement of a change's writes, its values in placeholder order.
+struct Write {
+    sql: &'static str,
+    values: Vec<Value>,
+    /// It inserts a connection: a taken id fails it with [`SessionError::IdsExhausted`].
+    inserts_connection: bool,
+}
+
+/// Runs `writes` over sqlx.
+async fn run_writes(conn: &mut AnyConnection, writes: Vec<Write>) -> Result<(), SessionError> {
+    for write in writes {
+        let mut query = sqlx::query(write.sql);
+        for value in write.values {
+            query = match value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(int) => query.bind(int),
+                Value::Null => query.bind(None::<i64>),
+            };
         }
+        query.execute(&mut *conn).await.map_err(|e| match e {
+            sqlx::Error::Database(db) if write.inserts_connection && db.is_unique_violation() => {
+                SessionError::IdsExhausted
+            }
+            other => storage(other),
+        })?;
     }
     Ok(())
 }
@@ -424,7 +582,9 @@ impl SessionRecords for SqlSessions {
             .zip(&ids)
             .map(|(row, id)| {
                 let connections = connections.remove(id).unwrap_or_default();
-                Ok(self.record(id, row, 1, connections)?.session)
+                let body: String = row.try_get(1).map_err(storage)?;
+                let sealed: String = row.try_get(2).map_err(storage)?;
+                Ok(self.record(id, &body, &sealed, connections)?.session)
             })
             .collect()
     }
@@ -444,13 +604,17 @@ impl SessionRecords for SqlSessions {
     }
 
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
-        let mut tx = self.db.pool.begin().await.map_err(storage)?;
+        if let Some(writer) = &self.db.sqlite {
+            return writer.change(|tx| self.change_sqlite(tx, id, change));
+        }
+        let mut tx = self.db.begin_write().await.map_err(storage)?;
         let mut loaded = self
             .load(&mut tx, id, Loading::ToChange)
             .await?
             .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
         change(&mut loaded.record)?;
-        self.write(&mut tx, &loaded.record, &loaded.before).await?;
+        let writes = self.writes(&loaded.record, &loaded.before)?;
+        run_writes(&mut tx, writes).await?;
         tx.commit().await.map_err(storage)
     }
 
@@ -459,12 +623,26 @@ impl SessionRecords for SqlSessions {
         connection_id: &str,
         change: RecordChange<'_>,
     ) -> Result<(), SessionError> {
-        let row = sqlx::query("SELECT session_id FROM connections WHERE id = $1")
+        const SESSION_OF: &str = "SELECT session_id FROM connections WHERE id = $1";
+        let not_found = || SessionError::ConnectionNotFound(connection_id.to_owned());
+        if let Some(writer) = &self.db.sqlite {
+            return writer.change(|tx| {
+                let session_id: String = tx
+                    .prepare_cached(SESSION_OF)
+                    .map_err(sqlite)?
+                    .query_row([connection_id], |row| row.get(0))
+                    .optional()
+                    .map_err(sqlite)?
+                    .ok_or_else(not_found)?;
+                self.change_sqlite(tx, &session_id, change)
+            });
+        }
+        let row = sqlx::query(SESSION_OF)
             .bind(connection_id)
             .fetch_optional(&self.db.reads)
             .await
             .map_err(storage)?
-            .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))?;
+            .ok_or_else(not_found)?;
         let session_id: String = row.try_get(0).map_err(storage)?;
         self.update(&session_id, change).await
     }
@@ -521,6 +699,7 @@ impl SessionRecords for SqlSessions {
 enum Value {
     Text(String),
     Int(i64),
+    Null,
 }
 
 /// A `SELECT` over sessions with a query's conditions (scopes, user, terminated), built
@@ -603,6 +782,7 @@ impl Select {
             query = match value {
                 Value::Text(text) => query.bind(text.as_str()),
                 Value::Int(int) => query.bind(*int),
+                Value::Null => query.bind(None::<i64>),
             };
         }
         query

@@ -18,6 +18,7 @@ use rcgen::{
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use subtle::ConstantTimeEq;
 use x509_parser::extensions::GeneralName;
 use x509_parser::oid_registry::OID_SIG_ED25519;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -203,6 +204,14 @@ impl SessionCredentials {
 
     pub fn session_id(&self) -> &str {
         &self.0.session_id
+    }
+
+    /// Whether these are the credentials [`Self::from_parts`] would make of these parts (the
+    /// key compared in constant time): a store that keeps credentials it made reuses them
+    /// instead of checking and parsing the same parts again.
+    pub fn is_made_of(&self, session_id: &str, certificate_der: &[u8], private_key: &[u8]) -> bool {
+        let same_key: bool = self.0.key.as_bytes().ct_eq(private_key).into();
+        same_key && self.0.session_id == session_id && *self.0.certificate == *certificate_der
     }
 
     pub fn certificate_der(&self) -> &[u8] {

@@ -118,19 +118,31 @@ impl SessionRecord {
     }
 
     /// The record back from its parts; refuses parts that do not fit together (a key that is
-    /// not the certificate's, an unknown state name).
+    /// not the certificate's, an unknown state name). `known`: credentials made of these
+    /// parts before, used when they are the same parts.
     pub fn from_stored(
         stored: StoredSession,
         secrets: &SessionSecrets,
         connections: Vec<StoredConnection>,
+        known: Option<&SessionCredentials>,
     ) -> Result<Self, SessionError> {
         let corrupt = |what: String| SessionError::Corrupt {
             id: stored.id.clone(),
             what,
         };
-        let credentials =
-            SessionCredentials::from_parts(&stored.id, &stored.certificate, &secrets.private_key)
-                .map_err(|e| corrupt(format!("credentials: {e}")))?;
+        let credentials = match known {
+            Some(known)
+                if known.is_made_of(&stored.id, &stored.certificate, &secrets.private_key) =>
+            {
+                known.clone()
+            }
+            _ => SessionCredentials::from_parts(
+                &stored.id,
+                &stored.certificate,
+                &secrets.private_key,
+            )
+            .map_err(|e| corrupt(format!("credentials: {e}")))?,
+        };
         let tofu = secrets
             .tofu
             .as_deref()
