@@ -247,14 +247,18 @@ impl SqlSessions {
             ))
             .map_err(sqlite)?
             .query_row([id], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                ))
             })
             .optional()
             .map_err(sqlite)?;
         let Some((body, sealed, bodies, total)) = row else {
             return Ok(None);
         };
-        let (body, sealed): (String, String) = (body, sealed);
         self.loaded(id, &body, &sealed, bodies, total).map(Some)
     }
 
@@ -371,14 +375,19 @@ impl SqlSessions {
                 }
                 .map_err(sqlite)?;
             }
-            statement
-                .raw_execute()
-                .map_err(|e| match e.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::ConstraintViolation) if write.inserts_connection => {
-                        SessionError::IdsExhausted
-                    }
-                    _ => sqlite(e),
-                })?;
+            statement.raw_execute().map_err(|e| match &e {
+                rusqlite::Error::SqliteFailure(failure, _)
+                    if write.inserts_connection
+                        && matches!(
+                            failure.extended_code,
+                            rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                                | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        ) =>
+                {
+                    SessionError::IdsExhausted
+                }
+                _ => sqlite(e),
+            })?;
         }
         Ok(())
     }
