@@ -112,8 +112,9 @@ impl SessionAuthority for Faulty {
         &self,
         bytes: ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> Result<(), AuthorityError> {
-        self.store.connection_closed(bytes, reason).await
+        self.store.connection_closed(bytes, reason, connected).await
     }
 
     fn events(&self) -> tokio::sync::broadcast::Receiver<postern_authority::AuthorityEvent> {

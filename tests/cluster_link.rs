@@ -202,6 +202,37 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
     };
     remote.connection_progress(vec![bytes(3, 4)]).await.unwrap();
 
+    // A connection that ends before it was reported connected: its close carries the
+    // addresses, and the controller records both.
+    let short = remote
+        .authorize_connection(&session, "ignored")
+        .await
+        .unwrap()
+        .connection_id;
+    let short_info = ConnectedInfo {
+        client: "127.0.0.1:50001".parse().unwrap(),
+        endpoint: "127.0.0.1:22".parse().unwrap(),
+    };
+    let short_bytes = ConnectionBytes {
+        connection_id: short.clone(),
+        bytes_up: 1,
+        bytes_down: 2,
+    };
+    remote
+        .connection_closed(short_bytes, ClosedReason::ClosedByEndUser, Some(short_info))
+        .await
+        .unwrap();
+    let read = store.get(&session).await.unwrap().unwrap();
+    let recorded = read.connections.iter().find(|c| c.id == short).unwrap();
+    assert_eq!(
+        (recorded.client, recorded.endpoint, recorded.closed_reason),
+        (
+            Some(short_info.client),
+            Some(short_info.endpoint),
+            Some(ClosedReason::ClosedByEndUser)
+        )
+    );
+
     // A cancel on the controller reaches the worker.
     store.cancel(&session, None).await.unwrap();
     assert_eq!(
@@ -217,7 +248,7 @@ async fn the_link_carries_calls_cancels_and_late_closes_and_cuts_after_the_grace
     stop.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
     remote
-        .connection_closed(bytes(5, 7), ClosedReason::Canceled)
+        .connection_closed(bytes(5, 7), ClosedReason::Canceled, None)
         .await
         .unwrap();
     assert_eq!(next_event(&mut events).await, AuthorityEvent::Unreachable);

@@ -237,10 +237,13 @@ pub trait SessionAuthority: Send + Sync + 'static {
         progress: Vec<ConnectionBytes>,
     ) -> impl Future<Output = Result<(), AuthorityError>> + Send;
 
+    /// The connection ended. `connected`: its addresses, when it ended before the worker
+    /// reported it connected (a short connection is reported once, here, not twice).
     fn connection_closed(
         &self,
         bytes: ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> impl Future<Output = Result<(), AuthorityError>> + Send;
 
     /// What the authority tells the worker from now on: sessions canceled, and (a remote

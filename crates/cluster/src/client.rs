@@ -314,7 +314,7 @@ struct Inner {
     channel: watch::Sender<Option<ClusterClient<Channel>>>,
     events: broadcast::Sender<AuthorityEvent>,
     /// Closes not yet delivered, oldest first.
-    unreported: Mutex<VecDeque<(ConnectionBytes, ClosedReason)>>,
+    unreported: Mutex<VecDeque<Close>>,
     /// Connections authorized and not closed.
     active: AtomicU32,
     /// The worker takes no new connections: the controllers send it no new sessions.
@@ -498,6 +498,10 @@ impl WorkerMetrics {
     }
 }
 
+/// A connection's close as the controller is told it: its final bytes, why, and its addresses
+/// when it was not reported connected before.
+type Close = (ConnectionBytes, ClosedReason, Option<ConnectedInfo>);
+
 /// Closes kept for the link's return; beyond this the oldest are dropped (and logged).
 const MAX_UNREPORTED: usize = 100_000;
 
@@ -579,7 +583,7 @@ impl RemoteAuthority {
             .is_ok_and(|r| r.is_ok())
     }
 
-    fn unreported(&self) -> MutexGuard<'_, VecDeque<(ConnectionBytes, ClosedReason)>> {
+    fn unreported(&self) -> MutexGuard<'_, VecDeque<Close>> {
         self.inner
             .unreported
             .lock()
@@ -777,16 +781,16 @@ impl RemoteAuthority {
     /// Sends the closes kept while there was no link, oldest first.
     async fn flush_unreported(&self, client: &mut ClusterClient<Channel>) {
         loop {
-            let Some((bytes, reason)) = self.unreported().pop_front() else {
+            let Some(close) = self.unreported().pop_front() else {
                 return;
             };
-            let sent = self.close_call(client, &bytes, reason).await;
+            let sent = self.close_call(client, &close).await;
             if let Err(e) = sent {
                 if matches!(e, AuthorityError::Unavailable(_)) {
-                    self.unreported().push_front((bytes, reason));
+                    self.unreported().push_front(close);
                     return;
                 }
-                debug!(connection = %bytes.connection_id, error = %e, "late close refused");
+                debug!(connection = %close.0.connection_id, error = %e, "late close refused");
             }
         }
     }
@@ -794,12 +798,19 @@ impl RemoteAuthority {
     async fn close_call(
         &self,
         client: &mut ClusterClient<Channel>,
-        bytes: &ConnectionBytes,
-        reason: ClosedReason,
+        (bytes, reason, connected): &Close,
     ) -> Result<(), AuthorityError> {
+        let address = |side: fn(&ConnectedInfo) -> std::net::SocketAddr| {
+            connected
+                .as_ref()
+                .map(|c| side(c).to_string())
+                .unwrap_or_default()
+        };
         let request = pb::ConnectionClosedRequest {
             bytes: Some(convert::bytes(bytes)),
             reason: reason.as_str().to_owned(),
+            client_address: address(|c| c.client),
+            endpoint_address: address(|c| c.endpoint),
         };
         let started = Instant::now();
         let response = tokio::time::timeout(
@@ -1009,6 +1020,7 @@ impl SessionAuthority for RemoteAuthority {
         &self,
         bytes: ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> Result<(), AuthorityError> {
         let _ = self
             .inner
@@ -1025,21 +1037,22 @@ impl SessionAuthority for RemoteAuthority {
         metrics.bytes_up.inc_by(bytes.bytes_up);
         metrics.bytes_down.inc_by(bytes.bytes_down);
         // With no link now, the close waits for one instead of holding the connection.
+        let close = (bytes, reason, connected);
         let linked = self.inner.channel.borrow().clone();
         let sent = match linked {
-            Some(mut client) => self.close_call(&mut client, &bytes, reason).await,
+            Some(mut client) => self.close_call(&mut client, &close).await,
             None => Err(unavailable("no controller linked")),
         };
         match sent {
             Err(AuthorityError::Unavailable(why)) => {
-                debug!(connection = %bytes.connection_id, %why, "close kept until a controller is linked");
+                debug!(connection = %close.0.connection_id, %why, "close kept until a controller is linked");
                 let mut unreported = self.unreported();
                 if unreported.len() >= MAX_UNREPORTED {
-                    if let Some((lost, _)) = unreported.pop_front() {
+                    if let Some((lost, ..)) = unreported.pop_front() {
                         warn!(connection = %lost.connection_id, "too many unreported closes; dropping the oldest");
                     }
                 }
-                unreported.push_back((bytes, reason));
+                unreported.push_back(close);
                 Ok(())
             }
             other => other,

@@ -571,14 +571,7 @@ impl<A: SessionAuthority, D: WorkerDirectory> Cluster for ClusterService<A, D> {
     ) -> Result<Response<pb::Outcome>, Status> {
         self.worker(request.extensions().get::<Peer>()).await?;
         let request = request.into_inner();
-        let address = |text: &str, what: &str| {
-            text.parse::<SocketAddr>()
-                .map_err(|_| Status::invalid_argument(format!("{what} {text:?} is not ip:port")))
-        };
-        let info = ConnectedInfo {
-            client: address(&request.client_address, "client address")?,
-            endpoint: address(&request.endpoint_address, "endpoint address")?,
-        };
+        let info = connected_info(&request.client_address, &request.endpoint_address)?;
         Ok(outcome(
             self.inner
                 .authority
@@ -616,10 +609,29 @@ impl<A: SessionAuthority, D: WorkerDirectory> Cluster for ClusterService<A, D> {
             .bytes
             .map(convert::from_bytes)
             .ok_or_else(|| Status::invalid_argument("no connection bytes"))?;
+        let connected = match (&*request.client_address, &*request.endpoint_address) {
+            ("", "") => None,
+            (client, endpoint) => Some(connected_info(client, endpoint)?),
+        };
         Ok(outcome(
-            self.inner.authority.connection_closed(bytes, reason).await,
+            self.inner
+                .authority
+                .connection_closed(bytes, reason, connected)
+                .await,
         ))
     }
+}
+
+/// A connection's two addresses, each `ip:port`.
+fn connected_info(client: &str, endpoint: &str) -> Result<ConnectedInfo, Status> {
+    let address = |text: &str, what: &str| {
+        text.parse::<SocketAddr>()
+            .map_err(|_| Status::invalid_argument(format!("{what} {text:?} is not ip:port")))
+    };
+    Ok(ConnectedInfo {
+        client: address(client, "client address")?,
+        endpoint: address(endpoint, "endpoint address")?,
+    })
 }
 
 /// Why a link ended.

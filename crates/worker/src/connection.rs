@@ -80,7 +80,11 @@ pub(crate) async fn serve<A: SessionAuthority>(
     tracing::Span::current().record("connection", connection_id.as_str());
     let counts = Arc::new(ByteCounts::default());
     live.track(&connection_id, counts.clone());
-    let (reason, result) = proxy(
+    let Proxied {
+        reason,
+        unreported,
+        result,
+    } = proxy(
         &shared,
         &mut ws,
         &session,
@@ -96,7 +100,10 @@ pub(crate) async fn serve<A: SessionAuthority>(
         bytes_up: counts.up(),
         bytes_down: counts.down(),
     };
-    shared.authority.connection_closed(bytes, reason).await?;
+    shared
+        .authority
+        .connection_closed(bytes, reason, unreported)
+        .await?;
     result
 }
 
@@ -414,14 +421,33 @@ async fn handshake<A: SessionAuthority>(
             bytes_down: 0,
         };
         authority
-            .connection_closed(bytes, ClosedReason::NetworkError)
+            .connection_closed(bytes, ClosedReason::NetworkError, None)
             .await?;
         return Err(error);
     }
     Ok(Some(authorized.connection_id))
 }
 
-/// From an authorized connection to its end; returns why it closed.
+/// How a proxied connection ended.
+struct Proxied {
+    reason: ClosedReason,
+    /// Its addresses, when it ended before it was reported connected.
+    unreported: Option<ConnectedInfo>,
+    result: Result<(), WorkerError>,
+}
+
+impl Proxied {
+    /// Ended before it reached its endpoint.
+    fn unconnected(reason: ClosedReason, error: WorkerError) -> Self {
+        Self {
+            reason,
+            unreported: None,
+            result: Err(error),
+        }
+    }
+}
+
+/// From an authorized connection to its end.
 async fn proxy<A: SessionAuthority>(
     shared: &Shared<A>,
     ws: &mut ClientWs,
@@ -430,7 +456,7 @@ async fn proxy<A: SessionAuthority>(
     client: SocketAddr,
     counts: &Arc<ByteCounts>,
     live: &LiveConnection,
-) -> (ClosedReason, Result<(), WorkerError>) {
+) -> Proxied {
     let config = &shared.config;
     let Some(address) = endpoint_address(&session.endpoint) else {
         let cause = format!("endpoint {:?} is not tcp://host:port", session.endpoint);
@@ -442,7 +468,7 @@ async fn proxy<A: SessionAuthority>(
             cause,
         )
         .await;
-        return (ClosedReason::SystemError, Err(e));
+        return Proxied::unconnected(ClosedReason::SystemError, e);
     };
     let dial_started = Instant::now();
     let dialed = phase(Phase::EndpointDial, config.dial_timeout, async {
@@ -468,7 +494,7 @@ async fn proxy<A: SessionAuthority>(
                 e,
             )
             .await;
-            return (ClosedReason::NetworkError, Err(e));
+            return Proxied::unconnected(ClosedReason::NetworkError, e);
         }
     };
     if let Err(e) = tune_tcp(&endpoint) {
@@ -485,19 +511,19 @@ async fn proxy<A: SessionAuthority>(
                 cause,
             )
             .await;
-            return (ClosedReason::SystemError, Err(e));
+            return Proxied::unconnected(ClosedReason::SystemError, e);
         }
     };
     // Reported while the bytes already flow, so the report's round trip to the authority is
-    // not part of the connection's setup; the close is reported only after it.
-    let info = ConnectedInfo {
+    // not part of the connection's setup, and only once the connection has run for
+    // `connected_report_delay` (else the close carries it); the close is reported after it.
+    let mut unreported = Some(ConnectedInfo {
         client,
         endpoint: endpoint_addr,
-    };
-    // Boxed and dropped once done, so its state does not stay in the connection's task.
-    let mut report = Some(Box::pin(
-        shared.authority.connection_connected(connection_id, info),
-    ));
+    });
+    // Boxed and dropped once done, so their state does not stay in the connection's task.
+    let mut report_at = Some(Box::pin(tokio::time::sleep(config.connected_report_delay)));
+    let mut report = None;
     debug!("proxying");
     let mut endpoint = Counted::new(endpoint, Side::Endpoint, counts.clone());
     let cut = {
@@ -506,6 +532,13 @@ async fn proxy<A: SessionAuthority>(
         tokio::pin!(spliced, expires);
         loop {
             break tokio::select! {
+                Some(()) = OptionFuture::from(report_at.as_mut()), if report_at.is_some() => {
+                    report_at = None;
+                    if let Some(info) = unreported.take() {
+                        report = Some(Box::pin(shared.authority.connection_connected(connection_id, info)));
+                    }
+                    continue;
+                }
                 Some(done) = OptionFuture::from(report.as_mut()), if report.is_some() => {
                     report = None;
                     match done {
@@ -529,7 +562,7 @@ async fn proxy<A: SessionAuthority>(
             info!(error = %e, "the authority refused the connection as connected");
         }
     }
-    match cut {
+    let (reason, result) = match cut {
         Err(Ok(_)) => {
             // Both directions ended with a closing handshake; finish TLS politely.
             if tokio::time::timeout(config.close_timeout, ws.shutdown())
@@ -567,6 +600,11 @@ async fn proxy<A: SessionAuthority>(
             }
             (reason, Ok(()))
         }
+    };
+    Proxied {
+        reason,
+        unreported,
+        result,
     }
 }
 

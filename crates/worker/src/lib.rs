@@ -52,6 +52,10 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
     /// How often byte counts of live connections go to the authority.
     pub progress_interval: Duration,
+    /// How long a connection runs before it is reported connected: one that ends sooner (a
+    /// health check, a short request) is reported once, connected and closed together,
+    /// instead of in two calls to the authority.
+    pub connected_report_delay: Duration,
     /// Threads carrying connections, each with its own single-threaded runtime; 0 means one
     /// per core available to the process.
     pub connection_threads: usize,
@@ -79,6 +83,7 @@ impl Default for WorkerConfig {
             close_timeout: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(5),
             progress_interval: Duration::from_secs(1),
+            connected_report_delay: Duration::from_millis(100),
             connection_threads: 0,
             limits: Limits::default(),
             metrics: WorkerMetrics::default(),
@@ -98,6 +103,7 @@ impl fmt::Debug for WorkerConfig {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("dial_timeout", &self.dial_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("connected_report_delay", &self.connected_report_delay)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("progress_interval", &self.progress_interval)
             .field("connection_threads", &self.connection_threads)

@@ -74,8 +74,12 @@ async fn a_live_connection_is_cut_at_the_expiration_and_not_before() {
                 bytes_down: 11,
             },
             reason: ClosedReason::TimedOut,
+            connected: None,
         }
     );
+    let connected = worker.authority.connected();
+    assert_eq!(connected.len(), 1, "reported connected while it ran");
+    assert_eq!(connected[0].1.endpoint, endpoint);
 }
 
 /// From its expiration on, a session's client gets a TLS handshake_failure alert, the same

@@ -70,8 +70,9 @@ impl SessionAuthority for SessionStore {
         &self,
         bytes: ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> Result<(), AuthorityError> {
-        Ok(self.mark_closed(&bytes, reason).await?)
+        Ok(self.mark_closed(&bytes, reason, connected).await?)
     }
 
     fn events(&self) -> broadcast::Receiver<AuthorityEvent> {
@@ -194,10 +195,7 @@ impl SessionStore {
             if connection.status == ConnectionStatus::Closed {
                 return Err(SessionError::ConnectionClosed(connection.id.clone()));
             }
-            connection.status = ConnectionStatus::Connected;
-            connection.client = Some(info.client);
-            connection.endpoint = Some(info.endpoint);
-            tracing::info!(target: "audit", connection = %connection.id, client = %info.client, endpoint = %info.endpoint, "connection connected");
+            connect(connection, info);
             Ok(())
         })
         .await
@@ -227,6 +225,7 @@ impl SessionStore {
         &self,
         bytes: &ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> Result<(), SessionError> {
         let now = self.now();
         self.records()
@@ -241,6 +240,9 @@ impl SessionStore {
                 };
                 if connection.status == ConnectionStatus::Closed {
                     return Ok(());
+                }
+                if let Some(info) = connected {
+                    connect(connection, info);
                 }
                 connection.status = ConnectionStatus::Closed;
                 connection.bytes_up = bytes.bytes_up;
@@ -307,4 +309,12 @@ fn connection_in<'a>(
         .rev()
         .find(|c| c.id == connection_id)
         .ok_or_else(|| SessionError::ConnectionNotFound(connection_id.to_owned()))
+}
+
+/// `connection` reached its endpoint: from `info`'s client to its endpoint.
+fn connect(connection: &mut Connection, info: ConnectedInfo) {
+    connection.status = ConnectionStatus::Connected;
+    connection.client = Some(info.client);
+    connection.endpoint = Some(info.endpoint);
+    tracing::info!(target: "audit", connection = %connection.id, client = %info.client, endpoint = %info.endpoint, "connection connected");
 }

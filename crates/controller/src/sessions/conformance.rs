@@ -24,8 +24,8 @@ use postern_wire::TofuToken;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::{
-    NewSession, Scope, Session, SessionError, SessionQuery, SessionRecords, SessionStore,
-    DEFAULT_MAX_DURATION, UNLIMITED_CONNECTIONS,
+    ConnectionStatus, NewSession, Scope, Session, SessionError, SessionQuery, SessionRecords,
+    SessionStore, DEFAULT_MAX_DURATION, UNLIMITED_CONNECTIONS,
 };
 
 /// How a suite gets an empty backend to test.
@@ -173,7 +173,7 @@ pub async fn closed_connections_count_and_show_after_later_changes(o: &dyn Open)
             .await
             .unwrap();
         store
-            .connection_closed(bytes(&conn.connection_id, n, 10 * n), reason)
+            .connection_closed(bytes(&conn.connection_id, n, 10 * n), reason, None)
             .await
             .unwrap();
         ids.push(conn.connection_id);
@@ -190,6 +190,7 @@ pub async fn closed_connections_count_and_show_after_later_changes(o: &dyn Open)
         .connection_closed(
             bytes(&third.connection_id, 3, 30),
             ClosedReason::ClosedByEndUser,
+            None,
         )
         .await
         .unwrap();
@@ -213,7 +214,11 @@ pub async fn closed_connections_count_and_show_after_later_changes(o: &dyn Open)
         assert_eq!(session.status, SessionStatus::Canceling);
     }
     store
-        .connection_closed(bytes(&fourth.connection_id, 4, 40), ClosedReason::Canceled)
+        .connection_closed(
+            bytes(&fourth.connection_id, 4, 40),
+            ClosedReason::Canceled,
+            None,
+        )
         .await
         .unwrap();
     let ended = store.get(&id).await.unwrap().unwrap();
@@ -307,6 +312,7 @@ pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o:
         .connection_closed(
             bytes(&first.connection_id, 100, 200),
             ClosedReason::ClosedByEndUser,
+            None,
         )
         .await
         .unwrap();
@@ -321,6 +327,7 @@ pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o:
         .connection_closed(
             bytes(&second.connection_id, 5, 6),
             ClosedReason::ClosedByEndUser,
+            None,
         )
         .await
         .unwrap();
@@ -352,7 +359,11 @@ pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o:
 
     // Reports about a closed connection: a second close is a no-op, connected is refused.
     store
-        .connection_closed(bytes(&second.connection_id, 9, 9), ClosedReason::Unknown)
+        .connection_closed(
+            bytes(&second.connection_id, 9, 9),
+            ClosedReason::Unknown,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -410,7 +421,7 @@ pub async fn cancel_checks_the_version_and_waits_for_the_open_connection(o: &dyn
     assert_eq!((again.status, again.version), (SessionStatus::Canceling, 3));
 
     store
-        .connection_closed(bytes(&conn, 1, 2), ClosedReason::Canceled)
+        .connection_closed(bytes(&conn, 1, 2), ClosedReason::Canceled, None)
         .await
         .unwrap();
     let session = store.get(&id).await.unwrap().unwrap();
@@ -552,7 +563,7 @@ pub async fn an_expired_session_refuses_connections_and_times_out_once_its_conne
     assert_eq!(canceled.try_recv(), Err(TryRecvError::Empty));
 
     store
-        .connection_closed(bytes(&conn, 3, 4), ClosedReason::TimedOut)
+        .connection_closed(bytes(&conn, 3, 4), ClosedReason::TimedOut, None)
         .await
         .unwrap();
     let session = store.get(&id).await.unwrap().unwrap();
@@ -956,7 +967,7 @@ pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open)
     let retention = Duration::from_secs(3600);
     let (old, _tofu, old_conn) = active_with_connection(&store, UNLIMITED_CONNECTIONS).await;
     store
-        .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled)
+        .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled, None)
         .await
         .unwrap();
     store.cancel_session(&old).await.unwrap();
@@ -972,7 +983,7 @@ pub async fn terminated_sessions_are_deleted_after_their_retention(o: &dyn Open)
     assert!(store.get(&old).await.unwrap().is_none());
     assert_eq!(
         store
-            .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled)
+            .connection_closed(bytes(&old_conn, 1, 2), ClosedReason::Canceled, None)
             .await
             .unwrap_err(),
         AuthorityError::ConnectionNotFound(old_conn.clone())
@@ -997,7 +1008,7 @@ pub async fn unknown_connections_are_reported_as_such(o: &dyn Open) {
     );
     assert_eq!(
         store
-            .connection_closed(bytes(&missing, 0, 0), ClosedReason::Unknown)
+            .connection_closed(bytes(&missing, 0, 0), ClosedReason::Unknown, None)
             .await
             .unwrap_err(),
         AuthorityError::ConnectionNotFound(missing.clone())
@@ -1009,6 +1020,38 @@ pub async fn unknown_connections_are_reported_as_such(o: &dyn Open) {
             .unwrap_err(),
         AuthorityError::SessionNotFound("s_nosuchsess".into())
     );
+}
+
+/// A connection that ends before its worker reported it connected is reported once: the
+/// close carries its addresses, and it shows them, closed, as if reported twice.
+pub async fn a_close_that_carries_the_addresses_records_them_too(o: &dyn Open) {
+    let (store, _) = store_with_clock(o).await;
+    let id = store
+        .authorize_session(new_session(-1))
+        .await
+        .unwrap()
+        .session
+        .id;
+    store
+        .activate_session(&id, &TofuToken::generate())
+        .await
+        .unwrap();
+    let conn = store.authorize_connection(&id, WORKER).await.unwrap();
+    store
+        .connection_closed(
+            bytes(&conn.connection_id, 3, 4),
+            ClosedReason::ClosedByEndUser,
+            Some(connected_info()),
+        )
+        .await
+        .unwrap();
+    let session = store.get(&id).await.unwrap().unwrap();
+    let shown = &session.connections[0];
+    assert_eq!(shown.status, ConnectionStatus::Closed);
+    assert_eq!(shown.client, Some(connected_info().client));
+    assert_eq!(shown.endpoint, Some(connected_info().endpoint));
+    assert_eq!((shown.bytes_up, shown.bytes_down), (3, 4));
+    assert_eq!(shown.closed_reason, Some(ClosedReason::ClosedByEndUser));
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -1032,7 +1075,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 #[macro_export]
 macro_rules! session_records_conformance {
     ($open:expr) => {
-        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, closed_connections_count_and_show_after_later_changes, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, an_expired_session_ends_even_if_its_worker_never_reports, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count);
+        $crate::session_records_conformance!(@cases $open; a_limited_session_runs_its_course_and_ends_with_connection_limit, closed_connections_count_and_show_after_later_changes, cancel_checks_the_version_and_waits_for_the_open_connection, session_cancel_from_a_client_ends_an_idle_session_at_once, an_expired_session_refuses_connections_and_times_out_once_its_connection_closes, an_expired_session_ends_even_if_its_worker_never_reports, a_second_client_with_another_tofu_token_is_refused, the_token_carries_the_session_and_a_usable_key, session_json_has_boundarys_field_names, authorize_session_response_has_boundarys_field_names, debug_shows_neither_key_nor_tofu_nor_token, list_is_newest_first, bad_requests_are_refused_before_anything_is_issued, terminated_sessions_are_deleted_after_their_retention, unknown_connections_are_reported_as_such, a_lost_workers_connections_close_with_system_error, lists_select_resume_and_count, a_close_that_carries_the_addresses_records_them_too);
     };
     (@cases $open:expr; $($case:ident),*) => {
         $(

@@ -65,6 +65,8 @@ pub fn until(clock: &Clock, deadline: SystemTime) -> Duration {
 pub struct Closed {
     pub bytes: ConnectionBytes,
     pub reason: ClosedReason,
+    /// The addresses the close carried (it ended before it was reported connected).
+    pub connected: Option<ConnectedInfo>,
 }
 
 /// Sessions the test adds, every call answered from them; expiration judged by the same
@@ -74,6 +76,8 @@ pub struct MemoryAuthority {
     sessions: Mutex<Sessions>,
     events: broadcast::Sender<AuthorityEvent>,
     closed: mpsc::UnboundedSender<Closed>,
+    /// Connections reported connected, in order.
+    connected: Mutex<Vec<(String, ConnectedInfo)>>,
 }
 
 #[derive(Default)]
@@ -91,8 +95,14 @@ impl MemoryAuthority {
             sessions: Mutex::default(),
             events: broadcast::channel(16).0,
             closed,
+            connected: Mutex::default(),
         };
         (authority, closed_rx)
+    }
+
+    /// The connections reported connected so far, in order.
+    pub fn connected(&self) -> Vec<(String, ConnectedInfo)> {
+        self.connected.lock().unwrap().clone()
     }
 
     /// A pending session to `endpoint` with no connection limit, until `expiration`.
@@ -188,9 +198,13 @@ impl SessionAuthority for MemoryAuthority {
 
     async fn connection_connected(
         &self,
-        _connection_id: &str,
-        _info: ConnectedInfo,
+        connection_id: &str,
+        info: ConnectedInfo,
     ) -> Result<(), AuthorityError> {
+        self.connected
+            .lock()
+            .unwrap()
+            .push((connection_id.to_owned(), info));
         Ok(())
     }
 
@@ -205,9 +219,14 @@ impl SessionAuthority for MemoryAuthority {
         &self,
         bytes: ConnectionBytes,
         reason: ClosedReason,
+        connected: Option<ConnectedInfo>,
     ) -> Result<(), AuthorityError> {
         // The test may have stopped listening; the report is then of no interest.
-        let _unheard = self.closed.send(Closed { bytes, reason });
+        let _unheard = self.closed.send(Closed {
+            bytes,
+            reason,
+            connected,
+        });
         Ok(())
     }
 
