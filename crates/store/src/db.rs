@@ -139,6 +139,8 @@ impl Db {
     /// Opens `url`; an SQLite file is created when missing.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
+        // The SQLite file, made before sqlx opens it; `None` on PostgreSQL.
+        let mut file = None;
         let (backend, url, options) = if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(DbError::Url(url.into()));
@@ -148,7 +150,9 @@ impl Db {
             } else {
                 format!("{url}?mode=rwc")
             };
-            create_private(path.split('?').next().unwrap_or(path))?;
+            let path = path.split('?').next().unwrap_or(path);
+            create_private(path)?;
+            file = Some(path);
             // A local file's connection does not go stale: no ping (a round trip to its
             // thread) before each use.
             let options = AnyPoolOptions::new()
@@ -195,14 +199,11 @@ impl Db {
                 .await
                 .map_err(DbError::Connect)?,
         };
-        let sqlite = match backend {
-            Backend::Postgres => None,
-            Backend::Sqlite => {
-                let path = url.trim_start_matches("sqlite://");
-                let path = path.split('?').next().unwrap_or(path);
-                let writer = SqliteWriter::open(path).map_err(DbError::OpenSqlite)?;
-                Some(Arc::new(writer))
-            }
+        let sqlite = match file {
+            Some(path) => Some(Arc::new(
+                SqliteWriter::open(path).map_err(DbError::OpenSqlite)?,
+            )),
+            None => None,
         };
         Ok(Self {
             pool,
