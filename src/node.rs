@@ -268,12 +268,9 @@ fn serve_cluster(
         }
     };
     let task = tokio::spawn(async move {
-        let served = tokio::select! {
-            served = postern_cluster::serve(cluster.listener, tls, service, shutdown) => served,
+        tokio::select! {
+            () = postern_cluster::serve(cluster.listener, tls, service, shutdown) => {}
             never = count => never,
-        };
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the cluster listener failed");
         }
     });
     Ok((workers, linked, task))

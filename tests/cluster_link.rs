@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -377,6 +378,129 @@ async fn a_worker_moves_to_its_new_upstreams() {
         .await
         .unwrap()
         .is_none());
+    stop_a.cancel();
+    stop_b.cancel();
+    shutdown.cancel();
+}
+
+/// A TCP forwarder on loopback in front of `target`, counting the connections it carried.
+async fn counting_forwarder(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// A session in `store` that may carry any number of connections.
+async fn any_session(store: &SessionStore) -> String {
+    let session = dev_target_session(
+        "127.0.0.1",
+        22,
+        vec!["127.0.0.1:9202".into()],
+        -1,
+        Duration::from_secs(3600),
+    );
+    let session = store.authorize_session(session).await.unwrap().session.id;
+    store
+        .activate_session(&session, &TofuToken::generate())
+        .await
+        .unwrap();
+    session
+}
+
+/// A connection thread (a runtime of one thread, as the worker's connections run on) calls
+/// over a connection of its own to the linked controller, opened at its first call and kept;
+/// when the link moves to another controller, so do its calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_thread_calls_over_its_own_connection_to_the_linked_controller() {
+    let ca = Arc::new(ClusterCa::generate().unwrap());
+    let directory = Arc::new(Directory::default());
+    let unspecified = "127.0.0.1:0".parse().unwrap();
+    let (store_a, store_b) = (SessionStore::new(), SessionStore::new());
+    let (a, stop_a, service_a) = controller(unspecified, &store_a, &ca, &directory).await;
+    let (b, stop_b, service_b) = controller(unspecified, &store_b, &ca, &directory).await;
+    let ((to_a, dialed_a), (to_b, dialed_b)) =
+        (counting_forwarder(a).await, counting_forwarder(b).await);
+    let dir = tempfile::tempdir().unwrap();
+    let files = WorkerIdentityFiles::new(dir.path());
+    let mut config = LinkConfig::new(vec![to_a.to_string()], "127.0.0.1:9202".into());
+    config.backoff_min = Duration::from_millis(50);
+    let token = service_a.activation_token("w_test", Duration::from_secs(60));
+    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    assert!(remote.linked(WAIT).await);
+    let (on_a, on_b) = (any_session(&store_a).await, any_session(&store_b).await);
+    let linked_b = service_b.linked();
+    let dialed = |count: &Arc<AtomicUsize>| count.load(Ordering::SeqCst);
+    // Activation and the link dialed A; the calls from the work-stealing runtime share the link.
+    let before = dialed(&dialed_a);
+    remote.authorize_connection(&on_a, "ignored").await.unwrap();
+    assert_eq!(dialed(&dialed_a), before);
+
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            // The first call starts the thread's own connection; calls go on meanwhile.
+            tokio::time::timeout(WAIT, async {
+                while dialed(&dialed_a) == before {
+                    remote.authorize_connection(&on_a, "ignored").await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .expect("the thread opens a connection of its own");
+            // Then it keeps that one.
+            for _ in 0..20 {
+                remote.authorize_connection(&on_a, "ignored").await.unwrap();
+            }
+            assert_eq!(dialed(&dialed_a), before + 1);
+
+            // The link moves to B: the thread's calls follow it, none to A's session.
+            remote.set_upstreams(vec![to_b.to_string()]).unwrap();
+            tokio::time::timeout(WAIT, async {
+                while linked_b.get("w_test").is_none() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .expect("linked to b");
+            let first_on_b = dialed(&dialed_b);
+            tokio::time::timeout(WAIT, async {
+                while dialed(&dialed_b) == first_on_b {
+                    remote.authorize_connection(&on_b, "ignored").await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .expect("the thread opens a connection of its own to b");
+            remote.authorize_connection(&on_b, "ignored").await.unwrap();
+            let on_a_now = remote.authorize_connection(&on_a, "ignored").await;
+            assert!(
+                matches!(on_a_now, Err(AuthorityError::SessionNotFound(_))),
+                "{on_a_now:?}"
+            );
+            assert_eq!(dialed(&dialed_b), first_on_b + 1);
+        });
+    });
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .unwrap()
+        .unwrap();
     stop_a.cancel();
     stop_b.cancel();
     shutdown.cancel();

@@ -3,8 +3,9 @@
 //!
 //! One task keeps the link: it dials the upstreams in turn (backoff with jitter between
 //! failures), opens the `Link` stream, sends the worker's status every second and turns the
-//! controller's events into [`AuthorityEvent`]s. Calls go over the linked channel and each has
-//! a deadline; with no link they wait for one until their deadline. A close that could not be
+//! controller's events into [`AuthorityEvent`]s. Calls go over the link (from a connection
+//! thread, over that thread's own connection to the same controller: `route.rs`) and each
+//! has a deadline; with no link they wait for one until their deadline. A close that could not be
 //! reported is kept and sent once the link is back, so final byte counts and reasons land.
 //! With no controller for longer than the grace period the worker is told to cut its
 //! connections ([`AuthorityEvent::Unreachable`]); when a link opens again it is told to
@@ -13,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -22,9 +23,7 @@ use postern_authority::{
     AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
     ConnectionBytes, SessionAuthority, SessionStatus, WorkerSession,
 };
-use postern_tls::cluster::{
-    worker_client_config, ClusterIdentity, ClusterTrust, WorkerKey, CLUSTER_SERVER_NAME,
-};
+use postern_tls::cluster::{worker_client_config, ClusterIdentity, ClusterTrust, WorkerKey};
 use postern_wire::TofuToken;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -33,11 +32,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rand::Rng;
-use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
-use tokio_rustls::TlsConnector;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +44,7 @@ use crate::activation::ActivationToken;
 use crate::convert::{self, unavailable};
 use crate::pb::cluster_client::ClusterClient;
 use crate::pb::{self, controller_event::Event};
+use crate::route::{self, Linked, Route, ThreadLinks};
 
 /// Why the link could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -229,17 +226,8 @@ async fn connect(
         .keep_alive_while_idle(true);
     let address = upstream.to_owned();
     let connector = tower::service_fn(move |_| {
-        let tls = TlsConnector::from(tls.clone());
-        let address = address.clone();
-        async move {
-            let tcp = TcpStream::connect(&address).await?;
-            tcp.set_nodelay(true)?;
-            let name = ServerName::try_from(CLUSTER_SERVER_NAME)
-                .map_err(std::io::Error::other)?
-                .to_owned();
-            let stream = tls.connect(name, tcp).await?;
-            Ok::<_, std::io::Error>(TokioIo::new(stream))
-        }
+        let (address, tls) = (address.clone(), tls.clone());
+        async move { Ok::<_, std::io::Error>(TokioIo::new(route::dial(&address, tls).await?)) }
     });
     endpoint
         .connect_with_connector(connector)
@@ -310,8 +298,12 @@ struct Inner {
     identity: Mutex<Identity>,
     ca_der: Vec<u8>,
     files: WorkerIdentityFiles,
-    /// The linked channel; `None` while there is no link.
-    channel: watch::Sender<Option<ClusterClient<Channel>>>,
+    /// The link; `None` while there is none.
+    channel: watch::Sender<Option<Linked>>,
+    /// Links made since the start, the current one's generation.
+    links_made: AtomicU64,
+    /// The connection threads' own connections to the linked controller.
+    thread_links: ThreadLinks,
     events: broadcast::Sender<AuthorityEvent>,
     /// Closes not yet delivered, oldest first.
     unreported: Mutex<VecDeque<Close>>,
@@ -529,6 +521,8 @@ impl RemoteAuthority {
                 config,
                 metrics: WorkerMetrics::default(),
                 channel: watch::Sender::new(None),
+                links_made: AtomicU64::new(0),
+                thread_links: ThreadLinks::default(),
                 events,
                 unreported: Mutex::default(),
                 active: AtomicU32::new(0),
@@ -625,6 +619,7 @@ impl RemoteAuthority {
                 linked = self.link_once(upstream, tls.clone(), &mut linked_before) => linked,
             };
             self.inner.channel.send_replace(None);
+            self.inner.thread_links.clear();
             self.inner.metrics.link_up.set(0);
             match linked {
                 Ok(why) => {
@@ -653,8 +648,15 @@ impl RemoteAuthority {
         linked_before: &mut bool,
     ) -> Result<String, String> {
         let config = &self.inner.config;
-        let channel = connect(upstream, tls, config).await?;
-        let mut client = ClusterClient::new(channel);
+        let linked = Linked {
+            channel: connect(upstream, tls.clone(), config).await?,
+            origin: http::Uri::try_from(format!("http://{upstream}"))
+                .map_err(|e| format!("not a host:port: {e}"))?,
+            upstream: upstream.to_owned(),
+            tls,
+            generation: self.inner.links_made.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        let mut client = linked.shared();
         let (statuses, statuses_rx) = mpsc::channel(4);
         // Room for one: the first status cannot fail to queue.
         let _ = statuses.try_send(self.status());
@@ -677,7 +679,7 @@ impl RemoteAuthority {
             _ => return Err("the controller did not welcome the link".to_owned()),
         };
         info!(%upstream, %controller, "linked to controller");
-        self.inner.channel.send_replace(Some(client.clone()));
+        self.inner.channel.send_replace(Some(linked));
         self.inner.metrics.link_up.set(1);
         self.inner.metrics.links.inc();
         if *linked_before {
@@ -755,7 +757,7 @@ impl RemoteAuthority {
 
     /// Trades a new key's public half for a new certificate, stores both, and uses them from
     /// the next link on (the controller refuses the old certificate from now on).
-    async fn renew(&self, client: &mut ClusterClient<Channel>) -> Result<(), LinkError> {
+    async fn renew(&self, client: &mut ClusterClient<Route>) -> Result<(), LinkError> {
         let key = WorkerKey::generate()?;
         let request = pb::RenewRequest {
             public_key: key.public_key_spki_der(),
@@ -779,7 +781,7 @@ impl RemoteAuthority {
     }
 
     /// Sends the closes kept while there was no link, oldest first.
-    async fn flush_unreported(&self, client: &mut ClusterClient<Channel>) {
+    async fn flush_unreported(&self, client: &mut ClusterClient<Route>) {
         loop {
             let Some(close) = self.unreported().pop_front() else {
                 return;
@@ -797,7 +799,7 @@ impl RemoteAuthority {
 
     async fn close_call(
         &self,
-        client: &mut ClusterClient<Channel>,
+        client: &mut ClusterClient<Route>,
         (bytes, reason, connected): &Close,
     ) -> Result<(), AuthorityError> {
         let address = |side: fn(&ConnectedInfo) -> std::net::SocketAddr| {
@@ -856,20 +858,32 @@ impl RemoteAuthority {
         }
     }
 
-    /// The linked client, waiting for a link until `deadline`.
-    async fn client(&self, deadline: Instant) -> Result<ClusterClient<Channel>, AuthorityError> {
+    /// A client on the link, waiting for one until `deadline`.
+    async fn client(&self, deadline: Instant) -> Result<ClusterClient<Route>, AuthorityError> {
         let mut channel = self.inner.channel.subscribe();
         let linked = tokio::time::timeout_at(deadline, channel.wait_for(Option::is_some)).await;
         match linked {
-            Ok(Ok(client)) => Ok(client.clone().unwrap_or_else(|| unreachable!())),
+            Ok(Ok(linked)) => match &*linked {
+                Some(linked) => Ok(self.client_on(linked)),
+                None => Err(unavailable("no controller linked")),
+            },
             _ => Err(unavailable("no controller linked")),
         }
+    }
+
+    /// A client on `linked`, by the calling thread's own connection where it has one.
+    fn client_on(&self, linked: &Linked) -> ClusterClient<Route> {
+        let route = self
+            .inner
+            .thread_links
+            .route(linked, self.inner.config.connect_timeout);
+        linked.client(route)
     }
 
     /// One call over the link, named `name` in the metrics, with the deadline.
     async fn call<T, F, Fut>(&self, name: &'static str, call: F) -> Result<T, AuthorityError>
     where
-        F: FnOnce(ClusterClient<Channel>) -> Fut,
+        F: FnOnce(ClusterClient<Route>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let started = Instant::now();
@@ -1040,7 +1054,7 @@ impl SessionAuthority for RemoteAuthority {
         let close = (bytes, reason, connected);
         let linked = self.inner.channel.borrow().clone();
         let sent = match linked {
-            Some(mut client) => self.close_call(&mut client, &close).await,
+            Some(linked) => self.close_call(&mut self.client_on(&linked), &close).await,
             None => Err(unavailable("no controller linked")),
         };
         match sent {

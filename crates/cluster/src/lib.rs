@@ -21,6 +21,7 @@
 pub mod activation;
 pub mod client;
 mod convert;
+mod route;
 pub mod server;
 
 pub use client::{LinkConfig, RemoteAuthority, WorkerIdentityFiles};

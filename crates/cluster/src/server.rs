@@ -12,24 +12,25 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::Stream;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use postern_authority::{AuthorityEvent, ConnectedInfo, SessionAuthority};
+use postern_io::ConnectionThreads;
 use postern_tls::cluster::{peer_worker_id, ClusterCa};
 use postern_wire::TofuToken;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
-use tokio_rustls::server::TlsStream;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::Connected;
+use tokio_util::task::task_tracker::{TaskTracker, TaskTrackerToken};
 use tonic::{Request, Response, Status, Streaming};
+use tower::Service;
 use tracing::{debug, info, warn};
 
 use crate::activation::{ActivationKey, ActivationToken};
@@ -739,95 +740,31 @@ struct Peer {
     remote: SocketAddr,
 }
 
-/// A cluster connection after its TLS handshake.
-struct PeerStream {
-    tls: TlsStream<TcpStream>,
-    peer: Peer,
-}
-
-impl Connected for PeerStream {
-    type ConnectInfo = Peer;
-
-    fn connect_info(&self) -> Peer {
-        self.peer.clone()
-    }
-}
-
-impl AsyncRead for PeerStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tls).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for PeerStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tls).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tls).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.tls).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.tls).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tls.is_write_vectored()
-    }
-}
-
 /// TLS handshakes in progress at once on the cluster listener.
 const MAX_HANDSHAKES: usize = 256;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `service` on `listener` with `tls` (`postern_tls::cluster::controller_server_config`)
-/// until `shutdown`.
+/// until `shutdown`, then lets each link finish its calls (up to 5 s).
+///
+/// Each link lives its whole life on one connection thread (`postern_io::ConnectionThreads`):
+/// its TLS, its HTTP/2 connection, its calls and their database changes. A call then costs
+/// no hand-off between threads; on the work-stealing runtime each call passed through three
+/// or four, and those wake-ups were most of the controller's time per worker connection.
 pub async fn serve<A: SessionAuthority, D: WorkerDirectory>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     service: ClusterService<A, D>,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
-    let (accepted, incoming) = mpsc::channel::<Result<PeerStream, std::io::Error>>(64);
-    let acceptor = TlsAcceptor::from(tls);
-    let accepting = tokio::spawn(accept(listener, acceptor, accepted, shutdown.clone()));
-    let served = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(2)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(3)))
-        .add_service(ClusterServer::new(service))
-        .serve_with_incoming_shutdown(ReceiverStream::new(incoming), shutdown.cancelled_owned())
-        .await;
-    accepting.abort();
-    served
-}
-
-async fn accept(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    accepted: mpsc::Sender<Result<PeerStream, std::io::Error>>,
-    shutdown: CancellationToken,
 ) {
+    let threads = ConnectionThreads::start(0);
+    let acceptor = TlsAcceptor::from(tls);
+    let grpc = ClusterServer::new(service);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let links = TaskTracker::new();
     loop {
         let (tcp, remote) = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -841,35 +778,87 @@ async fn accept(
             debug!(%remote, "too many cluster handshakes in progress; dropping a connection");
             continue;
         };
-        let acceptor = acceptor.clone();
-        let accepted = accepted.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-            drop(permit);
-            let tls = match handshake {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    info!(%remote, error = %e, "cluster TLS handshake refused");
-                    return;
-                }
-                Err(_) => {
-                    info!(%remote, "cluster TLS handshake timed out");
-                    return;
-                }
-            };
-            let certificate = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .map(|leaf| leaf.as_ref().to_vec());
-            let peer = Peer {
-                worker_id: certificate.as_deref().and_then(peer_worker_id),
-                certificate_sha256: certificate.map(|c| Sha256::digest(&c).into()),
-                remote,
-            };
-            let _ = accepted.send(Ok(PeerStream { tls, peer })).await;
+        let link = Link {
+            acceptor: acceptor.clone(),
+            grpc: grpc.clone(),
+            remote,
+            handshake: permit,
+            open: links.token(),
+        };
+        let shutdown = shutdown.clone();
+        threads.spawn_connection(tcp, move |tcp| link.serve(tcp, shutdown));
+    }
+    links.close();
+    if tokio::time::timeout(DRAIN, links.wait()).await.is_err() {
+        warn!(after = ?DRAIN, "cluster links still open at shutdown; cutting them");
+    }
+}
+
+/// How long a stopping controller waits for its links to finish their calls.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// A link accepted and not yet served.
+struct Link<A: SessionAuthority, D: WorkerDirectory> {
+    acceptor: TlsAcceptor,
+    grpc: ClusterServer<ClusterService<A, D>>,
+    remote: SocketAddr,
+    /// Held until the TLS handshake ends.
+    handshake: OwnedSemaphorePermit,
+    /// Held while the link is open, for [`serve`] to wait on at shutdown.
+    open: TaskTrackerToken,
+}
+
+impl<A: SessionAuthority, D: WorkerDirectory> Link<A, D> {
+    /// The TLS handshake, then HTTP/2 with the calls on this thread, until the worker closes
+    /// the link or `shutdown` (which lets the calls under way finish).
+    async fn serve(self, tcp: TcpStream, shutdown: CancellationToken) {
+        let Self {
+            acceptor,
+            grpc,
+            remote,
+            handshake,
+            open,
+        } = self;
+        let _ = tcp.set_nodelay(true);
+        let handshaken = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+        drop(handshake);
+        let tls = match handshaken {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return info!(%remote, error = %e, "cluster TLS handshake refused"),
+            Err(_) => return info!(%remote, "cluster TLS handshake timed out"),
+        };
+        let certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.as_ref().to_vec());
+        let peer = Peer {
+            worker_id: certificate.as_deref().and_then(peer_worker_id),
+            certificate_sha256: certificate.map(|c| Sha256::digest(&c).into()),
+            remote,
+        };
+        let calls = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(peer.clone());
+            grpc.clone().call(request)
         });
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Duration::from_secs(2))
+            .keep_alive_timeout(Duration::from_secs(3));
+        let connection = http2.serve_connection(TokioIo::new(tls), calls);
+        tokio::pin!(connection);
+        let served = tokio::select! {
+            served = connection.as_mut() => served,
+            () = shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(e) = served {
+            debug!(%remote, error = %e, "cluster link connection ended");
+        }
+        drop(open);
     }
 }
