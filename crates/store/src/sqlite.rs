@@ -53,7 +53,9 @@ impl SqliteWriter {
 
     /// Runs `change` in a write transaction and commits it; any error rolls it back. On a
     /// multi-threaded runtime the thread's other tasks move to another while the change
-    /// waits on the database.
+    /// waits on the database. On a one-thread runtime (a cluster link's connection thread)
+    /// it runs inline: that thread's other calls wait for it, as they would for SQLite's one
+    /// writer anyway, and the call costs no hand-off to another thread.
     pub(crate) fn change<T>(
         &self,
         change: impl FnOnce(&Transaction<'_>) -> Result<T, SessionError>,
