@@ -15,6 +15,7 @@ use postern_tls::SessionCredentials;
 use postern_wire::TofuToken;
 use serde::{Deserialize, Serialize};
 
+use super::ids::base64_encode;
 use super::model::{Connection, ConnectionStatus, Scope, Session, SessionState, WorkerInfo};
 use super::{SessionError, SessionRecord, TerminationReason};
 
@@ -38,6 +39,7 @@ pub struct StoredSession {
     pub states: Vec<StoredState>,
     pub worker_addresses: Vec<String>,
     /// DER.
+    #[serde(with = "base64_bytes")]
     pub certificate: Vec<u8>,
     pub termination_reason: Option<String>,
     /// Why it will be terminated once its last connection closes.
@@ -70,6 +72,7 @@ pub struct StoredConnection {
 /// Debug shows neither.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSecrets {
+    #[serde(with = "base64_bytes")]
     pub private_key: Vec<u8>,
     pub tofu: Option<String>,
 }
@@ -279,4 +282,78 @@ fn termination_reason(name: &str) -> Option<TerminationReason> {
 /// The variant of `all` whose name is `name`.
 fn by_name<T: Copy>(name: &str, all: &[T], as_str: fn(T) -> &'static str) -> Option<T> {
     all.iter().copied().find(|v| as_str(*v) == name)
+}
+
+/// Bytes as standard base64 text in the stored JSON: a session's certificate and key are
+/// read on every change, and as text they parse several times faster than as an array of
+/// numbers, which is how records written before this are stored; those read as well.
+mod base64_bytes {
+    use std::fmt;
+
+    use base64::Engine as _;
+    use serde::de::{self, SeqAccess};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::base64_encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_any(Bytes)
+    }
+
+    struct Bytes;
+
+    impl<'de> de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("base64 text or an array of bytes")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Vec<u8>, E> {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| E::custom(format!("not base64: {e}")))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 * 1024));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn key_bytes_are_stored_as_base64_and_read_in_either_form() {
+        let secrets = SessionSecrets {
+            private_key: vec![0, 1, 2, 253, 254, 255],
+            tofu: None,
+        };
+        let json = serde_json::to_string(&secrets).unwrap();
+        assert_eq!(json, r#"{"private_key":"AAEC/f7/","tofu":null}"#);
+        assert!(serde_json::from_str::<SessionSecrets>(&json).unwrap() == secrets);
+        // As records written before base64 hold them.
+        let numbers = r#"{"private_key":[0,1,2,253,254,255],"tofu":null}"#;
+        assert!(serde_json::from_str::<SessionSecrets>(numbers).unwrap() == secrets);
+        for bad in [
+            r#"{"private_key":"not base64!","tofu":null}"#,
+            r#"{"private_key":[0,256],"tofu":null}"#,
+            r#"{"private_key":7,"tofu":null}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<SessionSecrets>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }
