@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::Stream;
@@ -23,6 +23,7 @@ use postern_tls::cluster::{peer_worker_id, ClusterCa};
 use postern_wire::TofuToken;
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
@@ -229,6 +230,8 @@ struct Inner<A, D> {
     /// Certificates found current, and when: a worker's calls are not each a store read.
     checked: Mutex<HashMap<String, ([u8; 32], Instant)>>,
     shutdown: CancellationToken,
+    /// The runtime [`serve`] was called on, for work too long for a link's own thread.
+    background: OnceLock<Handle>,
 }
 
 impl<A: SessionAuthority, D: WorkerDirectory> ClusterService<A, D> {
@@ -250,6 +253,7 @@ impl<A: SessionAuthority, D: WorkerDirectory> ClusterService<A, D> {
                 config,
                 checked: Mutex::default(),
                 shutdown,
+                background: OnceLock::new(),
             }),
         }
     }
@@ -360,7 +364,7 @@ impl<A: SessionAuthority, D: WorkerDirectory> ClusterService<A, D> {
             return;
         }
         let service = self.clone();
-        tokio::spawn(async move {
+        self.off_link(async move {
             tokio::time::sleep(service.inner.config.relink_grace).await;
             if service.inner.linked.is_linked(&worker_id) || service.inner.shutdown.is_cancelled() {
                 return;
@@ -368,6 +372,19 @@ impl<A: SessionAuthority, D: WorkerDirectory> ClusterService<A, D> {
             info!(worker = %worker_id, "worker did not link again; closing its connections");
             service.inner.directory.worker_lost(&worker_id).await;
         });
+    }
+
+    /// Runs `work` on the runtime [`serve`] was called on, not on the link's own thread
+    /// (where it would hold up the link's other calls): for work that may take long, such
+    /// as a change to every live connection of a worker.
+    fn off_link<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        match self.inner.background.get() {
+            Some(runtime) => runtime.spawn(work),
+            None => tokio::spawn(work),
+        }
     }
 }
 
@@ -592,9 +609,13 @@ impl<A: SessionAuthority, D: WorkerDirectory> Cluster for ClusterService<A, D> {
             .into_iter()
             .map(convert::from_bytes)
             .collect();
-        Ok(outcome(
-            self.inner.authority.connection_progress(progress).await,
-        ))
+        // A report covers every live connection of the worker.
+        let authority = self.inner.authority.clone();
+        let recorded = self
+            .off_link(async move { authority.connection_progress(progress).await })
+            .await
+            .map_err(|e| Status::internal(format!("progress not recorded: {e}")))?;
+        Ok(outcome(recorded))
     }
 
     async fn connection_closed(
@@ -757,6 +778,7 @@ pub async fn serve<A: SessionAuthority, D: WorkerDirectory>(
     service: ClusterService<A, D>,
     shutdown: CancellationToken,
 ) {
+    let _ = service.inner.background.set(Handle::current());
     let threads = ConnectionThreads::start(0);
     let acceptor = TlsAcceptor::from(tls);
     let grpc = ClusterServer::new(service);

@@ -614,7 +614,7 @@ impl SessionRecords for SqlSessions {
 
     async fn update(&self, id: &str, change: RecordChange<'_>) -> Result<(), SessionError> {
         if let Some(writer) = &self.db.sqlite {
-            return writer.change(|tx| self.change_sqlite(tx, id, change));
+            return writer.change(|tx| self.change_sqlite(tx, id, change)).await;
         }
         let mut tx = self.db.begin_write().await.map_err(storage)?;
         let mut loaded = self
@@ -635,16 +635,18 @@ impl SessionRecords for SqlSessions {
         const SESSION_OF: &str = "SELECT session_id FROM connections WHERE id = $1";
         let not_found = || SessionError::ConnectionNotFound(connection_id.to_owned());
         if let Some(writer) = &self.db.sqlite {
-            return writer.change(|tx| {
-                let session_id: String = tx
-                    .prepare_cached(SESSION_OF)
-                    .map_err(sqlite)?
-                    .query_row([connection_id], |row| row.get(0))
-                    .optional()
-                    .map_err(sqlite)?
-                    .ok_or_else(not_found)?;
-                self.change_sqlite(tx, &session_id, change)
-            });
+            return writer
+                .change(|tx| {
+                    let session_id: String = tx
+                        .prepare_cached(SESSION_OF)
+                        .map_err(sqlite)?
+                        .query_row([connection_id], |row| row.get(0))
+                        .optional()
+                        .map_err(sqlite)?
+                        .ok_or_else(not_found)?;
+                    self.change_sqlite(tx, &session_id, change)
+                })
+                .await;
         }
         let row = sqlx::query(SESSION_OF)
             .bind(connection_id)
