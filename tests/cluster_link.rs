@@ -302,15 +302,8 @@ async fn a_worker_renews_its_certificate_before_it_expires() {
     };
     let unspecified = "127.0.0.1:0".parse().unwrap();
     let (addr, stop, service) = controller_with(config, unspecified, &store, &ca, &directory).await;
-    let dir = tempfile::tempdir().unwrap();
-    let files = WorkerIdentityFiles::new(dir.path());
-    let mut config = LinkConfig::new(vec![addr.to_string()], "127.0.0.1:9202".into());
-    config.backoff_min = Duration::from_millis(50);
-    let token = service.activation_token("w_test", Duration::from_secs(60));
-    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    let (remote, shutdown, dir) = started_worker(addr, &service).await;
     let first = std::fs::read(dir.path().join("worker.crt")).unwrap();
-    let shutdown = CancellationToken::new();
-    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
     assert!(remote.linked(WAIT).await);
 
     let renewed = tokio::time::timeout(WAIT, async {
@@ -334,6 +327,23 @@ async fn a_worker_renews_its_certificate_before_it_expires() {
     shutdown.cancel();
 }
 
+/// A worker activated on `service` and started with `upstream` alone, dialing again every
+/// 50 ms or so; its identity files are in the returned directory.
+async fn started_worker(
+    upstream: SocketAddr,
+    service: &ClusterService<SessionStore, Directory>,
+) -> (RemoteAuthority, CancellationToken, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = WorkerIdentityFiles::new(dir.path());
+    let mut config = LinkConfig::new(vec![upstream.to_string()], "127.0.0.1:9202".into());
+    config.backoff_min = Duration::from_millis(50);
+    let token = service.activation_token("w_test", Duration::from_secs(60));
+    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    (remote, shutdown, dir)
+}
+
 /// Waits (bounded) until `check` holds, polling every 50 ms.
 async fn until(what: &str, check: impl Fn() -> bool) {
     let waited = tokio::time::timeout(WAIT, async {
@@ -355,14 +365,7 @@ async fn a_worker_moves_to_its_new_upstreams() {
     let unspecified = "127.0.0.1:0".parse().unwrap();
     let (a, stop_a, service_a) = controller(unspecified, &store, &ca, &directory).await;
     let (b, stop_b, service_b) = controller(unspecified, &store, &ca, &directory).await;
-    let dir = tempfile::tempdir().unwrap();
-    let files = WorkerIdentityFiles::new(dir.path());
-    let mut config = LinkConfig::new(vec![a.to_string()], "127.0.0.1:9202".into());
-    config.backoff_min = Duration::from_millis(50);
-    let token = service_a.activation_token("w_test", Duration::from_secs(60));
-    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    let (remote, shutdown, _dir) = started_worker(a, &service_a).await;
     let (linked_a, linked_b) = (service_a.linked(), service_b.linked());
     until("linked to a", || linked_a.get("w_test").is_some()).await;
     assert!(linked_b.list().is_empty());
@@ -432,14 +435,7 @@ async fn a_connection_thread_calls_over_its_own_connection_to_the_linked_control
     let (b, stop_b, service_b) = controller(unspecified, &store_b, &ca, &directory).await;
     let ((to_a, dialed_a), (to_b, dialed_b)) =
         (counting_forwarder(a).await, counting_forwarder(b).await);
-    let dir = tempfile::tempdir().unwrap();
-    let files = WorkerIdentityFiles::new(dir.path());
-    let mut config = LinkConfig::new(vec![to_a.to_string()], "127.0.0.1:9202".into());
-    config.backoff_min = Duration::from_millis(50);
-    let token = service_a.activation_token("w_test", Duration::from_secs(60));
-    let (identity, ca_der) = activate(&config, &token, &files).await.unwrap();
-    let shutdown = CancellationToken::new();
-    let remote = RemoteAuthority::start(config, identity, ca_der, files, shutdown.clone()).unwrap();
+    let (remote, shutdown, _dir) = started_worker(to_a, &service_a).await;
     assert!(remote.linked(WAIT).await);
     let (on_a, on_b) = (any_session(&store_a).await, any_session(&store_b).await);
     let linked_b = service_b.linked();

@@ -14,6 +14,7 @@ mod error;
 mod live;
 mod metrics;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -330,21 +331,45 @@ async fn watch_cancellations<A: SessionAuthority>(shared: Arc<Shared<A>>) {
     }
 }
 
-/// Sends byte counts of live connections to the authority while they flow.
+/// Sends byte counts of live connections to the authority while they flow: each report
+/// carries the connections whose counts moved since the authority last took them (an idle
+/// connection costs the authority nothing; its counts are those it has).
 async fn report_progress<A: SessionAuthority>(shared: Arc<Shared<A>>) {
     let mut tick = tokio::time::interval(shared.config.progress_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // What the authority has, by connection: a new connection's counts start at zero there.
+    let mut reported: HashMap<String, (u64, u64)> = HashMap::new();
     loop {
         tokio::select! {
             () = shared.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let progress = shared.live.progress();
-        if progress.is_empty() {
+        let live = shared.live.progress();
+        let mut now = HashMap::with_capacity(live.len());
+        let mut moved = Vec::new();
+        for bytes in live {
+            let counts = (bytes.bytes_up, bytes.bytes_down);
+            let known = reported
+                .get(&bytes.connection_id)
+                .copied()
+                .unwrap_or((0, 0));
+            now.insert(bytes.connection_id.clone(), known);
+            if counts != known {
+                moved.push(bytes);
+            }
+        }
+        // Closed connections drop out: their close carries their final counts.
+        reported = now;
+        if moved.is_empty() {
             continue;
         }
-        if let Err(e) = shared.authority.connection_progress(progress).await {
-            warn!(error = %e, "could not report connection progress");
+        let taken: Vec<(String, (u64, u64))> = moved
+            .iter()
+            .map(|b| (b.connection_id.clone(), (b.bytes_up, b.bytes_down)))
+            .collect();
+        match shared.authority.connection_progress(moved).await {
+            Ok(()) => reported.extend(taken),
+            Err(e) => warn!(error = %e, "could not report connection progress"),
         }
     }
 }

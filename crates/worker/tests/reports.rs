@@ -1,6 +1,7 @@
 //! What the worker tells its authority about a connection's addresses: a connection that
 //! runs past `connected_report_delay` is reported connected while it runs; one that ends
-//! first is reported once, by its close, which carries the addresses.
+//! first is reported once, by its close, which carries the addresses. Byte counts are
+//! reported while they move, and only then.
 
 #![allow(clippy::unwrap_used)] // a test says "this must hold" with unwrap
 
@@ -74,4 +75,55 @@ async fn a_connection_that_runs_is_reported_connected_and_its_close_says_nothing
     .await;
     assert_eq!(connected, vec![("sc_0000000001".to_owned(), addresses)]);
     assert_eq!(closed.connected, None);
+}
+
+/// Waits (bounded) until `check` holds.
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let waiting = Instant::now();
+    while !check() {
+        assert!(waiting.elapsed() < WAIT, "{what}: not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn progress_reports_carry_the_connections_whose_counts_moved() {
+    let config = WorkerConfig {
+        progress_interval: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let mut worker = start_worker(system_clock(), config).await;
+    let (endpoint, _ends) = observing_endpoint().await;
+    let credentials = worker
+        .authority
+        .add_session(endpoint, std::time::SystemTime::now() + HOUR);
+    let mut ws = open(worker.addr, &credentials).await;
+    handshake(&mut ws, &TofuToken::generate()).await.unwrap();
+    let counts = |up, down| ConnectionBytes {
+        connection_id: "sc_0000000001".into(),
+        bytes_up: up,
+        bytes_down: down,
+    };
+    assert_eq!(echo(&mut ws, b"ping").await, b"ping");
+    let reported = |bytes: ConnectionBytes| {
+        let authority = &worker.authority;
+        move || authority.progress().iter().any(|r| r.contains(&bytes))
+    };
+    until("the first counts reported", reported(counts(4, 4))).await;
+
+    // Idle for ten intervals: nothing moved, nothing is reported.
+    let reports = worker.authority.progress().len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(worker.authority.progress().len(), reports);
+
+    assert_eq!(echo(&mut ws, b"pong!").await, b"pong!");
+    until("the new counts reported", reported(counts(9, 9))).await;
+    let last = worker.authority.progress().pop().unwrap();
+    assert_eq!(last, vec![counts(9, 9)]);
+    within("the client's close", ws.close(1000, ""))
+        .await
+        .unwrap();
+    within("the close report", worker.closed.recv())
+        .await
+        .unwrap();
 }

@@ -78,6 +78,7 @@ pub struct MemoryAuthority {
     closed: mpsc::UnboundedSender<Closed>,
     /// Connections reported connected, in order.
     connected: Mutex<Vec<(String, ConnectedInfo)>>,
+    progress: Mutex<Vec<Vec<ConnectionBytes>>>,
 }
 
 #[derive(Default)]
@@ -96,6 +97,7 @@ impl MemoryAuthority {
             events: broadcast::channel(16).0,
             closed,
             connected: Mutex::default(),
+            progress: Mutex::default(),
         };
         (authority, closed_rx)
     }
@@ -103,6 +105,11 @@ impl MemoryAuthority {
     /// The connections reported connected so far, in order.
     pub fn connected(&self) -> Vec<(String, ConnectedInfo)> {
         self.connected.lock().unwrap().clone()
+    }
+
+    /// The progress reports taken, oldest first.
+    pub fn progress(&self) -> Vec<Vec<ConnectionBytes>> {
+        self.progress.lock().unwrap().clone()
     }
 
     /// A pending session to `endpoint` with no connection limit, until `expiration`.
@@ -210,8 +217,9 @@ impl SessionAuthority for MemoryAuthority {
 
     async fn connection_progress(
         &self,
-        _progress: Vec<ConnectionBytes>,
+        progress: Vec<ConnectionBytes>,
     ) -> Result<(), AuthorityError> {
+        self.progress.lock().unwrap().push(progress);
         Ok(())
     }
 
