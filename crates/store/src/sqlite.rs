@@ -61,16 +61,17 @@ impl SqliteWriter {
         let give_up = Instant::now() + WAIT;
         let connection = tokio::time::timeout(WAIT, self.connection.lock())
             .await
-            .map_err(|_| busy())?;
+            .map_err(|_| {
+                SessionError::Storage(format!(
+                    "other session changes held the database for {WAIT:?}"
+                ))
+            })?;
         let one_thread = !tokio::runtime::Handle::try_current()
             .is_ok_and(|r| r.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if one_thread {
             let transaction = loop {
-                if let Some(transaction) = begin(&connection)? {
+                if let Some(transaction) = begin(&connection, give_up)? {
                     break transaction;
-                }
-                if Instant::now() >= give_up {
-                    return Err(busy());
                 }
                 tokio::time::sleep(WAIT_STEP).await;
             };
@@ -78,11 +79,8 @@ impl SqliteWriter {
         }
         tokio::task::block_in_place(|| {
             let transaction = loop {
-                if let Some(transaction) = begin(&connection)? {
+                if let Some(transaction) = begin(&connection, give_up)? {
                     break transaction;
-                }
-                if Instant::now() >= give_up {
-                    return Err(busy());
                 }
                 std::thread::sleep(WAIT_STEP);
             };
@@ -91,12 +89,23 @@ impl SqliteWriter {
     }
 }
 
-/// A write transaction (`BEGIN IMMEDIATE`), or `None` while another connection holds the
-/// write lock.
-fn begin(connection: &Connection) -> Result<Option<Transaction<'_>>, SessionError> {
+/// A write transaction (`BEGIN IMMEDIATE`); `None` while another connection holds the write
+/// lock, and an error once it has held it past `give_up`.
+fn begin(
+    connection: &Connection,
+    give_up: Instant,
+) -> Result<Option<Transaction<'_>>, SessionError> {
     match Transaction::new_unchecked(connection, TransactionBehavior::Immediate) {
         Ok(transaction) => Ok(Some(transaction)),
-        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => Ok(None),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => {
+            if Instant::now() >= give_up {
+                Err(SessionError::Storage(format!(
+                    "the database stayed locked by another writer for {WAIT:?}"
+                )))
+            } else {
+                Ok(None)
+            }
+        }
         Err(e) => Err(storage(e)),
     }
 }
@@ -109,12 +118,6 @@ fn commit<T>(
     let done = change(&transaction)?;
     transaction.commit().map_err(storage)?;
     Ok(done)
-}
-
-fn busy() -> SessionError {
-    SessionError::Storage(format!(
-        "the database stayed locked by another writer for {WAIT:?}"
-    ))
 }
 
 /// A failed statement, as the session store reports it.
