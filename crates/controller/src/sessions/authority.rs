@@ -1,6 +1,9 @@
 //! The store as a worker's [`SessionAuthority`]: the in-process controller `postern dev` runs.
 //!
-//! Each call is one atomic change to one session's record.
+//! Each call is one atomic change to one session's record (a progress report, one to each
+//! session it covers).
+
+use std::collections::HashMap;
 
 use postern_authority::{
     AuthorityError, AuthorityEvent, AuthorizedConnection, ClosedReason, ConnectedInfo,
@@ -202,18 +205,42 @@ impl SessionStore {
     }
 
     /// Byte counts of live connections. One unknown or already closed connection (a close
-    /// racing its last progress report) does not spoil the rest of the batch.
+    /// racing its last progress report) does not spoil the rest of the batch. Each session
+    /// changes once, with every connection of it the report carries: a change reads the
+    /// session's open connections, and one change per connection made a report on a session
+    /// with thousands of them cost the square of that.
     async fn record_progress(&self, progress: &[ConnectionBytes]) {
+        let mut pending: HashMap<&str, &ConnectionBytes> = progress
+            .iter()
+            .map(|bytes| (bytes.connection_id.as_str(), bytes))
+            .collect();
         for bytes in progress {
+            if !pending.contains_key(bytes.connection_id.as_str()) {
+                continue; // recorded with another connection of its session
+            }
+            let mut recorded = Vec::new();
             let result = self
-                .change_connection(&bytes.connection_id, &mut |connection| {
-                    if connection.is_open() {
-                        connection.bytes_up = bytes.bytes_up;
-                        connection.bytes_down = bytes.bytes_down;
+                .records()
+                .update_by_connection(&bytes.connection_id, &mut |record| {
+                    recorded.clear();
+                    for connection in &mut record.session.connections {
+                        let Some(bytes) = pending.get(connection.id.as_str()) else {
+                            continue;
+                        };
+                        if connection.is_open() {
+                            connection.bytes_up = bytes.bytes_up;
+                            connection.bytes_down = bytes.bytes_down;
+                        }
+                        recorded.push(connection.id.clone());
                     }
                     Ok(())
                 })
                 .await;
+            for id in &recorded {
+                pending.remove(id.as_str());
+            }
+            // Not recorded (an unknown connection, a failed change): not tried again.
+            pending.remove(bytes.connection_id.as_str());
             if let Err(error) = result {
                 tracing::trace!(connection_id = %bytes.connection_id, %error, "progress dropped");
             }

@@ -295,17 +295,17 @@ pub async fn a_limited_session_runs_its_course_and_ends_with_connection_limit(o:
         .connection_progress(vec![
             bytes(&first.connection_id, 10, 20),
             bytes("sc_unknown00", 1, 1),
+            bytes(&second.connection_id, 30, 40),
         ])
         .await
         .unwrap();
     let session = store.get(&id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            session.connections[0].bytes_up,
-            session.connections[0].bytes_down
-        ),
-        (10, 20)
-    );
+    let counts: Vec<(u64, u64)> = session
+        .connections
+        .iter()
+        .map(|c| (c.bytes_up, c.bytes_down))
+        .collect();
+    assert_eq!(counts, vec![(10, 20), (30, 40)]);
     assert_eq!(session.open_connections(), 2);
 
     store
