@@ -422,6 +422,28 @@ async fn any_session(store: &SessionStore) -> String {
     session
 }
 
+/// Authorizes connections of `session` until `dialed` counts past `before` (a connection
+/// of the calling thread's own was dialed), within [`WAIT`].
+async fn call_until_dialed(
+    remote: &RemoteAuthority,
+    session: &str,
+    dialed: &AtomicUsize,
+    before: usize,
+) {
+    let calls = async {
+        while dialed.load(Ordering::SeqCst) == before {
+            remote
+                .authorize_connection(session, "ignored")
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, calls)
+        .await
+        .expect("the thread dials a connection of its own");
+}
+
 /// A connection thread (a runtime of one thread, as the worker's connections run on) calls
 /// over a connection of its own to the linked controller, opened at its first call and kept;
 /// when the link moves to another controller, so do its calls.
@@ -452,14 +474,7 @@ async fn a_connection_thread_calls_over_its_own_connection_to_the_linked_control
             .unwrap();
         runtime.block_on(async move {
             // The first call starts the thread's own connection; calls go on meanwhile.
-            tokio::time::timeout(WAIT, async {
-                while dialed(&dialed_a) == before {
-                    remote.authorize_connection(&on_a, "ignored").await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await
-            .expect("the thread opens a connection of its own");
+            call_until_dialed(&remote, &on_a, &dialed_a, before).await;
             // Then it keeps that one.
             for _ in 0..20 {
                 remote.authorize_connection(&on_a, "ignored").await.unwrap();
@@ -476,14 +491,7 @@ async fn a_connection_thread_calls_over_its_own_connection_to_the_linked_control
             .await
             .expect("linked to b");
             let first_on_b = dialed(&dialed_b);
-            tokio::time::timeout(WAIT, async {
-                while dialed(&dialed_b) == first_on_b {
-                    remote.authorize_connection(&on_b, "ignored").await.unwrap();
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            })
-            .await
-            .expect("the thread opens a connection of its own to b");
+            call_until_dialed(&remote, &on_b, &dialed_b, first_on_b).await;
             remote.authorize_connection(&on_b, "ignored").await.unwrap();
             let on_a_now = remote.authorize_connection(&on_a, "ignored").await;
             assert!(
