@@ -152,12 +152,7 @@ async fn active_with_connection(store: &SessionStore, limit: i32) -> (String, To
 /// out of a change), and a cancel shows them all.
 pub async fn closed_connections_count_and_show_after_later_changes(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
-    let id = store
-        .authorize_session(new_session(4))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let id = authorized_id(&store, 4).await;
     store
         .activate_session(&id, &TofuToken::generate())
         .await
@@ -1026,12 +1021,7 @@ pub async fn unknown_connections_are_reported_as_such(o: &dyn Open) {
 /// close carries its addresses, and it shows them, closed, as if reported twice.
 pub async fn a_close_that_carries_the_addresses_records_them_too(o: &dyn Open) {
     let (store, _) = store_with_clock(o).await;
-    let id = store
-        .authorize_session(new_session(-1))
-        .await
-        .unwrap()
-        .session
-        .id;
+    let id = authorized_id(&store, -1).await;
     store
         .activate_session(&id, &TofuToken::generate())
         .await
